@@ -99,7 +99,7 @@ def compare(
                 f"expected rank {len(spec.shape)} {_describe_shape(spec.shape)}"
             )
         else:
-            for axis, (e, a) in enumerate(zip(spec.shape, shape)):
+            for axis, (e, a) in enumerate(zip(spec.shape, shape, strict=True)):
                 if _dims_differ(e, a):
                     want = "a dynamic batch axis" if e == BATCH else str(e)
                     diffs.append(

@@ -9,6 +9,8 @@ pairs the contract states explicitly.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 NUM_JOINTS = 70
@@ -124,7 +126,7 @@ def _finger_chains() -> list[tuple[str, tuple[int, int]]]:
     for side in ("left", "right"):
         for finger in _FINGERS:
             chain = [f"{side}_{finger}_{p}" for p in _PHALANGES] + [f"{side}_wrist"]
-            edges += [(f"{side}_hand", _j(a, b)) for a, b in zip(chain[:-1], chain[1:])]
+            edges += [(f"{side}_hand", _j(a, b)) for a, b in itertools.pairwise(chain)]
     return edges
 
 

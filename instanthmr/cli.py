@@ -1,0 +1,48 @@
+"""The ``instanthmr`` console script: ``instanthmr {demo,bench,doctor,export,export-detector}``.
+
+Each sub-command forwards its remaining arguments to the same ``main(argv)`` the thin
+scripts use (``demo.py``, ``tools/bench.py``, ``install.py --doctor``, ``tools/export_*.py``),
+so ``instanthmr demo --help`` and ``python demo.py --help`` print the same thing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("instanthmr.apps.demo", "run the live demo with the Rerun viewer"),
+    "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
+    "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
+    "export": ("instanthmr.export.hmr_export", "export InstantHMR to ONNX (extra 'export')"),
+    "export-detector": (
+        "instanthmr.export.detector_export",
+        "export RF-DETR to ONNX (extra 'export')",
+    ),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: instanthmr <command> [options]", "", "commands:"]
+    lines += [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `instanthmr <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a sub-command; returns its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"instanthmr: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

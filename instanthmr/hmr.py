@@ -1,0 +1,176 @@
+"""InstantHMR model: pre-processing, one batched run per frame, and typed results.
+
+All onnxruntime work goes through :class:`~instanthmr.runtime.Runtime`; this module only
+turns images and boxes into the contract's inputs and the outputs into
+:class:`~instanthmr.results.PersonResult` objects in full-frame coordinates.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .contract import CROP_SIZE, HMR_INPUTS, HMR_OUTPUTS
+from .geometry import (
+    cliff_vectors,
+    crop_images,
+    crop_to_frame,
+    full_frame_camera,
+    image_size_of,
+    normalize_crops,
+    square_crops,
+    validate_boxes,
+    validate_image,
+)
+from .results import PersonResult
+from .runtime import ModelSession, Runtime
+from .weights import resolve_model
+
+OUTPUT_NAMES: tuple[str, ...] = tuple(s.name for s in HMR_OUTPUTS)
+
+
+@dataclass
+class HMRBatch:
+    """Model inputs for the persons of one frame, with the geometry to map outputs back."""
+
+    image: np.ndarray  # (N, 3, 224, 224) float32, normalised
+    cliff_cond: np.ndarray  # (N, 3) float32
+    boxes: np.ndarray  # (N, 4) float64 xyxy
+    squares: np.ndarray  # (N, 3) float64 [cx, cy, side]
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+class HMRModel:
+    """The InstantHMR ONNX model on one device.
+
+    Args:
+        model: a local ``.onnx`` path, or None / ``"instanthmr"`` for the Hub release
+            (see :func:`~instanthmr.weights.resolve_model`).
+        device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml``.
+        runtime: share an existing :class:`Runtime` (then device/threads/fallback are its own).
+        threads: CPU intra-op threads.
+        fallback: allow CPU when the requested provider is not active (with a warning).
+        pad_batch: pad every call to this batch size, so CUDA/TensorRT don't re-plan for each
+            person count; more persons are split into chunks of this size. None: no padding.
+        warmup: run the batch sizes that will be used once at load.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        *,
+        runtime: Runtime | None = None,
+        threads: int | None = None,
+        fallback: bool = False,
+        pad_batch: int | None = None,
+        warmup: bool = True,
+    ) -> None:
+        if pad_batch is not None and pad_batch < 1:
+            raise ValueError(f"pad_batch must be >= 1 or None, got {pad_batch}")
+        self.runtime = runtime or Runtime(device, threads=threads, fallback=fallback)
+        self.model_path = resolve_model(model)
+        self.model_session: ModelSession = self.runtime.load(
+            self.model_path, inputs=HMR_INPUTS, outputs=HMR_OUTPUTS
+        )
+        self.pad_batch = pad_batch
+        if warmup:
+            self.runtime.warmup(self.model_session, self._zeros, [pad_batch or 1])
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that actually runs the model."""
+        return self.model_session.provider
+
+    @property
+    def random_init(self) -> bool:
+        """True for a random-init export (meaningless poses)."""
+        return self.model_session.random_init
+
+    @staticmethod
+    def _zeros(n: int) -> dict[str, np.ndarray]:
+        return {
+            "image": np.zeros((n, 3, CROP_SIZE, CROP_SIZE), np.float32),
+            "cliff_cond": np.zeros((n, 3), np.float32),
+        }
+
+    def prepare(self, image_rgb: np.ndarray, boxes: object) -> HMRBatch:
+        """Validate the image and boxes; build crops and CLIFF vectors (the crop stage)."""
+        image = validate_image(image_rgb)
+        size = image_size_of(image)
+        b = validate_boxes(boxes, size)
+        squares = square_crops(b)
+        crops = crop_images(image, squares)
+        return HMRBatch(normalize_crops(crops), cliff_vectors(b, size), b, squares, size)
+
+    def infer(
+        self, image: np.ndarray, cliff_cond: np.ndarray, batched: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Run the model on (N, 3, 224, 224) crops and (N, 3) CLIFF vectors.
+
+        With ``batched`` all persons go through one call (chunks of ``pad_batch`` when set,
+        the last chunk padded with zeros, padded rows discarded); otherwise one call per person.
+        """
+        n = len(image)
+        if n == 0:
+            return {s.name: np.zeros((0, *s.shape[1:]), np.float32) for s in HMR_OUTPUTS}
+        chunk = (self.pad_batch or n) if batched else 1
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_NAMES}
+        for start in range(0, n, chunk):
+            img = image[start : start + chunk]
+            cond = cliff_cond[start : start + chunk]
+            m = len(img)
+            if batched and self.pad_batch and m < self.pad_batch:
+                pad = self.pad_batch - m
+                img = np.concatenate([img, np.zeros((pad, *img.shape[1:]), np.float32)])
+                cond = np.concatenate([cond, np.zeros((pad, 3), np.float32)])
+            out = self.model_session.run({"image": img, "cliff_cond": cond}, OUTPUT_NAMES)
+            for k in OUTPUT_NAMES:
+                parts[k].append(out[k][:m])
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def postprocess(
+        self, batch: HMRBatch, outputs: dict[str, np.ndarray], scores: object = None
+    ) -> list[PersonResult]:
+        """Map model outputs to full-frame :class:`PersonResult` objects."""
+        n = len(batch)
+        sc = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)
+        if sc.shape != (n,):
+            raise ValueError(f"scores must have shape ({n},) to match the boxes, got {sc.shape}")
+        focal, pp = full_frame_camera(batch.image_size)
+        joints_2d = crop_to_frame(outputs["joints_2d"], batch.squares)
+        return [
+            PersonResult(
+                bbox=batch.boxes[i],
+                score=float(sc[i]),
+                joints_2d=joints_2d[i],
+                joints_3d_local=outputs["joints_3d"][i],
+                cam_trans=outputs["cam_trans"][i],
+                mhr_params=outputs["mhr_params"][i],
+                shape_params=outputs["shape_params"][i],
+                focal_length=focal,
+                principal_point=pp,
+                image_size=batch.image_size,
+            )
+            for i in range(n)
+        ]
+
+    def predict(
+        self, image_rgb: np.ndarray, boxes: object, scores: object = None, batched: bool = True
+    ) -> list[PersonResult]:
+        """3D pose for each box in an RGB uint8 (H, W, 3) image; ``[]`` when there are no boxes.
+
+        Args:
+            image_rgb: the full frame, RGB uint8.
+            boxes: (N, 4) xyxy pixel boxes; partly outside the frame is fine.
+            scores: optional (N,) detector scores (default 1.0).
+            batched: one call for all persons (default) or one call per person.
+        """
+        batch = self.prepare(image_rgb, boxes)
+        outputs = self.infer(batch.image, batch.cliff_cond, batched=batched)
+        return self.postprocess(batch, outputs, scores)
