@@ -83,11 +83,32 @@ def _convert_graph(graph: onnx.GraphProto) -> int:
     return changed
 
 
+def _topological_order(graph: onnx.GraphProto) -> None:
+    """Sort nodes so every input is produced before use (fp16 converters append their
+    casts at the end of the node list, which onnx.checker rejects)."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        rest = [n for n in pending if not all(i in ready for i in n.input)]
+        done = [n for n in pending if all(i in ready for i in n.input)]
+        if not done:  # a cycle or an input from an outer scope: keep the original order
+            ordered += rest
+            break
+        for n in done:
+            ready.update(n.output)
+        ordered += done
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
 def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` with every float16 weight, constant, cast and type made float32."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     _convert_graph(out.graph)
+    _topological_order(out.graph)
     onnx.checker.check_model(out)
     return out
 

@@ -58,6 +58,7 @@ def test_oracle_joints_land_on_the_blob_within_half_a_pixel(oracle: HMRModel, si
 def test_oracle_other_outputs_and_camera(oracle: HMRModel) -> None:
     img = np.zeros((480, 640, 3), np.uint8)
     img[200:260, 300:340, 0] = 255
+    img[440:470, 10:40, 0] = 255  # a blob for the second box too (the oracle needs one)
     boxes = np.array([[280.0, 150, 360, 300], [-30, 400, 90, 560]])  # 2nd partly outside
     persons = oracle.predict(img, boxes, scores=[0.9, 0.4])
     exp = oracle_expected(cliff_vectors(boxes, (640, 480)))

@@ -132,16 +132,53 @@ def _module_class() -> type:
 
 
 def build_model(seed: int | None = None) -> nn.Module:
-    """A fresh InstantHMR network in eval mode; ``seed`` makes the random init reproducible."""
+    """A fresh InstantHMR network in eval mode; ``seed`` makes the random init reproducible.
+
+    Besides timm's and PyTorch's default init, the random init (see :func:`randomize_`)
+    gives every BatchNorm non-trivial statistics and the two decoder layers different
+    weights, so that every branch carries signal as in a trained model; a checkpoint
+    loaded afterwards overwrites all of it.
+    """
     import torch
 
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
             torch.manual_seed(seed)
-            model = _module_class()()
-    else:
         model = _module_class()()
+        randomize_(model)
     return model.eval()
+
+
+def randomize_(model: nn.Module) -> None:
+    """Make a default-initialised network look trained (in place, uses torch's global RNG).
+
+    timm initialises the last BatchNorm of each RepViT MLP branch to zero weight and every
+    BatchNorm to identity statistics, and ``nn.TransformerDecoder`` deep-copies one layer:
+    exported as-is, whole branches would be zeros and the layers identical, which makes
+    fusion, fp16 and parity checks too easy. This draws BatchNorm affine parameters and
+    running statistics at random (moderate spread, so activations stay O(1)) and
+    re-initialises every decoder layer after the first.
+    """
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for mod in model.backbone.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                c = mod.num_features
+                if bool((mod.weight == 0).all()):  # zero-init residual branch
+                    mod.weight.copy_(torch.randn(c) * 0.2)
+                else:
+                    mod.weight.uniform_(0.5, 1.5)
+                mod.bias.copy_(torch.randn(c) * 0.1)
+                mod.running_mean.copy_(torch.randn(c) * 0.1)
+                mod.running_var.uniform_(0.5, 2.0)
+        for layer in list(model.decoder.layers)[1:]:
+            for mod in layer.modules():
+                if isinstance(mod, nn.MultiheadAttention):
+                    mod._reset_parameters()
+                elif isinstance(mod, nn.Linear):
+                    mod.reset_parameters()
 
 
 def count_params(model: nn.Module) -> int:

@@ -1,0 +1,5 @@
+"""Run the InstantHMR demo: ``python demo.py --help`` (same as ``instanthmr demo``)."""
+
+from instanthmr.apps.demo import main
+
+raise SystemExit(main())

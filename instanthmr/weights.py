@@ -1,0 +1,294 @@
+"""Find the InstantHMR model file: a local path, or the release on the Hugging Face Hub.
+
+The released weights live in the Hub repository ``momolesang/InstantHMR``
+(https://huggingface.co/momolesang/InstantHMR): ``instanthmr.onnx`` (about 77 MB, fp16 weights
+with float32 inputs and outputs) and ``instanthmr.pth`` (about 461 MB PyTorch checkpoint).
+The weights are under the SAM licence, because they are distilled from
+``facebook/sam-3d-body-dinov3``; the InstantHMR code is Apache-2.0.
+
+Downloads go through ``huggingface_hub.hf_hub_download`` and its cache, so ``HF_HOME``,
+``HF_HUB_CACHE``, ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` work as usual. ``huggingface_hub``
+reads those variables once, when it is first imported (often early, by ``timm`` or
+``rfdetr``); this module also reads ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` at call time, so
+setting them later in the same process is honoured too.
+
+What ``huggingface_hub`` already guarantees, and this module builds on: a download is written
+to a process-unique temporary file and moved into the cache only once it is complete; its size
+is checked against the size the Hub announced (``OSError: Consistency check failed``), a
+dropped connection is resumed with ``Range`` a few times, and on any failure the temporary file
+is deleted. What it does not check is the content, so a freshly downloaded LFS file is also
+compared with the sha256 the Hub announced (its ``ETag``); a mismatch removes it from the cache.
+Files the caller names by path are never written to.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from pathlib import Path
+
+DEFAULT_MODEL_NAME = "instanthmr"
+DEFAULT_REPO_ID = "momolesang/InstantHMR"
+DEFAULT_FILENAME = "instanthmr.onnx"
+HUB_URL = f"https://huggingface.co/{DEFAULT_REPO_ID}"
+WEIGHTS_LICENSE = (
+    "the InstantHMR weights are under the SAM licence (distilled from "
+    "facebook/sam-3d-body-dinov3); the InstantHMR code is Apache-2.0"
+)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_TRUE = {"1", "on", "yes", "true"}
+
+__all__ = [
+    "DEFAULT_FILENAME",
+    "DEFAULT_MODEL_NAME",
+    "DEFAULT_REPO_ID",
+    "HUB_URL",
+    "WEIGHTS_LICENSE",
+    "WeightsDownloadError",
+    "WeightsNotFoundError",
+    "resolve_model",
+]
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """The model file is not available locally and could not be fetched from the Hub.
+
+    The message says why and exactly how to get the file; the original exception (if any) is
+    chained as ``__cause__``.
+    """
+
+
+class WeightsDownloadError(WeightsNotFoundError):
+    """A download started but did not give a complete, verified file (nothing was cached)."""
+
+
+def resolve_model(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    repo_id: str = DEFAULT_REPO_ID,
+    filename: str = DEFAULT_FILENAME,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Return the path of a model file, downloading it from the Hugging Face Hub if needed.
+
+    Args:
+        name_or_path: one of
+            - ``None`` or ``"instanthmr"``: ``filename`` from the Hub repository ``repo_id``
+              (by default the released ``instanthmr.onnx``), through the Hub cache;
+            - ``"hf://owner/repo[@revision]/path/in/repo"``: any file on the Hub;
+            - a local file path (returned resolved, never modified), or a directory that
+              contains ``filename``.
+        repo_id: Hub repository used for ``None`` / ``"instanthmr"``.
+        filename: file in that repository (e.g. ``"instanthmr.pth"``).
+        revision: branch, tag or commit; ``None`` means ``main`` (or the ``@revision`` of an
+            ``hf://`` address).
+        cache_dir: Hub cache folder; ``None`` uses ``HF_HUB_CACHE`` / ``HF_HOME``.
+
+    Returns:
+        The absolute path of the file (for Hub files, the path inside the Hub cache).
+
+    Raises:
+        WeightsNotFoundError: a local path does not exist, the Hub has no such repository,
+            revision or file, the network or offline mode prevents the download and the file
+            is not cached. The message tells how to get the file.
+        WeightsDownloadError: the download was cut short or its content does not match the
+            checksum the Hub announced; the cache keeps no partial or corrupt copy.
+        ValueError: a malformed ``hf://`` address or repository id.
+    """
+    if name_or_path is None or (
+        isinstance(name_or_path, str) and name_or_path.strip().lower() == DEFAULT_MODEL_NAME
+    ):
+        return _from_hub(repo_id, filename, revision=revision, cache_dir=cache_dir)
+    if isinstance(name_or_path, str) and name_or_path.startswith("hf://"):
+        from huggingface_hub import parse_hf_uri
+
+        uri = parse_hf_uri(name_or_path)  # raises HfUriError (a ValueError) with the reason
+        if not uri.is_repo or not uri.path_in_repo:
+            raise ValueError(
+                f"{name_or_path!r} does not name a file in a Hub repository; "
+                "use hf://owner/repo/path/to/file.onnx (optionally owner/repo@revision)."
+            )
+        return _from_hub(
+            uri.id,
+            uri.path_in_repo,
+            revision=uri.revision or revision,
+            cache_dir=cache_dir,
+            repo_type=uri.type,
+        )
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(
+            f"name_or_path must be a path, 'instanthmr', an hf:// address or None, "
+            f"got {type(name_or_path).__name__}"
+        )
+    return _local(Path(name_or_path), filename)
+
+
+# --------------------------------------------------------------------------- local files
+def _local(path: Path, filename: str) -> Path:
+    expanded = path.expanduser()
+    if expanded.is_file():
+        return expanded.resolve()
+    if expanded.is_dir():
+        candidate = expanded / filename
+        if candidate.is_file():
+            return candidate.resolve()
+        raise WeightsNotFoundError(
+            f"{expanded} is a directory without {filename} in it. Pass the model file itself.\n"
+            + _how_to_get(DEFAULT_REPO_ID, DEFAULT_FILENAME, None)
+        )
+    text = str(path)
+    looks_like_path = bool(path.suffix) or os.sep in text or "/" in text
+    if looks_like_path:
+        hint = ""
+        first = text.split("/", 1)[0]
+        if text.count("/") >= 2 and first not in ("", ".", "..", "~") and not Path(first).exists():
+            hint = f" (for a file on the Hub, write hf://{text})"
+        problem = f"Model file not found: {expanded}{hint}."
+    else:
+        problem = (
+            f"{text!r} is neither an existing file nor a known model name "
+            f"(known: {DEFAULT_MODEL_NAME!r}, or hf://owner/repo/file.onnx)."
+        )
+    raise WeightsNotFoundError(
+        problem + "\n" + _how_to_get(DEFAULT_REPO_ID, DEFAULT_FILENAME, None)
+    )
+
+
+# --------------------------------------------------------------------------- the Hub
+def _from_hub(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None,
+    cache_dir: str | os.PathLike[str] | None,
+    repo_type: str = "model",
+) -> Path:
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import (
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    offline = constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE")
+    endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    where = f"{filename!r} from {repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+    how = _how_to_get(repo_id, filename, revision, repo_type)
+    try:
+        before = try_to_load_from_cache(
+            repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type
+        )
+        path = Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                repo_type=repo_type,
+                revision=revision,
+                cache_dir=cache_dir,
+                endpoint=endpoint,
+                local_files_only=offline,
+            )
+        )
+    except LocalEntryNotFoundError as exc:
+        if offline:
+            why = (
+                f"Offline mode is on (HF_HUB_OFFLINE) and {where} is not in the Hugging Face "
+                f"cache ({cache_dir or constants.HF_HUB_CACHE})."
+            )
+        else:
+            why = f"Could not download {where} from {endpoint}: {_first_line(exc.__cause__ or exc)}"
+        raise WeightsNotFoundError(f"{why}\n{how}") from exc
+    except RepositoryNotFoundError as exc:  # also gated / private repositories
+        raise WeightsNotFoundError(
+            f"The Hub at {endpoint} has no (public) repository {repo_id!r}.\n{how}"
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise WeightsNotFoundError(
+            f"The Hub repository {repo_id!r} has no revision {revision!r}.\n{how}"
+        ) from exc
+    except RemoteEntryNotFoundError as exc:
+        raise WeightsNotFoundError(
+            f"The Hub repository {repo_id!r} has no file {filename!r}"
+            + (f" at revision {revision!r}" if revision else "")
+            + f".\n{how}"
+        ) from exc
+    except HFValidationError as exc:
+        raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
+    except (OSError, *_transport_errors()) as exc:
+        raise WeightsDownloadError(
+            f"The download of {where} from {endpoint} failed: {_first_line(exc)}\n"
+            "Nothing was stored in the cache; run the same command again to retry.\n" + how
+        ) from exc
+    fresh = not isinstance(before, str) or Path(before).resolve() != path.resolve()
+    if fresh:
+        _verify_blob(path, where, how)
+    return path
+
+
+def _verify_blob(path: Path, where: str, how: str) -> None:
+    """Check a fresh LFS download against its sha256 (the blob's name); drop it on mismatch."""
+    from huggingface_hub.utils.sha import sha_fileobj
+
+    blob = path.resolve()
+    if blob.parent.name != "blobs" or not _SHA256.fullmatch(blob.name):
+        return  # not an LFS file (git sha1 ETag) or no symlinks: nothing to compare with
+    with blob.open("rb") as f:
+        actual = sha_fileobj(f).hex()
+    if actual == blob.name:
+        return
+    path.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
+    raise WeightsDownloadError(
+        f"The download of {where} is corrupt: its sha256 is {actual}, the Hub announced "
+        f"{blob.name}. The file was removed from the cache; run the same command again.\n{how}"
+    )
+
+
+def _how_to_get(repo_id: str, filename: str, revision: str | None, repo_type: str = "model") -> str:
+    """The instructions that end every error: where the file is and how to fetch it by hand."""
+    options = "" if repo_type == "model" else f" --repo-type {repo_type}"
+    if revision:
+        options += f" --revision {revision}"
+    local = f"models/{filename}"
+    page = f"https://huggingface.co/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
+    lines = [
+        f"To get it: download {filename} from {page} (for example on a machine with internet "
+        f"access: `hf download {repo_id} {filename}{options} --local-dir models/`), then pass "
+        f"the file explicitly: `--model {local}` (Python: resolve_model({local!r})). "
+        "Or unset HF_HUB_OFFLINE and make the Hub reachable (HF_ENDPOINT for a mirror) "
+        "to download it into the Hugging Face cache.",
+    ]
+    if repo_id == DEFAULT_REPO_ID:
+        lines.append(
+            "Without the real weights, `python tools/export_onnx.py --random-init --output "
+            "models/instanthmr-random.onnx` makes a model that runs but predicts meaningless poses."
+        )
+        lines.append(f"Licence: {WEIGHTS_LICENSE}.")
+    return "\n".join(lines)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Base exceptions of the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx in 1.x)."""
+    found: list[type[BaseException]] = []
+    for module_name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found.append(module.HTTPError)
+    return tuple(found)
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
