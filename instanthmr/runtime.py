@@ -250,3 +250,9 @@ class Runtime:
             feeds = make_feeds(n)
             for _ in range(runs):
                 model.run(feeds)
+
+
+def naive_session(path: str | os.PathLike[str], device: str = "cpu") -> ort.InferenceSession:
+    """A session the naive way, for benchmarks only: the file as it is (no fp16 -> fp32),
+    default session options, the device's providers. Compare :meth:`Runtime.load` with it."""
+    return ort.InferenceSession(os.fspath(path), providers=providers_for(device))

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -221,13 +221,16 @@ def _check(kind: str, errors: Mapping[str, float], tolerance: float) -> None:
         )
 
 
-def _export_fp32(model: Any, path: Path, opset: int) -> None:
+def _export_fp32(model: Any, opset: int) -> bytes:
     """TorchScript exporter: it writes opset 17 directly; the dynamo exporter in torch 2.14
     starts at opset 18 and its down-conversion to 17 fails on this graph."""
+    import io
+
     import torch
 
     from instanthmr.export.model import example_inputs
 
+    buffer = io.BytesIO()
     names = [s.name for s in HMR_INPUTS] + [s.name for s in HMR_OUTPUTS]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -235,7 +238,7 @@ def _export_fp32(model: Any, path: Path, opset: int) -> None:
         torch.onnx.export(
             model,
             example_inputs(PARITY_BATCH),
-            str(path),
+            buffer,
             input_names=[s.name for s in HMR_INPUTS],
             output_names=[s.name for s in HMR_OUTPUTS],
             opset_version=opset,
@@ -243,13 +246,37 @@ def _export_fp32(model: Any, path: Path, opset: int) -> None:
             do_constant_folding=True,
             dynamo=False,
         )
+    return buffer.getvalue()
 
 
 def _to_fp16(model_proto: Any) -> Any:
     """fp16 weights and compute, float32 graph inputs/outputs (Casts at the boundary)."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    return convert_float_to_float16(model_proto, keep_io_types=True)
+    converted = OnnxModel(convert_float_to_float16(model_proto, keep_io_types=True))
+    # The converter appends the boundary Casts at the end of the node list; onnxruntime
+    # accepts that, but the ONNX checker (and other tools) need topological order.
+    converted.topological_sort(is_deterministic=True)
+    return converted.model
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a unique name beside ``path`` (same filesystem), then rename over it.
+
+    The temporary file is created with the user's umask like any other file; a failure
+    removes it and leaves an existing ``path`` untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def export_hmr_onnx(
@@ -295,7 +322,6 @@ def export_hmr_onnx(
     output = Path(output)
     if output.is_dir():
         raise ValueError(f"output {output} is a directory; give a file path such as model.onnx")
-    output.parent.mkdir(parents=True, exist_ok=True)
 
     model = build_model(seed)
     if checkpoint is not None:
@@ -314,42 +340,34 @@ def export_hmr_onnx(
     params, gflop = count_params(model), count_flops(model)
     say(f"params {params / 1e6:.2f} M, {gflop:.2f} GFLOP per person")
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _export_fp32(model, tmp, opset)
-        proto = onnx.load(str(tmp))
-        fp32_errors: dict[str, float] = {}
-        errors: dict[str, float] = {}
-        image, cliff = example_inputs(PARITY_BATCH, seed=seed + 1)
-        feeds = {"image": image.numpy(), "cliff_cond": cliff.numpy()}
-        reference = _torch_outputs(model, feeds) if check else {}
-        if check:
-            fp32_errors = relative_errors(reference, _ort_outputs(proto.SerializeToString(), feeds))
-            say("parity fp32 ONNX vs PyTorch (relative error): " + _fmt(fp32_errors))
-            _check("fp32", fp32_errors, FP32_TOLERANCE)
-            errors = fp32_errors
-        if fp16:
-            proto = _to_fp16(proto)
-        onnx.helper.set_model_props(
-            proto,
-            {
-                META_CONTRACT_VERSION: CONTRACT_VERSION,
-                META_SOURCE_HASH: source_hash,
-                META_RANDOM_INIT: "true" if checkpoint is None else "false",
-            },
-        )
-        onnx.checker.check_model(proto, full_check=True)
-        data = proto.SerializeToString()
-        if fp16 and check:
-            errors = relative_errors(reference, _ort_outputs(data, feeds))
-            say("parity fp16 ONNX vs PyTorch fp32 (relative error): " + _fmt(errors))
-            _check("fp16", errors, FP16_TOLERANCE)
-        tmp.write_bytes(data)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    proto = onnx.load_from_string(_export_fp32(model, opset))
+    fp32_errors: dict[str, float] = {}
+    errors: dict[str, float] = {}
+    image, cliff = example_inputs(PARITY_BATCH, seed=seed + 1)
+    feeds = {"image": image.numpy(), "cliff_cond": cliff.numpy()}
+    reference = _torch_outputs(model, feeds) if check else {}
+    if check:
+        fp32_errors = relative_errors(reference, _ort_outputs(proto.SerializeToString(), feeds))
+        say("parity fp32 ONNX vs PyTorch (relative error): " + _fmt(fp32_errors))
+        _check("fp32", fp32_errors, FP32_TOLERANCE)
+        errors = fp32_errors
+    if fp16:
+        proto = _to_fp16(proto)
+    onnx.helper.set_model_props(
+        proto,
+        {
+            META_CONTRACT_VERSION: CONTRACT_VERSION,
+            META_SOURCE_HASH: source_hash,
+            META_RANDOM_INIT: "true" if checkpoint is None else "false",
+        },
+    )
+    onnx.checker.check_model(proto, full_check=True)
+    data = proto.SerializeToString()
+    if fp16 and check:
+        errors = relative_errors(reference, _ort_outputs(data, feeds))
+        say("parity fp16 ONNX vs PyTorch fp32 (relative error): " + _fmt(errors))
+        _check("fp16", errors, FP16_TOLERANCE)
+    _write_atomic(output, data)
     report = ExportReport(
         path=output,
         params=params,

@@ -1,0 +1,177 @@
+"""Benchmark building blocks: timers, statistics, machine description, HMR-only runs.
+
+``tools/bench.py`` (``instanthmr bench``) is a thin layer over these functions. Times are
+wall-clock milliseconds from ``time.perf_counter``; warm-up runs are excluded; results are
+reported as p50 / p95 / mean so one noisy run does not decide a comparison.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .contract import CROP_SIZE
+from .hmr import HMRModel
+from .precision import file_sha256
+from .runtime import naive_session
+
+HMR_GFLOP_PER_PERSON = 4.6  # the contract's figure for the architecture at 224x224
+PACKAGES = ("instanthmr", "numpy", "onnxruntime", "onnxruntime-gpu", "opencv-python",
+            "rerun-sdk", "supervision", "scipy", "torch", "rfdetr")  # fmt: skip
+
+
+def stats(values_ms: Sequence[float]) -> dict[str, float]:
+    """p50, p95, mean, min and count of a list of milliseconds (zeros for an empty list)."""
+    v = np.asarray(values_ms, dtype=np.float64)
+    if v.size == 0:
+        return {"p50": 0.0, "p95": 0.0, "mean": 0.0, "min": 0.0, "n": 0}
+    return {
+        "p50": float(np.percentile(v, 50)),
+        "p95": float(np.percentile(v, 95)),
+        "mean": float(v.mean()),
+        "min": float(v.min()),
+        "n": int(v.size),
+    }
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
+    """Milliseconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 1.0) -> float:
+    """float32 matrix-product rate of this machine through numpy (best of repeated runs)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = float("inf")
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpus() -> list[str]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def machine_info() -> dict[str, object]:
+    """CPU model, core counts, GPUs, OS, Python and package versions."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return {
+        "cpu": _cpu_model(),
+        "cores_logical": os.cpu_count(),
+        "cores_usable": usable,
+        "gpus": _gpus(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "onnxruntime_providers": ort.get_available_providers(),
+    }
+
+
+def model_info(path: str | os.PathLike[str], random_init: bool) -> dict[str, object]:
+    """File name, SHA-256 and the random-init flag of a model file."""
+    return {"path": str(path), "sha256": file_sha256(path), "random_init": bool(random_init)}
+
+
+def _random_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    img = rng.standard_normal((n, 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    cond = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    return img, cond
+
+
+def bench_hmr(
+    model: str | os.PathLike[str],
+    device: str,
+    batches: Iterable[int],
+    repeats: int = 20,
+    threads: int | None = None,
+    baseline: bool = True,
+) -> dict[str, object]:
+    """HMR model alone: per-person latency for each batch size, and the naive baseline.
+
+    The baseline is the same file with default session options (no fp16 -> fp32 on CPU,
+    default threads) and one call per person: what a first script would do.
+    """
+    hmr = HMRModel(model, device=device, threads=threads, warmup=False)
+    per_batch: dict[str, dict[str, float]] = {}
+    for b in batches:
+        img, cond = _random_inputs(b)
+        ms = time_calls(lambda img=img, cond=cond: hmr.infer(img, cond), repeats)
+        per_batch[str(b)] = stats([t / b for t in ms])
+    result: dict[str, object] = {
+        "provider": hmr.provider,
+        "model": model_info(hmr.model_path, hmr.random_init),
+        "loaded_file": str(hmr.model_session.path),
+        "threads": hmr.runtime.threads,
+        "hmr_ms_per_person": per_batch,
+        "hmr_ms_per_person_p50": {k: v["p50"] for k, v in per_batch.items()},
+        "hmr_ms_per_person_p95": {k: v["p95"] for k, v in per_batch.items()},
+    }
+    if baseline:
+        sess = naive_session(hmr.model_path, device)
+        img, cond = _random_inputs(1)
+        names = [o.name for o in sess.get_outputs()]
+        ms = time_calls(lambda: sess.run(names, {"image": img, "cliff_cond": cond}), repeats)
+        base = stats(ms)
+        result["baseline_ms_per_person"] = base
+        result["baseline_ms_per_person_p50"] = base["p50"]
+        result["baseline_ms_per_person_p95"] = base["p95"]
+        result["speedup_vs_baseline"] = {
+            k: base["p50"] / v["p50"] for k, v in per_batch.items() if v["p50"] > 0
+        }
+    return result
+
+
+def compute_floor(gflop: float, gflops_rate: float) -> float:
+    """Milliseconds that ``gflop`` of work needs at ``gflops_rate`` GFLOP/s."""
+    return gflop / gflops_rate * 1e3
