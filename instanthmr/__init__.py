@@ -23,7 +23,17 @@ _EXPORTS = {
     "resolve_model": "instanthmr.weights",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ContractError",
+    "FrameResult",
+    "HMRModel",
+    "PersonResult",
+    "PosePipeline",
+    "ProviderError",
+    "Runtime",
+    "StageTimings",
+    "resolve_model",
+]
 
 if TYPE_CHECKING:
     from .contract import ContractError
