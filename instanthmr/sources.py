@@ -138,8 +138,9 @@ class ImageSource(FrameSource):
     the index itself (one image per second).
     """
 
-    def __init__(self, paths: Sequence[str | Path], *, fps: float | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, paths: Sequence[str | Path], *, fps: float | None = None, name: str | None = None
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise SourceError("no images given")
@@ -147,8 +148,11 @@ class ImageSource(FrameSource):
             raise ValueError(f"fps must be positive, got {fps}")
         self.fps = fps
         self.total_frames = len(self.paths)
-        self.name = name or (str(self.paths[0]) if len(self.paths) == 1 else
-                             f"{len(self.paths)} images from {self.paths[0].parent}")
+        self.name = name or (
+            str(self.paths[0])
+            if len(self.paths) == 1
+            else f"{len(self.paths)} images from {self.paths[0].parent}"
+        )
         self._closed = False
 
     def __iter__(self) -> Iterator[Frame]:
@@ -170,8 +174,9 @@ def expand_images(images: str | Path | Sequence[str | Path]) -> list[Path]:
     for item in items:
         text = os.path.expanduser(str(item))
         if glob.has_magic(text):
-            matches = sorted((Path(m) for m in glob.glob(text) if Path(m).is_file()),
-                             key=_natural_key)
+            matches = sorted(
+                (Path(m) for m in glob.glob(text) if Path(m).is_file()), key=_natural_key
+            )
             if not matches:
                 raise FileNotFoundError(f"no image files match the pattern {text!r}")
             out += matches
@@ -192,12 +197,12 @@ def folder_images(folder: str | Path) -> list[Path]:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"folder not found: {folder}")
-    files = sorted((p for p in folder.iterdir()
-                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=_natural_key,
+    )
     if not files:
-        raise SourceError(
-            f"no image files in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})"
-        )
+        raise SourceError(f"no image files in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
@@ -271,8 +276,14 @@ class LatestFrameReader:
     each frame arrived.
     """
 
-    def __init__(self, capture: Capture, *, name: str = "stream",
-                 disconnect_after: float = 2.0, retry_interval: float = 0.01) -> None:
+    def __init__(
+        self,
+        capture: Capture,
+        *,
+        name: str = "stream",
+        disconnect_after: float = 2.0,
+        retry_interval: float = 0.01,
+    ) -> None:
         self.name = name
         self._cap = capture
         self._disconnect_after = disconnect_after
@@ -306,8 +317,11 @@ class LatestFrameReader:
                 failing_since = failing_since if failing_since is not None else now
                 if now - failing_since >= self._disconnect_after:
                     if not self._stop.is_set():
-                        log.warning("%s: no frames for %.1f s; treating the source as "
-                                    "disconnected", self.name, now - failing_since)
+                        log.warning(
+                            "%s: no frames for %.1f s; treating the source as disconnected",
+                            self.name,
+                            now - failing_since,
+                        )
                     break
                 self._stop.wait(self._retry)
         except Exception:  # a broken backend must end the stream, not hang the consumer
@@ -342,8 +356,9 @@ class LatestFrameReader:
         self._stop.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            log.warning("%s: reader thread is still blocked in read(); leaving it behind",
-                        self.name)
+            log.warning(
+                "%s: reader thread is still blocked in read(); leaving it behind", self.name
+            )
 
 
 class LiveSource(FrameSource):
@@ -355,8 +370,15 @@ class LiveSource(FrameSource):
 
     is_live = True
 
-    def __init__(self, capture: Capture, name: str, *, fps: float | None = None,
-                 disconnect_after: float = 2.0, stall_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        capture: Capture,
+        name: str,
+        *,
+        fps: float | None = None,
+        disconnect_after: float = 2.0,
+        stall_timeout: float = 10.0,
+    ) -> None:
         self.name = name
         self.fps = fps
         self.total_frames = None
@@ -375,8 +397,12 @@ class LiveSource(FrameSource):
                 if not self._reader.ended:
                     log.warning("%s: no frame for %.0f s; stopping", self.name, self._stall)
                 else:
-                    log.info("%s: source ended after %d frames (%d dropped)",
-                             self.name, index, self.dropped)
+                    log.info(
+                        "%s: source ended after %d frames (%d dropped)",
+                        self.name,
+                        index,
+                        self.dropped,
+                    )
                 return
             image, stamp = item
             yield Frame(_bgr_to_rgb(image), index, stamp, self.name)
@@ -402,10 +428,12 @@ def _quiet_opencv() -> Iterator[None]:
 
 
 def _camera_hint(index: int) -> str:
-    return (f"no camera at index {index}. Check that it is plugged in and listed by "
-            "`ls /dev/video*` (Linux), that your user may use it (e.g. member of the 'video' "
-            "group, or camera permission for the terminal on macOS), and try another index "
-            "with --camera N")
+    return (
+        f"no camera at index {index}. Check that it is plugged in and listed by "
+        "`ls /dev/video*` (Linux), that your user may use it (e.g. member of the 'video' "
+        "group, or camera permission for the terminal on macOS), and try another index "
+        "with --camera N"
+    )
 
 
 def open_camera(index: int, **kwargs: float) -> LiveSource:
@@ -474,8 +502,11 @@ def open_source(
         url: an RTSP/HTTP stream URL; frames are read live.
         image_fps: for images and folders, the rate used to make timestamps.
     """
-    given = {k: v for k, v in dict(images=images, folder=folder, video=video, camera=camera,
-                                   url=url).items() if v is not None}
+    given = {
+        k: v
+        for k, v in dict(images=images, folder=folder, video=video, camera=camera, url=url).items()
+        if v is not None
+    }
     if len(given) != 1:
         names = ", ".join(given) if given else "none"
         raise ValueError(
@@ -495,7 +526,12 @@ def open_source(
 
 def sample_video_path() -> Path:
     """The short synthetic clip shipped with the package (made by ``tools/make_sample.py``)."""
-    path = Path(str(resources.files("instanthmr") / "assets" / SAMPLE_VIDEO))
+    try:
+        path = Path(str(resources.files("instanthmr") / "assets" / SAMPLE_VIDEO))
+    except (NotADirectoryError, TypeError, ModuleNotFoundError):
+        # a stale editable install can expose the package as a namespace, which
+        # importlib.resources on Python < 3.12 cannot walk; the file sits beside this module.
+        path = Path(__file__).resolve().parent / "assets" / SAMPLE_VIDEO
     if not path.is_file():
         raise FileNotFoundError(
             f"sample clip missing at {path}; regenerate it with `python tools/make_sample.py`"

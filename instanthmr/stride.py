@@ -33,8 +33,12 @@ import numpy as np
 from .skeleton import JOINT_NAMES, NUM_JOINTS
 
 REASONS: tuple[str, ...] = (
-    "no-tracks", "stride", "box-left-frame", "keypoints-collapsed", "box-jump",
-)  # fmt: skip
+    "no-tracks",
+    "stride",
+    "box-left-frame",
+    "keypoints-collapsed",
+    "box-jump",
+)
 """Every reason :meth:`StrideScheduler.should_detect` can give for running the detector."""
 
 JointSelection = str | np.ndarray | list[int]

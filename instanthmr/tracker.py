@@ -219,8 +219,9 @@ class Tracker:
         tracked = np.zeros(len(b), dtype=bool)
         live = [t for t in self._tracks if t.misses == 0 and t.confirmed]
         if live and len(b):
-            cost = match_cost(np.stack([t.box for t in live]), None, b, None,
-                              iou_weight=self.iou_weight)  # fmt: skip
+            cost = match_cost(
+                np.stack([t.box for t in live]), None, b, None, iou_weight=self.iou_weight
+            )
             tracked = (cost <= self.max_cost).any(axis=0)
         order = np.lexsort((-s, ~tracked)).astype(np.int64)
         return order if max_persons is None else order[: max(int(max_persons), 0)]
@@ -256,8 +257,9 @@ class Tracker:
         if keypoints is not None:
             kp = np.asarray(keypoints, dtype=np.float64)
             if kp.shape != (len(b), NUM_JOINTS, 2):
-                raise ValueError(f"keypoints must have shape ({len(b)}, {NUM_JOINTS}, 2), "
-                                 f"got {kp.shape}")  # fmt: skip
+                raise ValueError(
+                    f"keypoints must have shape ({len(b)}, {NUM_JOINTS}, 2), got {kp.shape}"
+                )
         self.frame_count += 1
         self.removed_ids = []
         keep = self.select(b, s, self.max_tracks) if self.max_tracks is not None else None
@@ -268,11 +270,17 @@ class Tracker:
         elif self._tracks and use.any():
             cand = np.flatnonzero(use)
             cost = match_cost(
-                np.stack([t.box for t in self._tracks]), self._track_keypoints(), b[cand],
-                None if kp is None else kp[cand], iou_weight=self.iou_weight, joints=self.joints,
-            )  # fmt: skip
-            rows, cols = linear_sum_assignment(cost)
-            ok = cost[rows, cols] <= self.max_cost
+                np.stack([t.box for t in self._tracks]),
+                self._track_keypoints(),
+                b[cand],
+                None if kp is None else kp[cand],
+                iou_weight=self.iou_weight,
+                joints=self.joints,
+            )
+            gated = cost > self.max_cost
+            # gated pairs get a prohibitive cost so they never steer the optimum
+            rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
+            ok = ~gated[rows, cols]
             owner[cand[cols[ok]]] = rows[ok]
         matched = set(owner[owner >= 0].tolist())
         for i in np.flatnonzero(owner >= 0):
@@ -303,8 +311,10 @@ class Tracker:
         where = {t.key: j for j, t in enumerate(self._tracks)}
         missing = [int(k) for k in keys if int(k) not in where]
         if missing:
-            raise ValueError(f"track_keys {missing} are not live tracks; take keys from "
-                             "active_tracks() of the previous frame")  # fmt: skip
+            raise ValueError(
+                f"track_keys {missing} are not live tracks; take keys from "
+                "active_tracks() of the previous frame"
+            )
         return np.array([where[int(k)] for k in keys], dtype=np.int64)
 
     def _track_keypoints(self) -> np.ndarray | None:
@@ -313,8 +323,9 @@ class Tracker:
         nan = np.full((NUM_JOINTS, 2), np.nan)
         return np.stack([nan if t.keypoints is None else t.keypoints for t in self._tracks])
 
-    def _hit(self, t: Track, box: np.ndarray, score: float, kp: np.ndarray | None,
-             detected: bool) -> None:  # fmt: skip
+    def _hit(
+        self, t: Track, box: np.ndarray, score: float, kp: np.ndarray | None, detected: bool
+    ) -> None:
         t.box = box.copy()
         if kp is not None:
             t.keypoints = kp.copy()

@@ -10,7 +10,9 @@ Downloads go through ``huggingface_hub.hf_hub_download`` and its cache, so ``HF_
 ``HF_HUB_CACHE``, ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` work as usual. ``huggingface_hub``
 reads those variables once, when it is first imported (often early, by ``timm`` or
 ``rfdetr``); this module also reads ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` at call time, so
-setting them later in the same process is honoured too.
+setting them later in the same process is honoured too (the model file is then neither
+requested nor downloaded; ``huggingface_hub`` may still make its own once-a-day user-agent
+request, so for a strictly offline process set the variables before Python starts).
 
 What ``huggingface_hub`` already guarantees, and this module builds on: a download is written
 to a process-unique temporary file and moved into the cache only once it is complete; its size
@@ -201,7 +203,7 @@ def _from_hub(
                 f"cache ({cache_dir or constants.HF_HUB_CACHE})."
             )
         else:
-            why = f"Could not download {where} from {endpoint}: {_first_line(exc.__cause__ or exc)}"
+            why = f"Could not download {where} via {endpoint}: {_first_line(exc.__cause__ or exc)}"
         raise WeightsNotFoundError(f"{why}\n{how}") from exc
     except RepositoryNotFoundError as exc:  # also gated / private repositories
         raise WeightsNotFoundError(
@@ -221,7 +223,7 @@ def _from_hub(
         raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
     except (OSError, *_transport_errors()) as exc:
         raise WeightsDownloadError(
-            f"The download of {where} from {endpoint} failed: {_first_line(exc)}\n"
+            f"The download of {where} via {endpoint} failed: {_first_line(exc)}\n"
             "Nothing was stored in the cache; run the same command again to retry.\n" + how
         ) from exc
     fresh = not isinstance(before, str) or Path(before).resolve() != path.resolve()
@@ -257,18 +259,20 @@ def _how_to_get(repo_id: str, filename: str, revision: str | None, repo_type: st
     local = f"models/{filename}"
     page = f"https://huggingface.co/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
     lines = [
-        f"To get it: download {filename} from {page} (for example on a machine with internet "
-        f"access: `hf download {repo_id} {filename}{options} --local-dir models/`), then pass "
-        f"the file explicitly: `--model {local}` (Python: resolve_model({local!r})). "
-        "Or unset HF_HUB_OFFLINE and make the Hub reachable (HF_ENDPOINT for a mirror) "
-        "to download it into the Hugging Face cache.",
+        "To get it:",
+        f"  - download it by hand (on any machine with internet access) from {page}:",
+        f"      hf download {repo_id} {filename}{options} --local-dir models/",
+        f"    then pass the file explicitly: --model {local}  (Python: resolve_model({local!r}));",
+        "  - or let InstantHMR download it into the Hugging Face cache: unset HF_HUB_OFFLINE and",
+        "    make the Hub reachable (set HF_ENDPOINT to use a mirror).",
     ]
     if repo_id == DEFAULT_REPO_ID:
-        lines.append(
-            "Without the real weights, `python tools/export_onnx.py --random-init --output "
-            "models/instanthmr-random.onnx` makes a model that runs but predicts meaningless poses."
-        )
-        lines.append(f"Licence: {WEIGHTS_LICENSE}.")
+        lines += [
+            "  - for offline testing only, a model that runs but predicts meaningless poses:",
+            "      python tools/export_onnx.py --random-init"
+            " --output models/instanthmr-random.onnx",
+            f"Licence: {WEIGHTS_LICENSE}.",
+        ]
     return "\n".join(lines)
 
 

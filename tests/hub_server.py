@@ -30,8 +30,9 @@ stops and joins its threads on exit. ``fault`` makes the file GETs misbehave:
 
 - ``"short"``: send half of the body with no ``Content-Length`` and close. The HTTP layer
   sees a normal end of body; only the size announced by the HEAD call reveals the loss.
-- ``"drop"``: announce the full ``Content-Length``, send half and close (the peer hangs up).
-  ``fault_times`` GETs are dropped; later GETs are served normally (``Range`` is honoured).
+- ``"drop"``: announce the full ``Content-Length``, send the first ``drop_keep`` fraction of
+  the body and close (the peer hangs up). ``fault_times`` GETs are dropped; later GETs are
+  served normally (``Range: bytes=N-`` is honoured with a 206).
 - ``"drop_then_503"``: the first GET is dropped as above, every later GET gets a 503.
 - ``"corrupt"``: the right size, the wrong bytes (one byte flipped), so the content does not
   match the sha256 the HEAD call announced.
@@ -70,6 +71,7 @@ class HubServer:
             rather than like small git files (200 from the resolve URL, ``ETag`` = git sha1).
         fault: one of ``FAULTS`` (see the module docstring); may be changed between calls.
         fault_times: how many GETs the ``"drop"`` fault affects.
+        drop_keep: the fraction of the body a dropped GET still sends.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class HubServer:
         lfs: bool = True,
         fault: str | None = None,
         fault_times: int = 1,
+        drop_keep: float = 0.5,
     ) -> None:
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}, got {fault!r}")
@@ -86,6 +89,7 @@ class HubServer:
         self.lfs = lfs
         self.fault = fault
         self.fault_times = fault_times
+        self.drop_keep = drop_keep
         self.commit = COMMIT
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
@@ -259,7 +263,7 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return
             headers["Content-Length"] = str(len(body))
             if fault == "drop":
-                body = body[: len(body) // 2]
+                body = body[: int(len(body) * hub.drop_keep)]
             self._send(status, headers, body, head=False)
 
         def _error(

@@ -57,8 +57,16 @@ def _limb(origin: np.ndarray, angle: float, length: float) -> np.ndarray:
     return origin + length * np.array([math.sin(angle), math.cos(angle)])
 
 
-def draw_figure(img: np.ndarray, x: float, feet_y: float, height: float, phase: float,
-                direction: float, shirt: tuple[int, ...], trousers: tuple[int, ...]) -> None:
+def draw_figure(
+    img: np.ndarray,
+    x: float,
+    feet_y: float,
+    height: float,
+    phase: float,
+    direction: float,
+    shirt: tuple[int, ...],
+    trousers: tuple[int, ...],
+) -> None:
     """Draw one walking figure in place; ``direction`` is +1 (right) or -1 (left)."""
     s = height / 100.0
     bob = 1.5 * s * abs(math.cos(phase))
@@ -78,8 +86,9 @@ def draw_figure(img: np.ndarray, x: float, feet_y: float, height: float, phase: 
         wrist = _limb(elbow, upper + direction * 0.4, 15 * s)
         shade = 0.7 if side < 0 else 1.0
         legs.append(([hip, knee, ankle, toe], tuple(int(c * shade) for c in trousers)))
-        arms.append(([neck + np.array([0, 3 * s]), elbow, wrist],
-                     tuple(int(c * shade) for c in shirt)))
+        arms.append(
+            ([neck + np.array([0, 3 * s]), elbow, wrist], tuple(int(c * shade) for c in shirt))
+        )
 
     def poly(points: list[np.ndarray], color: tuple[int, ...], width: int) -> None:
         pts = np.round(np.array(points)).astype(np.int32)

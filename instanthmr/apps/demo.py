@@ -41,6 +41,26 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _target(text: str) -> str | int:
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text not in ("largest", "center"):
+        raise argparse.ArgumentTypeError(f"must be 'largest', 'center' or a track id, got {text}")
+    return text
+
+
+def _suffix_checker(module: str, table: str, what: str) -> Any:
+    def parse(text: str) -> str:
+        import importlib
+
+        allowed = getattr(importlib.import_module(module, __package__), table)
+        if Path(text).suffix.lower() not in allowed:
+            raise argparse.ArgumentTypeError(f"{what} must end in {', '.join(allowed)}: {text}")
+        return text
+
+    return parse
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The demo's command line (every flag is described in ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -49,143 +69,72 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "view results in Rerun, export them, or write an annotated video.",
         epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
     )
+    # fmt: off
     src = parser.add_argument_group("input (pick one; default: the embedded sample clip)")
     one = src.add_mutually_exclusive_group()
-    one.add_argument(
-        "--image",
-        action="append",
-        metavar="PATH",
-        help="an image file or a glob such as 'shots/*.jpg' (quote it); repeatable",
-    )
+    one.add_argument("--image", action="append", metavar="PATH",
+                     help="an image file or a glob such as 'shots/*.jpg' (quote it); repeatable")
     one.add_argument("--folder", metavar="DIR", help="every image in DIR, in name order")
     one.add_argument("--video", metavar="PATH", help="a video file (timestamps from the container)")
-    one.add_argument(
-        "--camera",
-        type=int,
-        metavar="INDEX",
-        help="a local camera by index (0 = default webcam); always the latest frame",
-    )
-    one.add_argument(
-        "--url", metavar="URL", help="a network stream (rtsp://, http://, ...) read like a camera"
-    )
+    one.add_argument("--camera", type=int, metavar="INDEX",
+                     help="a local camera by index (0 = default webcam); always the latest frame")
+    one.add_argument("--url", metavar="URL",
+                     help="a network stream (rtsp://, http://, ...) read like a camera")
 
     pipe = parser.add_argument_group("pipeline")
-    pipe.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="InstantHMR ONNX file, or a Hub name (default: the released model)",
-    )
-    pipe.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where to run: auto picks the best available provider (default: auto)",
-    )
-    pipe.add_argument(
-        "--detector-variant",
-        choices=DETECTOR_VARIANTS,
-        default="nano",
-        help="RF-DETR size: larger is more accurate and slower (default: nano)",
-    )
-    pipe.add_argument(
-        "--detector-backend",
-        choices=("auto", "onnx", "torch"),
-        default="auto",
-        help="onnx (numpy + onnxruntime) or torch (the rfdetr package) (default: auto)",
-    )
-    pipe.add_argument(
-        "--detector-model",
-        metavar="PATH",
-        help="an RF-DETR ONNX export to use instead of the variant's default",
-    )
-    pipe.add_argument(
-        "--detector-stride",
-        type=_int_at_least(1),
-        default=1,
-        metavar="N",
-        help="run the detector every Nth frame; boxes in between come from "
-        "tracked keypoints (default: 1, every frame)",
-    )
-    pipe.add_argument(
-        "--det-confidence",
-        type=_unit_float,
-        default=0.5,
-        metavar="P",
-        help="minimum detector score for a person (default: 0.5)",
-    )
-    pipe.add_argument(
-        "--max-persons",
-        type=_int_at_least(1),
-        metavar="N",
-        help="keep at most N persons per frame, the most confident (default: all)",
-    )
-    pipe.add_argument(
-        "--no-batch-persons",
-        action="store_true",
-        help="run the model once per person instead of one batch per frame",
-    )
-    pipe.add_argument(
-        "--smooth",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="One-Euro smoothing per track (default: on for video, camera and "
-        "stream; off for images and folders)",
-    )
-    pipe.add_argument(
-        "--target",
-        metavar="WHO",
-        help="follow one person only (see docs/demo.md for the accepted values)",
-    )
-    pipe.add_argument(
-        "--max-frames", type=_int_at_least(1), metavar="N", help="stop after processing N frames"
-    )
-    pipe.add_argument(
-        "--frame-skip",
-        type=_int_at_least(0),
-        default=0,
-        metavar="N",
-        help="skip N source frames after each processed one (default: 0)",
-    )
+    pipe.add_argument("--model", metavar="NAME_OR_PATH",
+                      help="InstantHMR ONNX file, or a Hub name (default: the released model)")
+    pipe.add_argument("--device", choices=DEVICES, default="auto",
+                      help="where to run: auto picks the best available provider (default: auto)")
+    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
+                      help="RF-DETR size: larger is more accurate and slower (default: nano)")
+    pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
+                      help="onnx (numpy + onnxruntime) or torch (the rfdetr package) "
+                      "(default: auto)")
+    pipe.add_argument("--detector-model", metavar="PATH",
+                      help="an RF-DETR ONNX export to use instead of the variant's default")
+    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=1, metavar="N",
+                      help="run the detector every Nth frame; boxes in between come from "
+                      "tracked keypoints (default: 1, every frame)")
+    pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
+                      help="minimum detector score for a person (default: 0.5)")
+    pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
+                      help="keep at most N persons per frame, the most confident (default: all)")
+    pipe.add_argument("--no-batch-persons", action="store_true",
+                      help="run the model once per person instead of one batch per frame")
+    pipe.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
+                      help="One-Euro smoothing per track (default: on for video, camera and "
+                      "stream; off for images and folders)")
+    pipe.add_argument("--target", type=_target, metavar="WHO",
+                      help="follow one person only: 'largest' (biggest box), 'center' (nearest "
+                      "the image centre) or a track id such as 3 (default: everyone)")
+    pipe.add_argument("--max-frames", type=_int_at_least(1), metavar="N",
+                      help="stop after processing N frames")
+    pipe.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
+                      help="skip N source frames after each processed one (default: 0)")
 
     out = parser.add_argument_group("outputs")
-    out.add_argument(
-        "--export",
-        action="append",
-        metavar="FILE",
-        help="write results to FILE.jsonl, FILE.npz or FILE.csv; repeatable",
-    )
-    out.add_argument(
-        "--write-video",
-        metavar="FILE.mp4",
-        help="write the frames with boxes and skeletons drawn on them",
-    )
+    out.add_argument("--export", action="append", metavar="FILE",
+                     type=_suffix_checker("..sinks.exporters", "SUPPORTED_SUFFIXES", "--export"),
+                     help="write results to FILE.jsonl, FILE.npz or FILE.csv; repeatable")
+    out.add_argument("--write-video", metavar="FILE.mp4",
+                     type=_suffix_checker("..sinks.video", "FOURCC_BY_SUFFIX", "--write-video"),
+                     help="write the frames with boxes and skeletons drawn on them (.mp4, .avi)")
 
     view = parser.add_argument_group("viewer (Rerun; default: spawn a native viewer)")
-    view.add_argument(
-        "--headless",
-        action="store_true",
-        help="no viewer window; combine with --save to still get a recording",
-    )
-    view.add_argument(
-        "--save", metavar="FILE.rrd", help="write the recording to FILE.rrd instead of showing it"
-    )
-    view.add_argument(
-        "--connect",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="URL",
-        help="send to a running viewer (default address, or rerun+http://HOST:9876/proxy)",
-    )
-    view.add_argument(
-        "--serve",
-        action="store_true",
-        help="host a gRPC server and a web viewer and open it in a browser; "
-        "keeps serving after the run until Ctrl-C",
-    )
-    view.add_argument(
-        "--stdout", action="store_true", help="write the recording to stdout, e.g. '| rerun -'"
-    )
+    view.add_argument("--headless", action="store_true",
+                      help="no viewer window; combine with --save to still get a recording")
+    view.add_argument("--save", metavar="FILE.rrd",
+                      help="write the recording to FILE.rrd instead of showing it")
+    view.add_argument("--connect", nargs="?", const="", default=None, metavar="URL",
+                      help="send to a running viewer (default address, or "
+                      "rerun+http://HOST:9876/proxy)")
+    view.add_argument("--serve", action="store_true",
+                      help="host a gRPC server and a web viewer and open it in a browser; "
+                      "keeps serving after the run until Ctrl-C")
+    view.add_argument("--stdout", action="store_true",
+                      help="write the recording to stdout, e.g. '| rerun -'")
+    # fmt: on
     return parser
 
 
@@ -342,14 +291,14 @@ class _Outputs:
         for exporter in self.exporters:
             exporter.write(result)
         if self._video_path:
-            if self.video is None:
-                from ..sinks.video import AnnotatedVideoWriter
+            from ..sinks.video import AnnotatedVideoWriter, draw_results
 
+            if self.video is None:
                 size = (int(image.shape[1]), int(image.shape[0]))
                 self.video = AnnotatedVideoWriter(self._video_path, self._fps, size)
                 self._stack.callback(self.video.close)
                 self.written.append(self._video_path)
-            self.video.write(image, result)
+            self.video.write(draw_results(image, result))
         if self.sink is not None:
             extra = {"read_ms": read_ms, "output_ms": self._output_ms}
             self.sink.log_frame(image, result, extra)

@@ -68,9 +68,7 @@ VARIANTS: dict[str, Variant] = {
 def get_variant(name: str) -> Variant:
     """The :class:`Variant` called ``name`` (case-insensitive); ValueError lists the choices."""
     if not isinstance(name, str) or name.lower() not in VARIANTS:
-        raise ValueError(
-            f"unknown RF-DETR variant {name!r}; choose one of {', '.join(VARIANTS)}"
-        )
+        raise ValueError(f"unknown RF-DETR variant {name!r}; choose one of {', '.join(VARIANTS)}")
     return VARIANTS[name.lower()]
 
 

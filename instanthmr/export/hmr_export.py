@@ -177,7 +177,8 @@ def load_checkpoint(model: Any, checkpoint: Path) -> None:
                          ("shape mismatches", shapes)):
         if items:
             shown = "\n".join(f"    {i}" for i in items[:_LIST_LIMIT])
-            more = f"\n    ... and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else ""
+            extra = len(items) - _LIST_LIMIT
+            more = f"\n    ... and {extra} more" if extra > 0 else ""
             problems.append(f"  {len(items)} {title}:\n{shown}{more}")
     if problems:
         raise CheckpointError(
@@ -199,7 +200,7 @@ def _torch_outputs(model: Any, feeds: Mapping[str, Any]) -> dict[str, Any]:
 
     with torch.no_grad():
         outs = model(*(torch.from_numpy(feeds[s.name]) for s in HMR_INPUTS))
-    return {spec.name: t.numpy() for spec, t in zip(HMR_OUTPUTS, outs)}
+    return {spec.name: t.numpy() for spec, t in zip(HMR_OUTPUTS, outs, strict=True)}
 
 
 def _ort_outputs(model_bytes: bytes, feeds: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,7 +210,7 @@ def _ort_outputs(model_bytes: bytes, feeds: Mapping[str, Any]) -> dict[str, Any]
     opts.log_severity_level = 3
     session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
     names = [spec.name for spec in HMR_OUTPUTS]
-    return dict(zip(names, session.run(names, dict(feeds))))
+    return dict(zip(names, session.run(names, dict(feeds)), strict=True))
 
 
 def _check(kind: str, errors: Mapping[str, float], tolerance: float) -> None:
@@ -338,7 +339,6 @@ def export_hmr_onnx(
     if not is_reparameterized(model):
         reparameterize(model)
     params, gflop = count_params(model), count_flops(model)
-    say(f"params {params / 1e6:.2f} M, {gflop:.2f} GFLOP per person")
 
     proto = onnx.load_from_string(_export_fp32(model, opset))
     fp32_errors: dict[str, float] = {}
@@ -348,7 +348,6 @@ def export_hmr_onnx(
     reference = _torch_outputs(model, feeds) if check else {}
     if check:
         fp32_errors = relative_errors(reference, _ort_outputs(proto.SerializeToString(), feeds))
-        say("parity fp32 ONNX vs PyTorch (relative error): " + _fmt(fp32_errors))
         _check("fp32", fp32_errors, FP32_TOLERANCE)
         errors = fp32_errors
     if fp16:
@@ -365,7 +364,6 @@ def export_hmr_onnx(
     data = proto.SerializeToString()
     if fp16 and check:
         errors = relative_errors(reference, _ort_outputs(data, feeds))
-        say("parity fp16 ONNX vs PyTorch fp32 (relative error): " + _fmt(errors))
         _check("fp16", errors, FP16_TOLERANCE)
     _write_atomic(output, data)
     report = ExportReport(

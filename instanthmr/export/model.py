@@ -19,6 +19,7 @@ torch and timm are imported inside functions only, so importing this module (and
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -74,6 +75,7 @@ def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     )
 
 
+@functools.cache
 def _module_class() -> type:
     """Define the network class lazily so that torch is imported only when it is used."""
     import timm
@@ -192,7 +194,6 @@ def count_flops(model: nn.Module, batch: int = 1) -> float:
     PyTorch's counter counts a multiply-add as 2 FLOP and covers matmuls, convolutions
     and attention; element-wise ops (norms, activations) are not counted.
     """
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     image, cliff = example_inputs(batch)

@@ -55,8 +55,16 @@ UNITS: dict[str, str] = {
     "joints_3d_local": "metres", "cam_trans": "metres", "timestamp": "seconds",
     "timings": "milliseconds",
 }  # fmt: skip
-_ARRAYS = ("bbox", "joints_2d", "joints_3d_cam", "joints_3d_local", "cam_trans",
-           "mhr_params", "shape_params", "principal_point")
+_ARRAYS = (
+    "bbox",
+    "joints_2d",
+    "joints_3d_cam",
+    "joints_3d_local",
+    "cam_trans",
+    "mhr_params",
+    "shape_params",
+    "principal_point",
+)
 
 
 def metadata() -> dict[str, Any]:
@@ -72,8 +80,10 @@ def _check_metadata(meta: dict[str, Any], path: Path) -> None:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not an InstantHMR results file (no {FORMAT!r} header)")
     if int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"{path} has format version {meta['version']}; this reader knows "
-                         f"up to {VERSION}: upgrade instanthmr")
+        raise ValueError(
+            f"{path} has format version {meta['version']}; this reader knows "
+            f"up to {VERSION}: upgrade instanthmr"
+        )
     if list(meta.get("joint_names", JOINT_NAMES)) != list(JOINT_NAMES):
         raise ValueError(f"{path} uses a different joint order than MHR70")
 
@@ -84,18 +94,26 @@ def _format_of(path: Path) -> tuple[str, bool]:
     if suffix == ".partial":
         suffix, partial = Path(path.stem).suffix.lower(), True
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ValueError(f"unsupported results format {suffix or '(no suffix)'!r} for {path}; "
-                         f"use one of {', '.join(SUPPORTED_SUFFIXES)}")
+        raise ValueError(
+            f"unsupported results format {suffix or '(no suffix)'!r} for {path}; "
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
     return suffix, partial
 
 
 def _person_from(values: dict[str, Any], image_size: tuple[int, int]) -> PersonResult:
     return PersonResult(
-        bbox=values["bbox"], score=float(values["score"]), joints_2d=values["joints_2d"],
-        joints_3d_local=values["joints_3d_local"], cam_trans=values["cam_trans"],
-        mhr_params=values["mhr_params"], shape_params=values["shape_params"],
-        focal_length=float(values["focal_length"]), principal_point=values["principal_point"],
-        image_size=image_size, track_id=int(values["track_id"]),
+        bbox=values["bbox"],
+        score=float(values["score"]),
+        joints_2d=values["joints_2d"],
+        joints_3d_local=values["joints_3d_local"],
+        cam_trans=values["cam_trans"],
+        mhr_params=values["mhr_params"],
+        shape_params=values["shape_params"],
+        focal_length=float(values["focal_length"]),
+        principal_point=values["principal_point"],
+        image_size=image_size,
+        track_id=int(values["track_id"]),
     )
 
 
@@ -150,9 +168,14 @@ def _frame_fields(frame: FrameResult) -> dict[str, Any]:
     size = frame.image_size
     if min(size) <= 0 and frame.persons:
         size = frame.persons[0].image_size
-    return {"frame_index": int(frame.frame_index), "timestamp": frame.timestamp,
-            "image_size": [int(v) for v in size], "detector_ran": bool(frame.detector_ran),
-            "num_persons": len(frame.persons), "timings": frame.timings.as_dict()}
+    return {
+        "frame_index": int(frame.frame_index),
+        "timestamp": frame.timestamp,
+        "image_size": [int(v) for v in size],
+        "detector_ran": bool(frame.detector_ran),
+        "num_persons": len(frame.persons),
+        "timings": frame.timings.as_dict(),
+    }
 
 
 class JsonlExporter(Exporter):
@@ -170,9 +193,13 @@ class JsonlExporter(Exporter):
         lines = [json.dumps({"type": "frame", **_frame_fields(frame)})]
         for p in frame.persons:
             rec: dict[str, Any] = {
-                "type": "person", "frame_index": int(frame.frame_index),
-                "timestamp": frame.timestamp, "track_id": p.track_id, "score": p.score,
-                "focal_length": p.focal_length, "image_size": list(p.image_size),
+                "type": "person",
+                "frame_index": int(frame.frame_index),
+                "timestamp": frame.timestamp,
+                "track_id": p.track_id,
+                "score": p.score,
+                "focal_length": p.focal_length,
+                "image_size": list(p.image_size),
             }
             rec.update({k: getattr(p, k).tolist() for k in _ARRAYS})
             lines.append(json.dumps(rec))
@@ -201,25 +228,32 @@ class NpzExporter(Exporter):
         ps = [p for _, p in persons]
         arrays: dict[str, np.ndarray] = {
             "frame_index": np.array([f["frame_index"] for f in fr], dtype=np.int64),
-            "timestamp": np.array([np.nan if f["timestamp"] is None else f["timestamp"]
-                                   for f in fr], dtype=np.float64),
+            "timestamp": np.array(
+                [np.nan if f["timestamp"] is None else f["timestamp"] for f in fr], dtype=np.float64
+            ),
             "image_size": np.array([f["image_size"] for f in fr], dtype=np.int64).reshape(-1, 2),
             "detector_ran": np.array([f["detector_ran"] for f in fr], dtype=bool),
-            "timings": np.array([[f["timings"][s] for s in STAGES] for f in fr],
-                                dtype=np.float32).reshape(-1, len(STAGES)),
+            "timings": np.array(
+                [[f["timings"][s] for s in STAGES] for f in fr], dtype=np.float32
+            ).reshape(-1, len(STAGES)),
             "person_frame": np.array([row for row, _ in persons], dtype=np.int64),
-            "frame_index_of_person": np.array([self._frames[r].frame_index for r, _ in persons],
-                                              dtype=np.int64),
+            "frame_index_of_person": np.array(
+                [self._frames[r].frame_index for r, _ in persons], dtype=np.int64
+            ),
             "track_id": np.array([p.track_id for p in ps], dtype=np.int64),
             "score": np.array([p.score for p in ps], dtype=np.float32),
             "focal_length": np.array([p.focal_length for p in ps], dtype=np.float32),
-            "person_image_size": np.array([p.image_size for p in ps],
-                                          dtype=np.int64).reshape(-1, 2),
+            "person_image_size": np.array([p.image_size for p in ps], dtype=np.int64).reshape(
+                -1, 2
+            ),
             "metadata": np.array(json.dumps(metadata())),
         }
         for k in _ARRAYS:
-            arrays[k] = (np.stack([getattr(p, k) for p in ps]).astype(np.float32) if ps
-                         else np.zeros((0, *_empty_shape(k)), dtype=np.float32))
+            arrays[k] = (
+                np.stack([getattr(p, k) for p in ps]).astype(np.float32)
+                if ps
+                else np.zeros((0, *_empty_shape(k)), dtype=np.float32)
+            )
         with open(self.partial_path, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         self._frames = []
@@ -237,8 +271,14 @@ def _empty_shape(name: str) -> tuple[int, ...]:
 
 
 _XYZ = ("x", "y", "z")
-_FRAME_COLUMNS = (["frame_index", "timestamp", "image_width", "image_height", "detector_ran",
-                   "num_persons"] + [f"timings.{s}" for s in STAGES])
+_FRAME_COLUMNS = [
+    "frame_index",
+    "timestamp",
+    "image_width",
+    "image_height",
+    "detector_ran",
+    "num_persons",
+] + [f"timings.{s}" for s in STAGES]
 
 
 def _array_columns(name: str) -> list[str]:
@@ -253,7 +293,8 @@ def _array_columns(name: str) -> list[str]:
 
 
 CSV_COLUMNS: tuple[str, ...] = tuple(
-    _FRAME_COLUMNS + ["track_id", "score", "focal_length"]
+    _FRAME_COLUMNS
+    + ["track_id", "score", "focal_length"]
     + [c for k in _ARRAYS for c in _array_columns(k)]
 )
 """The CSV header, in order."""
@@ -280,8 +321,14 @@ class CsvExporter(Exporter):
         f = _frame_fields(frame)
         ts = "" if f["timestamp"] is None else repr(float(f["timestamp"]))
         w, h = f["image_size"]
-        head = [str(f["frame_index"]), ts, str(w), str(h), str(int(f["detector_ran"])),
-                str(f["num_persons"])] + [f"{f['timings'][s]:.6g}" for s in STAGES]
+        head = [
+            str(f["frame_index"]),
+            ts,
+            str(w),
+            str(h),
+            str(int(f["detector_ran"])),
+            str(f["num_persons"]),
+        ] + [f"{f['timings'][s]:.6g}" for s in STAGES]
         if not frame.persons:
             self._csv.writerow(head + [""] * (len(CSV_COLUMNS) - len(head)))
         for p in frame.persons:
@@ -337,24 +384,30 @@ def _read_jsonl(path: Path, partial: bool) -> list[FrameResult]:
     return _assemble(frames, path, partial)
 
 
-def _assemble(frames: list[tuple[dict[str, Any], list[dict[str, Any]]]], path: Path,
-              partial: bool) -> list[FrameResult]:
+def _assemble(
+    frames: list[tuple[dict[str, Any], list[dict[str, Any]]]], path: Path, partial: bool
+) -> list[FrameResult]:
     out = []
     for i, (f, persons) in enumerate(frames):
         if len(persons) != int(f["num_persons"]):
             if i == len(frames) - 1:  # the writer stopped inside this frame
                 log.warning("%s: dropping incomplete last frame %s", path, f["frame_index"])
                 break
-            raise ValueError(f"{path}: frame {f['frame_index']} says {f['num_persons']} "
-                             f"persons but has {len(persons)}")
+            raise ValueError(
+                f"{path}: frame {f['frame_index']} says {f['num_persons']} "
+                f"persons but has {len(persons)}"
+            )
         size = tuple(int(v) for v in f["image_size"])
-        out.append(FrameResult(
-            persons=[_person_from(p, tuple(p.get("image_size", size))) for p in persons],
-            frame_index=int(f["frame_index"]), image_size=size,
-            timings=StageTimings(**{s: float(f["timings"][s]) for s in STAGES}),
-            detector_ran=bool(f["detector_ran"]),
-            timestamp=None if f["timestamp"] is None else float(f["timestamp"]),
-        ))
+        out.append(
+            FrameResult(
+                persons=[_person_from(p, tuple(p.get("image_size", size))) for p in persons],
+                frame_index=int(f["frame_index"]),
+                image_size=size,
+                timings=StageTimings(**{s: float(f["timings"][s]) for s in STAGES}),
+                detector_ran=bool(f["detector_ran"]),
+                timestamp=None if f["timestamp"] is None else float(f["timestamp"]),
+            )
+        )
     return out
 
 
@@ -368,12 +421,19 @@ def _read_npz(path: Path) -> list[FrameResult]:
     frames: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     for r in range(len(d["frame_index"])):
         ts = float(d["timestamp"][r])
-        frames.append(({
-            "frame_index": int(d["frame_index"][r]), "timestamp": None if np.isnan(ts) else ts,
-            "image_size": d["image_size"][r].tolist(), "detector_ran": bool(d["detector_ran"][r]),
-            "timings": dict(zip(STAGES, d["timings"][r].tolist(), strict=True)),
-            "num_persons": int(counts[r]),
-        }, []))
+        frames.append(
+            (
+                {
+                    "frame_index": int(d["frame_index"][r]),
+                    "timestamp": None if np.isnan(ts) else ts,
+                    "image_size": d["image_size"][r].tolist(),
+                    "detector_ran": bool(d["detector_ran"][r]),
+                    "timings": dict(zip(STAGES, d["timings"][r].tolist(), strict=True)),
+                    "num_persons": int(counts[r]),
+                },
+                [],
+            )
+        )
     for i, r in enumerate(d["person_frame"].tolist()):
         rec = {k: d[k][i] for k in (*_ARRAYS, "track_id", "score", "focal_length")}
         rec["image_size"] = d["person_image_size"][i].tolist()
@@ -397,14 +457,20 @@ def _read_csv(path: Path, partial: bool) -> list[FrameResult]:
         if len(row) != len(CSV_COLUMNS):
             if i == len(rows) - 1 and partial:
                 break
-            raise ValueError(f"{path}: row {i + 2} has {len(row)} columns, "
-                             f"expected {len(CSV_COLUMNS)}")
+            raise ValueError(
+                f"{path}: row {i + 2} has {len(row)} columns, expected {len(CSV_COLUMNS)}"
+            )
         n = int(row[col["num_persons"]])
-        f = {"frame_index": int(row[0]), "timestamp": float(row[1]) if row[1] else None,
-             "image_size": [int(row[2]), int(row[3])], "detector_ran": row[4] == "1",
-             "num_persons": n, "timings": {s: float(row[col[f"timings.{s}"]]) for s in STAGES}}
+        f = {
+            "frame_index": int(row[0]),
+            "timestamp": float(row[1]) if row[1] else None,
+            "image_size": [int(row[2]), int(row[3])],
+            "detector_ran": row[4] == "1",
+            "num_persons": n,
+            "timings": {s: float(row[col[f"timings.{s}"]]) for s in STAGES},
+        }
         persons = []
-        for prow in rows[i: i + n]:
+        for prow in rows[i : i + n]:
             if len(prow) != len(CSV_COLUMNS):
                 break
             rec: dict[str, Any] = {k: prow[col[k]] for k in ("track_id", "score", "focal_length")}

@@ -22,8 +22,7 @@ from ..skeleton import BODY_EDGES, FULL_EDGES, NUM_JOINTS, edge_colors, joint_co
 
 log = logging.getLogger(__name__)
 
-FOURCC_BY_SUFFIX: dict[str, str] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v",
-                                    ".avi": "MJPG"}
+FOURCC_BY_SUFFIX: dict[str, str] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 """Codec used for each supported output suffix."""
 
 
@@ -42,8 +41,9 @@ def _pt(xy: np.ndarray, limit: int) -> tuple[int, int]:
     return int(x), int(y)
 
 
-def draw_results(image_rgb: np.ndarray, frame: FrameResult, *,
-                 full_skeleton: bool = False) -> np.ndarray:
+def draw_results(
+    image_rgb: np.ndarray, frame: FrameResult, *, full_skeleton: bool = False
+) -> np.ndarray:
     """A copy of ``image_rgb`` with each person's skeleton, box and label drawn on it.
 
     Args:
@@ -57,9 +57,11 @@ def draw_results(image_rgb: np.ndarray, frame: FrameResult, *,
     image = validate_image(image_rgb)
     h, w = image.shape[:2]
     if frame.persons and min(frame.image_size) > 0 and tuple(frame.image_size) != (w, h):
-        raise ValueError(f"image is {w}x{h} but the results are for a "
-                         f"{frame.image_size[0]}x{frame.image_size[1]} frame; draw on the "
-                         "frame the results came from")
+        raise ValueError(
+            f"image is {w}x{h} but the results are for a "
+            f"{frame.image_size[0]}x{frame.image_size[1]} frame; draw on the "
+            "frame the results came from"
+        )
     out = np.ascontiguousarray(image.copy())
     edges = FULL_EDGES if full_skeleton else BODY_EDGES
     e_colors = [tuple(int(c) for c in col) for col in edge_colors(full_skeleton)]
@@ -77,14 +79,22 @@ def draw_results(image_rgb: np.ndarray, frame: FrameResult, *,
             cv2.circle(out, _pt(pts[j], limit), radius, j_colors[j], -1, cv2.LINE_AA)
         color = track_color(person.track_id)
         p1, p2 = _pt(person.bbox[:2], limit), _pt(person.bbox[2:], limit)
-        cv2.rectangle(out, p1, p2, color, thick, cv2.LINE_AA)
+        cv2.rectangle(out, p1, p2, color, thick)
         tid = str(person.track_id) if person.track_id >= 0 else "-"
         label = f"id {tid} {person.score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
         x, y = p1[0], max(p1[1], th + base + 2)
         cv2.rectangle(out, (x, y - th - base - 2), (x + tw + 4, y), color, -1)
-        cv2.putText(out, label, (x + 2, y - base), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    (0, 0, 0), thick, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            label,
+            (x + 2, y - base),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (0, 0, 0),
+            thick,
+            cv2.LINE_AA,
+        )
     return out
 
 
@@ -105,8 +115,10 @@ class AnnotatedVideoWriter:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in FOURCC_BY_SUFFIX:
-            raise ValueError(f"unsupported video suffix {suffix or '(none)'!r} for {self.path}; "
-                             f"use one of {', '.join(FOURCC_BY_SUFFIX)}")
+            raise ValueError(
+                f"unsupported video suffix {suffix or '(none)'!r} for {self.path}; "
+                f"use one of {', '.join(FOURCC_BY_SUFFIX)}"
+            )
         try:
             fps = float(fps)
         except (TypeError, ValueError):
@@ -123,8 +135,9 @@ class AnnotatedVideoWriter:
         self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = FOURCC_BY_SUFFIX[suffix]
-        self._writer = cv2.VideoWriter(str(self.partial_path), cv2.VideoWriter_fourcc(*fourcc),
-                                       self.fps, self.output_size)
+        self._writer = cv2.VideoWriter(
+            str(self.partial_path), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.output_size
+        )
         if not self._writer.isOpened():
             self._writer.release()
             raise RuntimeError(
@@ -133,8 +146,13 @@ class AnnotatedVideoWriter:
                 "build has FFmpeg video I/O (cv2.getBuildInformation())"
             )
         if self.output_size != self.size:
-            log.info("%s: padding %dx%d frames to %dx%d for the encoder", self.path,
-                     width, height, *self.output_size)
+            log.info(
+                "%s: padding %dx%d frames to %dx%d for the encoder",
+                self.path,
+                width,
+                height,
+                *self.output_size,
+            )
 
     def write(self, image_rgb: np.ndarray) -> None:
         """Append one RGB ``uint8`` frame of exactly :attr:`size`."""
@@ -143,12 +161,21 @@ class AnnotatedVideoWriter:
         image = validate_image(image_rgb)
         h, w = image.shape[:2]
         if (w, h) != self.size:
-            raise ValueError(f"frame is {w}x{h} but this video is {self.size[0]}x{self.size[1]}; "
-                             "resize it or open a writer with the frame's size")
+            raise ValueError(
+                f"frame is {w}x{h} but this video is {self.size[0]}x{self.size[1]}; "
+                "resize it or open a writer with the frame's size"
+            )
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if self.output_size != self.size:
-            bgr = cv2.copyMakeBorder(bgr, 0, self.output_size[1] - h, 0, self.output_size[0] - w,
-                                     cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            bgr = cv2.copyMakeBorder(
+                bgr,
+                0,
+                self.output_size[1] - h,
+                0,
+                self.output_size[0] - w,
+                cv2.BORDER_CONSTANT,
+                value=(0, 0, 0),
+            )
         self._writer.write(bgr)
         self.frames_written += 1
 

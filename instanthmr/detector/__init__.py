@@ -1,0 +1,133 @@
+"""RF-DETR person detector with two backends: ``onnx`` (default, no torch) and ``torch``.
+
+Use :func:`create_detector`. Every backend implements :class:`PersonDetector`:
+``detect(image_rgb) -> supervision.Detections`` with person boxes in source pixels.
+
+Where the ONNX file comes from: ``model_path`` when given, otherwise
+``models/rfdetr-<variant>.onnx`` relative to the current working directory, written by
+``python tools/export_detector.py --variant <variant>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ..runtime import Runtime
+from .base import (
+    BACKENDS,
+    PERSON_CLASS_ID,
+    VARIANTS,
+    DetectorContractError,
+    PersonDetector,
+    Variant,
+    default_model_path,
+    export_command,
+    get_variant,
+)
+from .onnx_backend import OnnxPersonDetector
+
+__all__ = [
+    "BACKENDS",
+    "PERSON_CLASS_ID",
+    "VARIANTS",
+    "DetectorContractError",
+    "OnnxPersonDetector",
+    "PersonDetector",
+    "Variant",
+    "create_detector",
+    "default_model_path",
+]
+
+log = logging.getLogger(__name__)
+
+
+def create_detector(
+    variant: str = "nano",
+    backend: str = "auto",
+    model_path: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    confidence: float = 0.5,
+    runtime: Runtime | None = None,
+    *,
+    threads: int | None = None,
+    fallback: bool = False,
+    warmup: bool = True,
+    random_init: bool = False,
+) -> PersonDetector:
+    """Build a person detector.
+
+    Args:
+        variant: ``nano`` (384 px), ``small`` (512), ``medium`` (576), ``base`` (560) or
+            ``large`` (704).
+        backend: ``onnx``, ``torch`` or ``auto``: ``onnx`` when an exported file is found
+            (``model_path``, else ``models/rfdetr-<variant>.onnx`` relative to the current
+            working directory), otherwise ``torch`` (needs the ``export`` extra).
+        model_path: an ONNX export; a path that does not exist is an error.
+        device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml``.
+        confidence: person score threshold (kept: ``confidence > threshold``).
+        runtime: a shared :class:`~instanthmr.runtime.Runtime` for the onnx backend (the
+            pipeline passes its own so both models follow one device/provider choice).
+        threads, fallback: passed to a new Runtime (onnx), or torch threads (torch).
+        warmup: run one frame at construction (onnx backend).
+        random_init: torch backend only: random weights (meaningless detections).
+
+    Raises:
+        ValueError: unknown variant or backend.
+        FileNotFoundError: ``backend="onnx"`` and no file (the message has the export
+            command), or an explicit ``model_path`` that does not exist.
+        ImportError: the torch backend is needed but torch/rfdetr are not installed.
+    """
+    spec = get_variant(variant)
+    backend = backend.lower() if isinstance(backend, str) else backend
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
+    path = Path(model_path) if model_path is not None else default_model_path(spec.name)
+    if model_path is not None and not path.is_file():
+        raise FileNotFoundError(
+            f"detector model not found: {path}. Export it with `{export_command(spec.name, path)}`"
+        )
+    if backend == "onnx" and not path.is_file():
+        raise FileNotFoundError(
+            f"no RF-DETR ONNX file for variant {spec.name!r} at {path} (looked relative to "
+            f"{Path.cwd()}). Export it once with `{export_command(spec.name)}` (needs the "
+            "export extra), or pass model_path=..."
+        )
+    if backend == "onnx" or (backend == "auto" and path.is_file()):
+        if random_init:
+            raise ValueError(
+                "random_init applies to the torch backend; an ONNX file records its own "
+                "weights (export one with --random-init)"
+            )
+        return OnnxPersonDetector(
+            path,
+            variant=spec.name,
+            confidence=confidence,
+            runtime=runtime,
+            device=runtime.device if runtime is not None else device,
+            threads=threads,
+            fallback=fallback,
+            warmup=warmup,
+        )
+    from .torch_backend import TorchPersonDetector, require_rfdetr
+
+    try:
+        require_rfdetr()
+    except ImportError as exc:
+        if backend == "torch":
+            raise
+        raise ImportError(
+            f"no RF-DETR ONNX file at {path}, and the torch backend is not available "
+            f"({exc}). Export the file once where the export extra is installed "
+            f"(`{export_command(spec.name)}`) and copy it there, or pass model_path=..."
+        ) from exc
+    if backend == "auto":
+        log.info("no detector ONNX file at %s; using the torch backend (rfdetr)", path)
+    return TorchPersonDetector(
+        spec.name,
+        confidence=confidence,
+        device=runtime.device if runtime is not None else device,
+        random_init=random_init,
+        threads=threads,
+    )

@@ -1,0 +1,184 @@
+"""The ``torch`` detector backend: the ``rfdetr`` package's own ``predict``.
+
+Needs the ``export`` extra (``pip install "instanthmr[export]"``: torch and rfdetr). Torch and
+rfdetr are imported inside functions only, so importing this module costs nothing.
+
+With default weights rfdetr downloads its COCO checkpoint on first use (to ``~/.roboflow``,
+or ``$RF_HOME``). ``random_init=True`` builds the same network with random weights
+(``pretrain_weights=None``): same compute, meaningless detections, for tests and timing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from ..geometry import validate_image
+from .base import check_confidence, get_variant, person_detections
+
+INSTALL_HINT = (
+    'install the export extra (`pip install "instanthmr[export]"`, which brings torch and '
+    "rfdetr), or export an ONNX file once with `python tools/export_detector.py` and use the "
+    "onnx backend"
+)
+
+
+def require_rfdetr() -> None:
+    """Raise ImportError with the fix when torch or rfdetr is not installed."""
+    missing = [m for m in ("torch", "rfdetr") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"the torch detector backend needs {' and '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed; {INSTALL_HINT}"
+        )
+
+
+def torch_device(device: str) -> str:
+    """Map an InstantHMR device name to a torch device (``cpu``, ``cuda`` or ``mps``)."""
+    import torch
+
+    name = device.lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name in ("cuda", "tensorrt"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {device!r} asked for CUDA, but torch.cuda.is_available() is False; "
+                "install a CUDA build of torch, or use device='cpu'"
+            )
+        return "cuda"
+    if name == "coreml":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise RuntimeError("device 'coreml' maps to torch 'mps', which is not available here")
+        return "mps"
+    raise ValueError(f"unknown device {device!r}; choose one of auto, cpu, cuda, tensorrt, coreml")
+
+
+def build_rfdetr(
+    variant: str,
+    *,
+    random_init: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+) -> Any:
+    """An ``rfdetr`` model object (``RFDETRNano`` ... ``RFDETRLarge``) for ``variant``.
+
+    Args:
+        variant: ``nano``, ``small``, ``medium``, ``base`` or ``large``.
+        random_init: random weights (``pretrain_weights=None``); detections are meaningless.
+            Note: for ``base`` (patch 14) rfdetr then loads DINOv2 backbone weights from the
+            Hugging Face Hub, so it needs that to be reachable.
+        checkpoint: a local ``.pth`` checkpoint for this variant (instead of the COCO one
+            rfdetr downloads by default).
+        device: a torch device string.
+    """
+    require_rfdetr()
+    spec = get_variant(variant)
+    if random_init and checkpoint is not None:
+        raise ValueError("random_init=True and checkpoint are exclusive; pass one of them")
+    kwargs: dict[str, Any] = {"device": device}
+    if random_init:
+        kwargs["pretrain_weights"] = None
+    elif checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"RF-DETR checkpoint not found: {path}")
+        kwargs["pretrain_weights"] = str(path.resolve())
+    cls = getattr(importlib.import_module("rfdetr"), spec.class_name)
+    try:
+        return cls(**kwargs)
+    except OSError as exc:
+        what = (
+            "DINOv2 backbone weights from the Hugging Face Hub"
+            if random_init
+            else "its COCO checkpoint"
+        )
+        raise RuntimeError(
+            f"rfdetr could not build {spec.class_name}: it needs {what}, which could not be "
+            f"fetched ({exc}). Pass a local checkpoint, or use another variant."
+        ) from exc
+
+
+class TorchPersonDetector:
+    """RF-DETR person detector through the ``rfdetr`` package (PyTorch).
+
+    Args:
+        variant: ``nano``, ``small``, ``medium``, ``base`` or ``large``.
+        confidence: score threshold; kept persons have ``confidence > threshold``.
+        device: ``auto``, ``cpu``, ``cuda`` (``tensorrt`` also means CUDA here) or
+            ``coreml`` (torch ``mps``).
+        random_init: random weights, meaningless detections (tests, timing).
+        checkpoint: a local ``.pth`` checkpoint instead of rfdetr's COCO download.
+        model: an rfdetr model object that is already built (then ``random_init`` and
+            ``checkpoint`` only describe it).
+        threads: torch intra-op threads (process-wide ``torch.set_num_threads``); None
+            leaves torch's default.
+    """
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        variant: str = "nano",
+        *,
+        confidence: float = 0.5,
+        device: str = "auto",
+        random_init: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        model: Any = None,
+        threads: int | None = None,
+    ) -> None:
+        require_rfdetr()
+        import torch
+
+        spec = get_variant(variant)
+        self.variant = spec.name
+        self.confidence = check_confidence(confidence)
+        self.random_init = bool(random_init)
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        if model is None:
+            self.device = torch_device(device)
+            model = build_rfdetr(
+                spec.name, random_init=random_init, checkpoint=checkpoint, device=self.device
+            )
+        else:
+            self.device = str(model.model.device)
+        self.model = model
+        self.resolution = int(model.model_config.resolution)
+        if self.resolution != spec.resolution:
+            raise ValueError(
+                f"the rfdetr model runs at {self.resolution}, but variant {spec.name!r} runs at "
+                f"{spec.resolution}"
+            )
+
+    @property
+    def provider(self) -> str:
+        """``torch-<device type>``, e.g. ``torch-cpu``."""
+        return f"torch-{self.device.split(':')[0]}"
+
+    def detect(self, image_rgb: np.ndarray) -> sv.Detections:
+        """Persons in an RGB uint8 (H, W, 3) image; see :class:`~.base.PersonDetector`."""
+        image = validate_image(image_rgb)
+        dets = self.model.predict(image, threshold=self.confidence, include_source_image=False)
+        if len(dets) == 0:
+            return sv.Detections.empty()
+        return person_detections(dets.xyxy, dets.confidence, dets.class_id, self.confidence)
+
+    def __repr__(self) -> str:
+        return (
+            f"TorchPersonDetector(variant={self.variant!r}, provider={self.provider!r}, "
+            f"confidence={self.confidence}, random_init={self.random_init})"
+        )
