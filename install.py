@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hardware-aware installer for InstantHMR (standard library only: it runs before anything is installed).
+"""Hardware-aware installer for InstantHMR (standard library only: runs before any install).
 
 It looks at the machine (OS, CPU architecture, NVIDIA GPU via ``nvidia-smi``, Apple Silicon),
 picks the onnxruntime build and the PyTorch wheel index that fit, prints the exact ``pip``
@@ -27,6 +27,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+if sys.version_info < (3, 10):  # noqa: UP036 (a clear message before newer syntax fails)
+    sys.exit("InstantHMR needs Python >= 3.10; run install.py with a newer Python.")
+
 ROOT = Path(__file__).resolve().parent
 TORCH_INDEX = "https://download.pytorch.org/whl/"
 SMI_QUERY = ["--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"]
@@ -43,11 +46,12 @@ class Gpu:
     name: str
     compute_capability: CC | None
     driver: Version | None
+    driver_text: str = ""  # as printed, e.g. "580.95.05"
 
     def describe(self) -> str:
+        """``NAME (compute capability X.Y, driver D)``."""
         cc = ".".join(map(str, self.compute_capability)) if self.compute_capability else "unknown"
-        drv = ".".join(map(str, self.driver)) if self.driver else "unknown"
-        return f"{self.name} (compute capability {cc}, driver {drv})"
+        return f"{self.name} (compute capability {cc}, driver {self.driver_text or 'unknown'})"
 
 
 @dataclass(frozen=True)
@@ -94,24 +98,29 @@ class Build:
     cc: Mapping[str, tuple[CC, CC]]  # arch -> [lowest, highest) compute capability
 
 
-_NEW = {"x86_64": ((7, 5), (99, 0)), "arm64": ((8, 0), (99, 0))}  # 12.0+PTX runs on newer GPUs
-# PyTorch CUDA lines, newest first (pytorch RELEASE.md support matrix; NVIDIA CUDA release
-# notes: toolkit GA drivers; CUDA 12.x minor-version compatibility floor 525.60.13 / 528.33).
+# Minimum drivers: NVIDIA CUDA release notes (toolkit GA drivers; the CUDA 12.x minor-version
+# compatibility floor is 525.60.13 on Linux and 528.33 on Windows, CUDA 13.x needs >= 580).
+_DRV_13 = {"linux": (580, 65, 6), "windows": (580, 0)}
+_DRV_12 = {"linux": (525, 60, 13), "windows": (528, 33)}
+# Compute capabilities with kernels, per arch: [lowest, highest). 12.0+PTX runs on newer GPUs.
+_TURING_UP = {"x86_64": ((7, 5), (99, 0)), "arm64": ((8, 0), (99, 0))}
+_TO_BLACKWELL = {"x86_64": ((7, 5), (13, 0)), "arm64": ((8, 0), (13, 0))}
+_TO_HOPPER = {"x86_64": ((5, 0), (10, 0)), "arm64": ((8, 0), (10, 0))}
+# PyTorch CUDA lines, newest first (pytorch RELEASE.md "PyTorch CUDA Support Matrix"; torch
+# 2.12-2.14 publish cu126, cu130 and cu132, torch <= 2.11 also cu128).
 TORCH_BUILDS = (
-    Build("cu132", "13.2", "torch>=2.12", {"linux": (595, 45, 4), "windows": (595, 0)}, _NEW),
-    Build("cu130", "13.0", "torch>=2.9", {"linux": (580, 65, 6), "windows": (580, 0)}, _NEW),
-    Build("cu128", "12.8", "torch>=2.7", {"linux": (570, 26), "windows": (570, 65)},
-          {"x86_64": ((7, 5), (13, 0)), "arm64": ((8, 0), (13, 0))}),  # fmt: skip
-    Build("cu126", "12.6", "torch>=2.6", {"linux": (525, 60, 13), "windows": (528, 33)},
-          {"x86_64": ((5, 0), (10, 0)), "arm64": ((8, 0), (10, 0))}),  # fmt: skip
+    Build("cu132", "13.2", "torch>=2.12", {"linux": (595, 45, 4), "windows": (595, 0)}, _TURING_UP),
+    Build("cu130", "13.0", "torch>=2.9", _DRV_13, _TURING_UP),
+    Build("cu128", "12.8", "torch>=2.7", {"linux": (570, 26), "windows": (570, 65)}, _TO_BLACKWELL),
+    Build("cu126", "12.6", "torch>=2.6", _DRV_12, _TO_HOPPER),
 )
-# onnxruntime-gpu on PyPI: >= 1.27 is built with CUDA 13 (sm_75 and newer), 1.19-1.26 with CUDA 12.
+# onnxruntime-gpu on PyPI (x86_64 Linux and Windows only): >= 1.27 is built with CUDA 13 and
+# cuDNN 9 (sm_75 and newer), 1.19-1.26 with CUDA 12 and cuDNN 9 (sm_60 and newer).
+_ORT = "onnxruntime-gpu[cuda,cudnn]"
 ORT_GPU_BUILDS = (
-    Build("cuda13", "13.x", "onnxruntime-gpu[cuda,cudnn]",
-          {"linux": (580, 65, 6), "windows": (580, 0)}, {"x86_64": ((7, 5), (99, 0))}),
-    Build("cuda12", "12.x", "onnxruntime-gpu[cuda,cudnn]<1.27",
-          {"linux": (525, 60, 13), "windows": (528, 33)}, {"x86_64": ((6, 0), (99, 0))}),
-)  # fmt: skip
+    Build("cuda13", "13.x", _ORT, _DRV_13, {"x86_64": ((7, 5), (99, 0))}),
+    Build("cuda12", "12.x", _ORT + "<1.27", _DRV_12, {"x86_64": ((6, 0), (99, 0))}),
+)
 CU126_GA = {"linux": (560, 28, 3), "windows": (560, 76)}
 
 
@@ -135,7 +144,7 @@ def parse_nvidia_smi(text: str) -> tuple[Gpu, ...]:
             continue
         cc = parse_version(parts[-2]) if len(parts) >= 3 else None
         name = ", ".join(parts[:-2] if len(parts) >= 3 else parts[:-1])
-        gpus.append(Gpu(name, cc[:2] if cc and len(cc) >= 2 else None, driver))  # type: ignore[arg-type]
+        gpus.append(Gpu(name, cc[:2] if cc and len(cc) >= 2 else None, driver, parts[-1]))  # type: ignore[arg-type]
     return tuple(gpus)
 
 
@@ -161,8 +170,7 @@ def parse_platform(spec: str) -> tuple[str, str]:
     m = re.fullmatch(r"(linux|darwin|macos|windows)-(x86_64|amd64|arm64|aarch64)", spec.lower())
     if not m:
         raise ValueError(
-            f"--platform {spec!r}: use {{linux,darwin,windows}}-{{x86_64,arm64}}, "
-            "e.g. linux-x86_64"
+            f"--platform {spec!r}: use {{linux,darwin,windows}}-{{x86_64,arm64}}, e.g. linux-x86_64"
         )
     os_ = "darwin" if m[1] == "macos" else m[1]
     return os_, "x86_64" if m[2] in ("x86_64", "amd64") else "arm64"
@@ -172,16 +180,19 @@ def this_platform() -> tuple[str, str]:
     """(os, arch) of the running interpreter."""
     os_ = {"Linux": "linux", "Darwin": "darwin", "Windows": "windows"}.get(platform.system())
     if os_ is None:
-        raise SystemExit(f"unsupported OS {platform.system()!r}: InstantHMR supports Linux, "
-                         "macOS and Windows (use --platform to plan for one of them)")  # fmt: skip
+        raise SystemExit(
+            f"unsupported OS {platform.system()!r}: InstantHMR supports Linux, "
+            "macOS and Windows (use --platform to plan for one of them)"
+        )
     mach = platform.machine().lower()
     return os_, "arm64" if mach in ("arm64", "aarch64") else "x86_64"
 
 
 def _rosetta() -> bool:
     try:
-        out = subprocess.run(["sysctl", "-n", "sysctl.proc_translated"], capture_output=True,
-                             text=True, timeout=5).stdout  # fmt: skip
+        out = subprocess.run(
+            ["sysctl", "-n", "sysctl.proc_translated"], capture_output=True, text=True, timeout=5
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.strip() == "1"
@@ -221,15 +232,22 @@ def detect_machine(platform_spec: str | None = None, smi_output: str | None = No
     if not platform_spec:
         jetson = jetson or (os_ == "linux" and arch == "arm64" and _jetson())
     rosetta = not platform_spec and os_ == "darwin" and arch == "x86_64" and _rosetta()
-    return Machine(os_, arch, gpus=gpus, jetson=jetson, rosetta=rosetta,
-                   installed=installed_packages(), gpu_note=note)  # fmt: skip
+    return Machine(
+        os_,
+        arch,
+        gpus=gpus,
+        jetson=jetson,
+        rosetta=rosetta,
+        installed=installed_packages(),
+        gpu_note=note,
+    )
 
 
 def index_reachable(url: str, timeout: float = 5.0) -> bool:
     """A short HEAD request: does the wheel index answer?"""
     try:
         req = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (https URL)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status < 400
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -258,13 +276,21 @@ def choose(builds: Iterable[Build], machine: Machine, gpu: Gpu) -> Build | None:
     return None
 
 
-def _too_old(gpu: Gpu, what: str, machine: Machine) -> str:
-    if gpu.driver is None or gpu.driver < TORCH_BUILDS[-1].min_driver.get(machine.os, (0,)):
-        return (f"driver too old for current {what} CUDA wheels (needs >= 525 on Linux, 528 on "
-                "Windows; >= 580 for CUDA 13): update the NVIDIA driver, then rerun install.py. "
-                "Using the CPU build meanwhile.")  # fmt: skip
-    return (f"no current {what} CUDA wheel has kernels for this GPU (compute capability "
-            f"{gpu.compute_capability}); using the CPU build.")  # fmt: skip
+def _why_none(builds: Sequence[Build], m: Machine, gpu: Gpu, what: str) -> str:
+    """Why no CUDA build fits: the driver (fixable) or the GPU (too old or unknown)."""
+    cc = gpu.compute_capability or (7, 5)
+    fits = [b for b in builds if (r := b.cc.get(m.arch)) and r[0] <= cc < r[1]]
+    if not fits:
+        return (
+            f"no current {what} CUDA wheel has kernels for compute capability "
+            f"{gpu.compute_capability} (GPU too old); using the CPU build."
+        )
+    need = ".".join(map(str, fits[-1].min_driver[m.os]))
+    return (
+        f"{what} CUDA {fits[-1].cuda} wheels for this GPU need an NVIDIA driver >= {need} "
+        f"(>= 580 for CUDA 13), this one is {gpu.driver_text or 'unknown'}: update the driver "
+        "and rerun install.py. Using the CPU build meanwhile."
+    )
 
 
 def gpu_choices(m: Machine, opts: Options) -> tuple[Build | None, Build | None, bool, list[str]]:
@@ -278,12 +304,16 @@ def gpu_choices(m: Machine, opts: Options) -> tuple[Build | None, Build | None, 
         if gpu:
             notes.append("an NVIDIA GPU on macOS is not supported by CUDA wheels; ignoring it.")
         if m.arch == "x86_64":
-            notes.append("Intel Mac: PyTorch stopped at 2.2 (Python <= 3.12) and onnxruntime at "
-                         "1.23, so torch and the export extra are skipped (export needs "
-                         "torch >= 2.4); the ONNX runtime path works.")  # fmt: skip
+            notes.append(
+                "Intel Mac: PyTorch stopped at 2.2 (Python <= 3.12) and onnxruntime at "
+                "1.23, so torch and the export extra are skipped (export needs "
+                "torch >= 2.4); the ONNX runtime path works."
+            )
         if m.rosetta:
-            notes.append("this Python runs under Rosetta on Apple Silicon: use an arm64 Python "
-                         "for the CoreML provider and current wheels.")  # fmt: skip
+            notes.append(
+                "this Python runs under Rosetta on Apple Silicon: use an arm64 Python "
+                "for the CoreML provider and current wheels."
+            )
         return None, None, m.arch == "arm64", notes
     if gpu is None:
         if m.gpu_note:
@@ -297,34 +327,48 @@ def gpu_choices(m: Machine, opts: Options) -> tuple[Build | None, Build | None, 
         notes.append("Windows on Arm has no CUDA wheels; CPU builds.")
         return None, None, True, notes
     if m.arch == "arm64" and m.jetson and (gpu.compute_capability or (0, 0)) < (11, 0):
-        notes.append("Jetson: PyPI has no onnxruntime-gpu or torch CUDA wheels for JetPack; "
-                     "installing CPU builds. For the GPU, install NVIDIA's JetPack wheels of "
-                     "onnxruntime-gpu and torch matching your L4T release "
-                     "(https://pypi.jetson-ai-lab.io) after this, then run --doctor.")  # fmt: skip
+        notes.append(
+            "Jetson: PyPI has no onnxruntime-gpu or torch CUDA wheels for JetPack; "
+            "installing CPU builds. For the GPU, install NVIDIA's JetPack wheels of "
+            "onnxruntime-gpu and torch matching your L4T release "
+            "(https://pypi.jetson-ai-lab.io) after this, then run --doctor."
+        )
         return None, None, True, notes
     ort = choose(ORT_GPU_BUILDS, m, gpu)
     if m.arch == "arm64":
-        notes.append("Linux aarch64 (e.g. GH200): PyPI has no onnxruntime-gpu wheel for "
-                     "aarch64, so the ONNX path runs on the CPU build; torch gets CUDA.")  # fmt: skip
+        notes.append(
+            "Linux aarch64 (e.g. GH200): PyPI has no onnxruntime-gpu wheel for "
+            "aarch64, so the ONNX path runs on the CPU build; torch gets CUDA."
+        )
     elif ort is None:
-        notes.append("onnxruntime: " + _too_old(gpu, "onnxruntime", m))
+        notes.append("onnxruntime: " + _why_none(ORT_GPU_BUILDS, m, gpu, "onnxruntime"))
     else:
-        notes.append(f"onnxruntime-gpu built with CUDA {ort.cuda} and cuDNN 9; the [cuda,cudnn] "
-                     "extras bring the CUDA runtime, cuBLAS and cuDNN as pip packages.")  # fmt: skip
+        notes.append(
+            f"onnxruntime-gpu built with CUDA {ort.cuda} and cuDNN 9; the [cuda,cudnn] "
+            "extras bring the CUDA runtime, cuBLAS and cuDNN as pip packages."
+        )
         if ort.tag == "cuda12" and (gpu.compute_capability or (7, 5)) < (7, 5):
-            notes.append("CUDA 13 dropped GPUs below compute capability 7.5; keeping the CUDA 12 "
-                         "builds (onnxruntime-gpu < 1.27, torch cu126).")  # fmt: skip
+            notes.append(
+                "CUDA 13 dropped GPUs below compute capability 7.5; keeping the CUDA 12 "
+                "builds (onnxruntime-gpu < 1.27, torch cu126)."
+            )
         if ort.tag == "cuda13" and m.python < (3, 11):
-            notes.append("onnxruntime-gpu >= 1.25 needs Python >= 3.11: pip will pick 1.23 "
-                         "(CUDA 12), which also runs on this driver.")  # fmt: skip
+            notes.append(
+                "onnxruntime-gpu >= 1.25 needs Python >= 3.11: pip will pick 1.23 "
+                "(CUDA 12), which also runs on this driver."
+            )
     torch = choose(TORCH_BUILDS, m, gpu)
     if torch is None:
-        notes.append("torch: " + _too_old(gpu, "PyTorch", m))
+        notes.append("torch: " + _why_none(TORCH_BUILDS, m, gpu, "PyTorch"))
     elif torch.tag == "cu126" and gpu.driver and gpu.driver < CU126_GA.get(m.os, (0,)):
-        notes.append("torch cu126 runs on this driver through CUDA minor-version "
-                     "compatibility; a driver >= 560 is recommended.")  # fmt: skip
+        notes.append(
+            "torch cu126 runs on this driver through CUDA minor-version "
+            "compatibility; a driver >= 560 is recommended."
+        )
     if gpu.compute_capability and gpu.compute_capability >= (10, 0) and torch is not None:
-        notes.append(f"Blackwell needs sm_100/sm_120 kernels: {torch.tag} with {torch.requirement}.")
+        notes.append(
+            f"Blackwell needs sm_100/sm_120 kernels: {torch.tag} with {torch.requirement}."
+        )
     return (None if m.arch == "arm64" else ort), torch, True, notes
 
 
@@ -392,8 +436,10 @@ def build_plan(
         # pip does not count onnxruntime-gpu as onnxruntime: install the other requirements
         # explicitly and the project without dependencies, so the CPU build never comes back.
         keep = [d for d in deps if requirement_name(d) not in ORT_BUILDS]
-        notes.append("pyproject.toml requires `onnxruntime`; the project is installed with "
-                     "--no-deps after its other requirements so onnxruntime-gpu stays alone.")  # fmt: skip
+        notes.append(
+            "pyproject.toml requires `onnxruntime`; the project is installed with "
+            "--no-deps after its other requirements so onnxruntime-gpu stays alone."
+        )
         commands.append(pip_cmd(python, "install", *keep))
         commands.append(pip_cmd(python, "install", "--no-deps", "-e", "."))
     else:
@@ -410,7 +456,9 @@ def _load_toml(path: Path) -> dict:
         return tomllib.load(f)
 
 
-def project_requirements(extras: Sequence[str], pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+def project_requirements(
+    extras: Sequence[str], pyproject: Path = ROOT / "pyproject.toml"
+) -> list[str]:
     """The project's dependencies plus those of ``extras``, from pyproject.toml."""
     project = _load_toml(pyproject).get("project", {})
     reqs = list(project.get("dependencies", []))
@@ -428,13 +476,16 @@ def show(cmd: Sequence[str]) -> str:
 def report(machine: Machine, plan: Plan) -> str:
     """The plan as printed by ``--dry-run`` and before an install."""
     gpu = machine.gpus[0].describe() if machine.gpus else "no NVIDIA GPU"
+    py = ".".join(map(str, machine.python))
     lines = [
-        f"Machine: {machine.os} {machine.arch}, Python {machine.python[0]}.{machine.python[1]}, {gpu}",
+        f"Machine: {machine.os} {machine.arch}, Python {py}, {gpu}",
         f"onnxruntime: {plan.onnxruntime}",
         f"torch: {plan.torch}",
-        "Notes:", *[f"  - {n}" for n in plan.notes or ["none"]],
-        f"Commands (run from {ROOT}):", *[f"$ {show(c)}" for c in plan.commands],
-    ]  # fmt: skip
+        "Notes:",
+        *[f"  - {n}" for n in plan.notes or ["none"]],
+        f"Commands (run from {ROOT}):",
+        *[f"$ {show(c)}" for c in plan.commands],
+    ]
     return "\n".join(lines)
 
 
@@ -445,21 +496,44 @@ def parser() -> argparse.ArgumentParser:
         "machine. Other options given with --doctor (--model, --device, --detector-model, "
         "--json, --runs) are passed to the doctor; see `python install.py --doctor --help`.",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the exact commands; run nothing")
-    p.add_argument("--force-cpu", action="store_true", help="CPU builds even when an NVIDIA GPU is present")
-    p.add_argument("--runtime-only", action="store_true",
-                   help="no torch at all: onnxruntime(-gpu) and the project without the export extra")
-    p.add_argument("--dev", action="store_true", help="also test tools and the export extra: pip install -e .[export,dev]")
-    p.add_argument("--doctor", action="store_true", help="run the doctor (check an install) instead of installing")
-    p.add_argument("--nvidia-smi-output", metavar="FILE", type=Path,
-                   help="use this recorded output of `nvidia-smi --query-gpu=name,compute_cap,"
-                   "driver_version --format=csv,noheader` instead of running nvidia-smi")
-    p.add_argument("--platform", metavar="OS-ARCH",
-                   help="plan for {linux,darwin,windows}-{x86_64,arm64} instead of this machine")
-    p.add_argument("--assume-index", choices=("probe", "reachable", "unreachable"), default="probe",
-                   help="whether the PyTorch wheel index is reachable: probe it (default, a short "
-                   "HEAD request) or assume an answer (tests, offline planning)")
-    return p  # fmt: skip
+    add = p.add_argument
+    add("--dry-run", action="store_true", help="print the plan and the exact commands; run nothing")
+    add("--force-cpu", action="store_true", help="CPU builds even when an NVIDIA GPU is present")
+    add(
+        "--runtime-only",
+        action="store_true",
+        help="no torch at all: onnxruntime(-gpu) and the project without the export extra",
+    )
+    add(
+        "--dev",
+        action="store_true",
+        help="also the test tools and the export extra: pip install -e .[export,dev]",
+    )
+    add(
+        "--doctor",
+        action="store_true",
+        help="run the doctor (checks an existing install) instead of installing",
+    )
+    add(
+        "--nvidia-smi-output",
+        metavar="FILE",
+        type=Path,
+        help="use this recorded output of `nvidia-smi --query-gpu=name,compute_cap,"
+        "driver_version --format=csv,noheader` instead of running nvidia-smi",
+    )
+    add(
+        "--platform",
+        metavar="OS-ARCH",
+        help="plan for {linux,darwin,windows}-{x86_64,arm64} instead of this machine",
+    )
+    add(
+        "--assume-index",
+        choices=("probe", "reachable", "unreachable"),
+        default="probe",
+        help="is the PyTorch wheel index reachable? probe it with a short HEAD request "
+        "(default) or assume an answer (tests, offline planning)",
+    )
+    return p
 
 
 def _doctor(argv: list[str]) -> int:
@@ -467,7 +541,9 @@ def _doctor(argv: list[str]) -> int:
     try:
         from instanthmr.apps.doctor import main as doctor_main
     except ImportError as exc:
-        print(f"The doctor needs the project installed (`python install.py`): {exc}", file=sys.stderr)
+        print(
+            f"The doctor needs the project installed (`python install.py`): {exc}", file=sys.stderr
+        )
         return 2
     return doctor_main(argv)
 
@@ -478,18 +554,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--doctor" in args_list:
         return _doctor([a for a in args_list if a != "--doctor"])
     args = parser().parse_args(args_list)
-    if sys.version_info < (3, 10):
-        print("InstantHMR needs Python >= 3.10; run install.py with a newer Python.", file=sys.stderr)
-        return 2
     try:
         smi = args.nvidia_smi_output.read_text() if args.nvidia_smi_output else None
         machine = detect_machine(args.platform, smi)
     except (OSError, ValueError) as exc:
         print(f"install.py: {exc}", file=sys.stderr)
         return 2
-    reach = {"probe": index_reachable, "reachable": lambda _u: True, "unreachable": lambda _u: False}
-    plan = build_plan(machine, Options(args.force_cpu, args.runtime_only, args.dev),
-                      reachable=reach[args.assume_index])  # fmt: skip
+    reach = {
+        "probe": index_reachable,
+        "reachable": lambda _u: True,
+        "unreachable": lambda _u: False,
+    }
+    plan = build_plan(
+        machine,
+        Options(args.force_cpu, args.runtime_only, args.dev),
+        reachable=reach[args.assume_index],
+    )
     print(report(machine, plan), flush=True)
     if args.dry_run:
         print("(dry run: nothing was run)")
@@ -498,7 +578,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n>>> {show(cmd)}", flush=True)
         code = subprocess.run(cmd, cwd=ROOT).returncode
         if code != 0:
-            print(f"install.py: command failed with exit status {code}: {show(cmd)}", file=sys.stderr)
+            print(
+                f"install.py: command failed with exit status {code}: {show(cmd)}", file=sys.stderr
+            )
             return code
     print("\nDone. Check the install with: python install.py --doctor --device <cpu|cuda|coreml>")
     return 0

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +154,9 @@ def test_variant_resolutions_match_installed_rfdetr():
 
     for v in VARIANTS.values():
         cls = getattr(rfdetr, v.class_name)
-        config = cls.get_model_config(cls)  # class attributes only; builds no network
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # RFDETRBase is deprecated
+            config = cls.get_model_config(cls)  # class attributes only; builds no network
         assert config.resolution == v.resolution, v.name
         assert config.num_queries == NUM_QUERIES and config.num_select == NUM_QUERIES
 

@@ -123,3 +123,16 @@ def test_warmup_runs_each_batch_size(oracle_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.onnx"):
         Runtime("cpu").load(tmp_path / "nope.onnx")
+
+
+def test_fp32_copy_of_a_hub_file_goes_to_the_user_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snap = tmp_path / "hub" / "models--momolesang--InstantHMR" / "snapshots" / "abc"
+    snap.mkdir(parents=True)
+    src = snap / "instanthmr.onnx"
+    onnx.save(convert_float_to_float16(build_oracle(), keep_io_types=True), src)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    loaded = Runtime("cpu").load(src)
+    assert loaded.path.parent == tmp_path / "xdg" / "instanthmr"
+    assert sorted(p.name for p in snap.iterdir()) == ["instanthmr.onnx"]

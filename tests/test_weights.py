@@ -254,8 +254,9 @@ def test_short_body_fails_clearly_caches_nothing_and_spares_user_files(env):
 def test_dropped_connection_is_resumed_with_a_range_request(env):
     # huggingface_hub retries a body cut short (peer closed before Content-Length bytes) and
     # resumes after what it has written, which it does in 10 MiB chunks: hence the file size.
-    from huggingface_hub.constants import DOWNLOAD_CHUNK_SIZE as chunk  # 10 MiB in 2.4
+    from huggingface_hub import constants
 
+    chunk = constants.DOWNLOAD_CHUNK_SIZE  # 10 MiB in 2.4
     content = random.Random(1).randbytes(chunk + 200_000)
     with HubServer({REPO: {FILE: content}}, fault="drop", drop_keep=0.99) as server:
         (result,) = run_resolve([{}], endpoint=server.url, **env)

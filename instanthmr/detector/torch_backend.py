@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,10 @@ def build_rfdetr(
         kwargs["pretrain_weights"] = str(path.resolve())
     cls = getattr(importlib.import_module("rfdetr"), spec.class_name)
     try:
-        return cls(**kwargs)
+        with warnings.catch_warnings():
+            # rfdetr warns that a from-scratch model is less accurate: random_init asks for it.
+            warnings.filterwarnings("ignore", message=".*pretrain_weights=None")
+            return cls(**kwargs)
     except OSError as exc:
         what = (
             "DINOv2 backbone weights from the Hugging Face Hub"

@@ -108,6 +108,8 @@ def export_rfdetr_onnx(
             # graph is exported at a fixed resolution, so they are expected.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", FutureWarning)
+            # rfdetr 1.11 uses torch's legacy TorchScript ONNX exporter, which warns so.
+            warnings.simplefilter("ignore", DeprecationWarning)
             exported = Path(
                 model.export(output_dir=str(workdir), verbose=False, opset_version=opset)
             )

@@ -1,0 +1,193 @@
+"""The demo entry point, end to end, headless.
+
+Models come from the session fixtures ``hmr_onnx`` and ``detector_onnx``: random-init
+exports, so poses and detections are meaningless. ``--det-confidence 0 --max-persons 1``
+makes the random detector yield exactly one person per frame. The tests check plumbing:
+exit codes, what lands in the recording, the exports and the video.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from instanthmr.apps import demo
+from instanthmr.results import FrameResult, StageTimings
+from instanthmr.sinks.exporters import read_results
+from instanthmr.sinks.rerun_sink import summarize_rrd
+from instanthmr.skeleton import NUM_JOINTS
+
+os.environ.setdefault("RERUN_ANALYTICS", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+W, H, N_FRAMES = 160, 120, 6
+
+
+def _frame(i: int) -> np.ndarray:
+    img = np.full((H, W, 3), 40, np.uint8)
+    cv2.rectangle(img, (20 + 10 * i, 20), (60 + 10 * i, 110), (200, 180, 160), -1)
+    return img
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6-frame 160x120 MJPG clip of a moving block (no real person in it)."""
+    path = tmp_path_factory.mktemp("clip") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
+    assert writer.isOpened()
+    for i in range(N_FRAMES):
+        writer.write(_frame(i))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(hmr_onnx: Path, detector_onnx: Path) -> list[str]:
+    """Flags selecting the random-init models, forcing one person per frame, on CPU."""
+    return [
+        "--model", str(hmr_onnx), "--detector-model", str(detector_onnx),
+        "--detector-backend", "onnx", "--device", "cpu",
+        "--det-confidence", "0", "--max-persons", "1",
+    ]  # fmt: skip
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: Path) -> None:
+    rrd, jsonl, mp4 = tmp_path / "out.rrd", tmp_path / "out.jsonl", tmp_path / "out.mp4"
+    argv = ["--video", str(clip), "--headless", "--save", str(rrd)]
+    argv += ["--export", str(jsonl), "--write-video", str(mp4), *models]
+    assert demo.main(argv) == 0
+
+    summary = summarize_rrd(rrd)
+    frames = list(range(N_FRAMES))
+    assert summary["/world/camera/image"].frames == frames
+    assert "Pinhole:image_from_camera" in summary["/world/camera"].components
+    for name in ("detect_ms", "hmr_ms", "total_ms", "fps"):
+        assert summary[f"/latency/{name}"].frames == frames, name
+    persons = [k for k in summary if k.startswith("/world/persons/") and k.endswith("/joints")]
+    assert persons, f"no 3D joints logged: {sorted(summary)}"
+    counts = [c for p in persons for c in summary[p].instances["Points3D:positions"]]
+    assert counts and set(counts) == {NUM_JOINTS}
+
+    records = _jsonl(jsonl)
+    header, rest = records[0], records[1:]
+    assert header["type"] == "header" and len(header["joint_names"]) == NUM_JOINTS
+    assert header["joint_names"][0] == "nose"
+    person_lines = [r for r in rest if r["type"] == "person"]
+    assert [r["frame_index"] for r in person_lines] == frames  # one person per frame
+    assert all(np.shape(r["joints_2d"]) == (NUM_JOINTS, 2) for r in person_lines)
+    assert all(np.shape(r["joints_3d_cam"]) == (NUM_JOINTS, 3) for r in person_lines)
+
+    cap = cv2.VideoCapture(str(mp4))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N_FRAMES
+    cap.release()
+
+
+def test_missing_camera_exits_cleanly() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "demo.py"), "--camera", "99", "--headless"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={**os.environ, "RERUN_ANALYTICS": "0"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "camera" in proc.stderr and "99" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_default_sample_clip(models: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "sample.jsonl"
+    assert demo.main(["--max-frames", "3", "--headless", "--export", str(out), *models]) == 0
+    assert [f.frame_index for f in read_results(out)] == [0, 1, 2]
+
+
+def test_image_glob_with_frame_skip(models: list[str], tmp_path: Path) -> None:
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"img_{i}.png"), _frame(i))
+    out = tmp_path / "imgs.csv"
+    argv = ["--image", str(tmp_path / "img_*.png"), "--frame-skip", "1", "--headless"]
+    assert demo.main([*argv, "--export", str(out), *models]) == 0
+    assert [f.frame_index for f in read_results(out)] == [0, 2, 4]
+
+
+def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path: Path) -> None:
+    paths = [tmp_path / f"vtest.{ext}" for ext in ("jsonl", "npz", "csv")]
+    argv = ["--video", str(shared_data / "vtest.avi"), "--max-frames", "50", "--headless"]
+    argv += ["--detector-stride", "5"]  # keeps the random detector's CPU cost low
+    for p in paths:
+        argv += ["--export", str(p)]
+    assert demo.main([*argv, *models]) == 0
+    results = [read_results(p) for p in paths]
+    for frames in results:
+        assert [f.frame_index for f in frames] == list(range(50))
+        assert all(len(f) == 1 and f[0].joints_2d.shape == (NUM_JOINTS, 2) for f in frames)
+    np.testing.assert_allclose(
+        results[0][10][0].joints_3d_cam, results[1][10][0].joints_3d_cam, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        results[0][10][0].joints_3d_cam, results[2][10][0].joints_3d_cam, atol=1e-3
+    )
+
+
+class FakePipeline:
+    """Stands in for PosePipeline: records its arguments, returns empty results."""
+
+    kwargs: dict = {}
+
+    def __init__(self, **kwargs: object) -> None:
+        FakePipeline.kwargs = kwargs
+
+    def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):
+        size = (image.shape[1], image.shape[0])
+        return FrameResult([], frame_index, size, StageTimings(total=10.0), timestamp=timestamp)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [([], True), (["--no-smooth"], False), (["--image"], False), (["--image", "--smooth"], True)],
+)
+def test_smoothing_default_by_input(
+    flags: list[str], expected: bool, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    cv2.imwrite(str(tmp_path / "a.png"), _frame(0))
+    argv = ["--headless", "--max-frames", "2", "--target", "largest"]
+    if "--image" in flags:
+        argv += ["--image", str(tmp_path / "a.png")]
+        flags = [f for f in flags if f != "--image"]
+    else:
+        argv += ["--video", str(clip)]
+    assert demo.main(argv + flags) == 0
+    assert FakePipeline.kwargs["smoothing"] is expected
+    assert FakePipeline.kwargs["target"] == "largest"
+
+
+def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:
+    parse = demo.build_parser().parse_args
+    assert demo.viewer_namespace(parse(["--headless"])) is None
+    spawn = demo.viewer_namespace(parse([]))
+    assert spawn is not None and not (spawn.headless or spawn.connect or spawn.save)
+    connect = demo.viewer_namespace(parse(["--connect", "rerun+http://host:9876/proxy"]))
+    assert connect.connect and connect.url == "rerun+http://host:9876/proxy"
+    bare = demo.viewer_namespace(parse(["--connect"]))
+    assert bare.connect and bare.url is None
+    saved = demo.viewer_namespace(parse(["--headless", "--save", "x.rrd"]))
+    assert saved.save == "x.rrd"
+    assert parse(["--url", "rtsp://cam/stream"]).url == "rtsp://cam/stream"  # input, not viewer
+    assert parse(["--target", "3"]).target == 3
+    for bad in (["--export", "out.txt"], ["--target", "tallest"], ["--frame-skip", "-1"],
+                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"]):  # fmt: skip
+        with pytest.raises(SystemExit) as err:
+            parse(bad)
+        assert err.value.code == 2
+    assert "--export" in capsys.readouterr().err
