@@ -7,6 +7,7 @@ turns images and boxes into the contract's inputs and the outputs into
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from .weights import resolve_model
 
 OUTPUT_NAMES: tuple[str, ...] = tuple(s.name for s in HMR_OUTPUTS)
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class HMRBatch:
@@ -43,6 +46,15 @@ class HMRBatch:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+
+def finite_rows(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) bool: persons whose every model output is finite."""
+    n = len(outputs[OUTPUT_NAMES[0]])
+    ok = np.ones(n, dtype=bool)
+    for name in OUTPUT_NAMES:
+        ok &= np.isfinite(outputs[name].reshape(n, -1 if n else 1)).all(axis=1)
+    return ok
 
 
 class HMRModel:
@@ -137,13 +149,25 @@ class HMRModel:
     def postprocess(
         self, batch: HMRBatch, outputs: dict[str, np.ndarray], scores: object = None
     ) -> list[PersonResult]:
-        """Map model outputs to full-frame :class:`PersonResult` objects."""
+        """Map model outputs to full-frame :class:`PersonResult` objects.
+
+        A person whose outputs are not finite (NaN/inf from the model) is left out with a
+        logged warning, so one bad crop does not stop a live run.
+        """
         n = len(batch)
         sc = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)
         if sc.shape != (n,):
             raise ValueError(f"scores must have shape ({n},) to match the boxes, got {sc.shape}")
+        if n == 0:
+            return []
         focal, pp = full_frame_camera(batch.image_size)
         joints_2d = crop_to_frame(outputs["joints_2d"], batch.squares)
+        finite = finite_rows(outputs)
+        if not finite.all():
+            log.warning(
+                "model output is not finite for %d of %d persons (boxes %s); leaving them out",
+                int((~finite).sum()), n, batch.boxes[~finite].round(1).tolist(),
+            )  # fmt: skip
         return [
             PersonResult(
                 bbox=batch.boxes[i],
@@ -158,6 +182,7 @@ class HMRModel:
                 image_size=batch.image_size,
             )
             for i in range(n)
+            if finite[i]
         ]
 
     def predict(

@@ -133,6 +133,10 @@ class FrameResult:
         detector_ran: whether the person detector ran on this frame (False when boxes
             came from tracking or from the caller).
         timestamp: seconds since the start of the source, when known.
+        boxes_from: where this frame's boxes came from: ``"detector"``, ``"tracks"``
+            (carried from last frame's keypoints), ``"caller"`` or ``""`` (no boxes).
+        detect_reason: why the detector ran (``"stride"``, ``"no-tracks"``,
+            ``"box-left-frame"``, ...), or ``""`` when it did not.
     """
 
     persons: list[PersonResult] = field(default_factory=list)
@@ -141,6 +145,8 @@ class FrameResult:
     timings: StageTimings = field(default_factory=StageTimings)
     detector_ran: bool = False
     timestamp: float | None = None
+    boxes_from: str = ""
+    detect_reason: str = ""
 
     def __post_init__(self) -> None:
         self.persons = list(self.persons)

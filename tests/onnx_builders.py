@@ -43,8 +43,23 @@ def _const(name: str, arr: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(arr), name)
 
 
-def build_oracle(size: int = 224) -> onnx.ModelProto:
-    """The analytic oracle model (fp32, opset 17, dynamic batch)."""
+def corner_offsets(spread: float) -> np.ndarray:
+    """(70, 2) offsets putting the body joints on the corners of a square of half-side
+    ``spread`` (normalised crop units) around the blob; other joints on the blob. With
+    spread = 1 / (1.2 * 1.15) a box carried from these joints keeps its size."""
+    from instanthmr.stride import BODY_JOINTS
+
+    out = np.zeros((70, 2), np.float32)
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * spread
+    for j, k in enumerate(BODY_JOINTS[:28]):  # 7 per corner: their mean is the blob
+        out[k] = corners[j % 4]
+    return out
+
+
+def build_oracle(size: int = 224, offsets: np.ndarray | None = None) -> onnx.ModelProto:
+    """The analytic oracle model (fp32, opset 17, dynamic batch). ``offsets`` (70, 2)
+    replaces :func:`joint_offsets`."""
+    offsets = joint_offsets() if offsets is None else np.asarray(offsets, np.float32)
     grid = (2.0 * np.arange(size, dtype=np.float32) / size - 1.0).astype(np.float32)
     w = cliff_weights()
     inits = [
@@ -58,7 +73,7 @@ def build_oracle(size: int = 224) -> onnx.ModelProto:
         _const("c_gy", grid.reshape(1, 1, size, 1)),
         _const("c_axes23", np.array([2, 3], np.int64)),
         _const("c_shape_n12", np.array([-1, 1, 2], np.int64)),
-        _const("c_offsets", joint_offsets()[None]),
+        _const("c_offsets", offsets[None]),
         _const("c_cam", CAM_OFFSET),
         _const("w_mhr", w["mhr_params"]),
         _const("w_shape", w["shape_params"]),

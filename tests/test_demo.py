@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -142,7 +143,7 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
 class FakePipeline:
     """Stands in for PosePipeline: records its arguments, returns empty results."""
 
-    kwargs: dict = {}
+    kwargs: ClassVar[dict] = {}
 
     def __init__(self, **kwargs: object) -> None:
         FakePipeline.kwargs = kwargs

@@ -8,6 +8,7 @@ numpy path reproduces rfdetr's own path exactly, never detection quality.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -241,7 +242,7 @@ def test_wrong_onnx_file_is_refused_with_every_difference(tmp_path):
 # ---------------------------------------------------------------- create_detector
 
 
-def test_create_detector_finds_the_default_file_relative_to_cwd(tmp_path, monkeypatch):
+def test_create_detector_finds_the_default_file_relative_to_cwd(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"tools/export_detector\.py --variant nano"):
         create_detector("nano", backend="onnx")
@@ -251,6 +252,11 @@ def test_create_detector_finds_the_default_file_relative_to_cwd(tmp_path, monkey
     tiny_graph(tmp_path / default_model_path("nano"))
     det = create_detector("nano", backend="auto", device="cpu", confidence=0.3)
     assert isinstance(det, OnnxPersonDetector) and det.confidence == 0.3
+    # an explicit file decides the variant; a contradicting request is logged, not fatal
+    with caplog.at_level(logging.WARNING, logger="instanthmr.detector"):
+        det = create_detector("small", model_path=default_model_path("nano"), device="cpu")
+    assert (det.variant, det.resolution) == ("nano", 384)
+    assert "not the requested 'small'" in caplog.text
 
 
 def test_create_detector_without_file_or_torch_explains_the_fix(tmp_path, monkeypatch):

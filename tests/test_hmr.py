@@ -127,3 +127,12 @@ def test_batched_padded_and_chunked_equal_per_person_runs(hmr_onnx: Path) -> Non
     for name, ref in single.items():
         for other in (batched, chunked, padded8):
             assert _rel(other[name], ref) < 1e-5, name
+
+
+def test_a_person_with_non_finite_output_is_left_out(oracle: HMRModel, caplog) -> None:
+    # The oracle divides by the blob's weight: a crop with no blob gives NaN joints.
+    img = np.zeros((200, 200, 3), np.uint8)
+    img[40:60, 40:60, 0] = 255
+    persons = oracle.predict(img, [[30, 30, 70, 70], [120, 120, 190, 190]], scores=[0.8, 0.7])
+    assert len(persons) == 1 and persons[0].score == pytest.approx(0.8)
+    assert any("not finite" in r.message for r in caplog.records)

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 def create_detector(
-    variant: str = "nano",
+    variant: str | None = "nano",
     backend: str = "auto",
     model_path: str | os.PathLike[str] | None = None,
     device: str = "auto",
@@ -60,7 +60,9 @@ def create_detector(
 
     Args:
         variant: ``nano`` (384 px), ``small`` (512), ``medium`` (576), ``base`` (560) or
-            ``large`` (704).
+            ``large`` (704); picks the default file and the torch model. With an explicit
+            ``model_path`` the file's own input size decides (a different ``variant`` is
+            logged as a warning); ``None`` means "whatever the file is" (``nano`` otherwise).
         backend: ``onnx``, ``torch`` or ``auto``: ``onnx`` when an exported file is found
             (``model_path``, else ``models/rfdetr-<variant>.onnx`` relative to the current
             working directory), otherwise ``torch`` (needs the ``export`` extra).
@@ -70,7 +72,7 @@ def create_detector(
         runtime: a shared :class:`~instanthmr.runtime.Runtime` for the onnx backend (the
             pipeline passes its own so both models follow one device/provider choice).
         threads, fallback: passed to a new Runtime (onnx), or torch threads (torch).
-        warmup: run one frame at construction (onnx backend).
+        warmup: run one frame at construction, so the first real frame is not slow.
         random_init: torch backend only: random weights (meaningless detections).
 
     Raises:
@@ -79,7 +81,7 @@ def create_detector(
             command), or an explicit ``model_path`` that does not exist.
         ImportError: the torch backend is needed but torch/rfdetr are not installed.
     """
-    spec = get_variant(variant)
+    spec = get_variant(variant or "nano")
     backend = backend.lower() if isinstance(backend, str) else backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
@@ -100,9 +102,9 @@ def create_detector(
                 "random_init applies to the torch backend; an ONNX file records its own "
                 "weights (export one with --random-init)"
             )
-        return OnnxPersonDetector(
+        detector = OnnxPersonDetector(
             path,
-            variant=spec.name,
+            variant=None if model_path is not None else spec.name,
             confidence=confidence,
             runtime=runtime,
             device=runtime.device if runtime is not None else device,
@@ -110,6 +112,12 @@ def create_detector(
             fallback=fallback,
             warmup=warmup,
         )
+        if variant is not None and detector.variant != spec.name:
+            log.warning(
+                "detector file %s is RF-DETR %s (%d px), not the requested %r; using the file",
+                path, detector.variant, detector.resolution, spec.name,
+            )  # fmt: skip
+        return detector
     from .torch_backend import TorchPersonDetector, require_rfdetr
 
     try:
@@ -130,4 +138,5 @@ def create_detector(
         device=runtime.device if runtime is not None else device,
         random_init=random_init,
         threads=threads,
+        warmup=warmup,
     )

@@ -140,12 +140,16 @@ class PersonDetector(Protocol):
         provider: what runs it, e.g. ``"CPUExecutionProvider"`` or ``"torch-cpu"``.
         confidence: score threshold; kept detections have ``confidence > threshold``
             (rfdetr's own rule), so every returned confidence is at least the threshold.
+        resolution: the square network input size in pixels.
+        random_init: True when the weights are random (detections are meaningless).
     """
 
     variant: str
     backend: str
     provider: str
     confidence: float
+    resolution: int
+    random_init: bool
 
     def detect(self, image_rgb: np.ndarray) -> sv.Detections:
         """Persons in an RGB ``uint8`` (H, W, 3) image.

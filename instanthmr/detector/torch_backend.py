@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -22,6 +23,8 @@ import supervision as sv
 
 from ..geometry import validate_image
 from .base import check_confidence, get_variant, person_detections
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     'install the export extra (`pip install "instanthmr[export]"`, which brings torch and '
@@ -129,6 +132,7 @@ class TorchPersonDetector:
             ``checkpoint`` only describe it).
         threads: torch intra-op threads (process-wide ``torch.set_num_threads``); None
             leaves torch's default.
+        warmup: run one blank frame at construction, so the first real frame is not slow.
     """
 
     backend = "torch"
@@ -143,6 +147,7 @@ class TorchPersonDetector:
         checkpoint: str | os.PathLike[str] | None = None,
         model: Any = None,
         threads: int | None = None,
+        warmup: bool = False,
     ) -> None:
         require_rfdetr()
         import torch
@@ -167,6 +172,13 @@ class TorchPersonDetector:
                 f"the rfdetr model runs at {self.resolution}, but variant {spec.name!r} runs at "
                 f"{spec.resolution}"
             )
+        if self.random_init:
+            log.warning(
+                "!!! RF-DETR %s has RANDOM-INIT weights: its detections are meaningless. Use it "
+                "for plumbing and speed tests only. !!!", spec.name,
+            )  # fmt: skip
+        if warmup:
+            self.detect(np.zeros((self.resolution, self.resolution, 3), np.uint8))
 
     @property
     def provider(self) -> str:

@@ -1,0 +1,271 @@
+"""PosePipeline: the only orchestrator. Detect (or carry) -> crop -> HMR -> track -> smooth.
+
+See ``docs/pipeline.md`` for the per-frame flow, the stride and re-detect rule, the tracker
+and the smoothing defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .geometry import image_size_of, validate_image
+from .hmr import HMRModel, finite_rows
+from .results import FrameResult, PersonResult, StageTimings
+from .runtime import Runtime
+from .skeleton import NUM_JOINTS
+from .smoothing import PoseSmoother
+from .stride import StrideScheduler, boxes_from_keypoints
+from .tracker import Tracker, select_target
+
+DEFAULT_FPS = 30.0  # stands in for timestamps when a frame has none
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1e3
+
+
+def boxes_and_scores(boxes: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 4) xyxy boxes and (N,) scores from an array or a ``supervision.Detections``."""
+    if hasattr(boxes, "xyxy"):  # supervision.Detections (duck-typed: no import needed)
+        xyxy = np.asarray(boxes.xyxy, dtype=np.float64).reshape(-1, 4)
+        conf = getattr(boxes, "confidence", None)
+        scores = np.ones(len(xyxy)) if conf is None else np.asarray(conf, np.float64)
+        return xyxy, scores.reshape(-1)
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4)), np.zeros(0)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(
+            f"boxes must be an (N, 4) xyxy array or a supervision.Detections, got shape {arr.shape}"
+        )
+    return arr, np.ones(len(arr))
+
+
+class PosePipeline:
+    """Everyone in a frame, in 3D, with stable ids on video.
+
+    Args:
+        model: InstantHMR ONNX path, or None for the Hub release.
+        device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml`` (both models).
+        detector_variant: RF-DETR ``nano``, ``small``, ``medium``, ``base`` or ``large``.
+        detector_backend: ``onnx``, ``torch`` or ``auto`` (onnx when an export is found).
+        det_confidence: person score threshold.
+        max_persons: most people per frame (highest-scoring / already tracked first).
+        detector_stride: longest gap, in frames, between detector runs. 1 runs it on every
+            frame; N > 1 carries each person's box from their own keypoints in between,
+            and re-detects at once when a track looks lost (unless ``fixed_stride``).
+        batch_persons: all persons of a frame in one model call (else one call each).
+        tracking: keep track ids across frames (needed for ``detector_stride > 1``).
+        smoothing: One-Euro smoothing per track. None: off in :meth:`predict`, on in
+            :meth:`predict_video`. True/False force it.
+        detector_model: the RF-DETR ONNX export to use.
+        detector: ``"auto"`` builds RF-DETR from the options above; None means the caller
+            always brings boxes; or any object with ``detect(image) -> sv.Detections``.
+        target: follow one person: ``"largest"``, ``"center"`` or a track id.
+        fixed_stride: run the detector exactly every ``detector_stride`` frames (no
+            adaptive re-detect triggers; for benchmarks with random weights).
+        threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
+        pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
+        tracker, scheduler, smoother: swap in your own configured parts.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        detector_variant: str = "nano",
+        detector_backend: str = "auto",
+        det_confidence: float = 0.5,
+        max_persons: int | None = None,
+        detector_stride: int = 1,
+        batch_persons: bool = True,
+        tracking: bool = True,
+        smoothing: bool | None = None,
+        detector_model: str | os.PathLike[str] | None = None,
+        detector: Any = "auto",
+        target: str | int | None = None,
+        fixed_stride: bool = False,
+        threads: int | None = None,
+        fallback: bool = False,
+        pad_batch: int | None = None,
+        tracker: Tracker | None = None,
+        scheduler: StrideScheduler | None = None,
+        smoother: PoseSmoother | None = None,
+    ) -> None:
+        if detector_stride < 1:
+            raise ValueError(f"detector_stride must be >= 1, got {detector_stride}")
+        if detector_stride > 1 and not tracking:
+            raise ValueError(
+                "detector_stride > 1 needs tracking=True: frames without detection carry "
+                "each tracked person's box from their keypoints"
+            )
+        if max_persons is not None and max_persons < 1:
+            raise ValueError(f"max_persons must be None or >= 1, got {max_persons}")
+        if isinstance(target, str) and target not in ("largest", "center"):
+            raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
+        self.runtime = Runtime(device, threads=threads, fallback=fallback)
+        self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch)
+        if isinstance(detector, str) and detector == "auto":
+            from .detector import create_detector  # supervision is imported only when used
+
+            detector = create_detector(
+                detector_variant, detector_backend, detector_model,
+                confidence=det_confidence, runtime=self.runtime,
+            )  # fmt: skip
+        self.detector = detector
+        self.max_persons = max_persons
+        self.batch_persons = batch_persons
+        self.tracking = tracking
+        self.smoothing = smoothing
+        self.target = target
+        self.tracker = tracker or Tracker(max_tracks=max_persons)
+        self.scheduler = scheduler or StrideScheduler(detector_stride, fixed_stride=fixed_stride)
+        self.smoother = smoother or PoseSmoother()
+        self._frame = 0
+
+    def reset(self) -> None:
+        """Forget tracks, the stride schedule, filter state and the frame counter."""
+        self.tracker.reset()
+        self.scheduler.reset()
+        self.smoother.reset()
+        self._frame = 0
+
+    def _cap(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.max_persons is None or len(boxes) <= self.max_persons:
+            return np.arange(len(boxes))
+        if self.tracking:
+            return np.asarray(self.tracker.select(boxes, scores, self.max_persons))
+        return np.argsort(-scores, kind="stable")[: self.max_persons]
+
+    def _boxes(
+        self, image: np.ndarray, size: tuple[int, int], frame_index: int, boxes: Any
+    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, str, str, float]:
+        """This frame's boxes, scores, carried track keys, source, reason, detect ms."""
+        if boxes is not None:
+            b, s = boxes_and_scores(boxes)
+            keep = self._cap(b, s)
+            return b[keep], s[keep], None, "caller", "", 0.0
+        if self.detector is None:
+            raise ValueError(
+                "this pipeline has no detector (detector=None): pass boxes=... to predict()"
+            )
+        active = self.tracker.active_tracks() if self.tracking else []
+        prev_boxes = np.array([t.box for t in active]).reshape(-1, 4)
+        prev_kps = np.array(
+            [t.keypoints if t.keypoints is not None else np.full((NUM_JOINTS, 2), np.nan)
+             for t in active]
+        ).reshape(-1, NUM_JOINTS, 2)  # fmt: skip
+        detect, reason = self.scheduler.should_detect(frame_index, prev_boxes, prev_kps, size)
+        if not detect:
+            carried = boxes_from_keypoints(prev_kps, size, expand=self.scheduler.expand)
+            scores = np.array([t.score for t in active], dtype=np.float64)
+            return carried, scores, [t.key for t in active], "tracks", "", 0.0
+        t0 = time.perf_counter()
+        b, s = boxes_and_scores(self.detector.detect(image))
+        detect_ms = _ms(t0)
+        keep = self._cap(b, s)
+        return b[keep], s[keep], None, "detector", reason, detect_ms
+
+    def predict(
+        self,
+        image_rgb: np.ndarray,
+        boxes: Any = None,
+        *,
+        frame_index: int | None = None,
+        timestamp: float | None = None,
+        smooth: bool | None = None,
+    ) -> FrameResult:
+        """Everyone in one RGB uint8 (H, W, 3) frame; an empty FrameResult when nobody.
+
+        Args:
+            image_rgb: the frame.
+            boxes: bring your own detections, an (N, 4) xyxy array or a
+                ``supervision.Detections``; the detector is then skipped.
+            frame_index: index in the sequence (default: an internal counter).
+            timestamp: seconds since the start (default: ``frame_index / 30``); drives the
+                smoothing filters.
+            smooth: override the pipeline's ``smoothing`` for this call.
+        """
+        t_start = time.perf_counter()
+        image = validate_image(image_rgb)
+        size = image_size_of(image)
+        index = self._frame if frame_index is None else int(frame_index)
+        self._frame = index + 1
+        t = StageTimings()
+
+        b, scores, keys, source, reason, t.detect = self._boxes(image, size, index, boxes)
+
+        boxes_from = source if len(b) else ""
+        t0 = time.perf_counter()
+        batch = self.hmr.prepare(image, b)
+        t.crop = _ms(t0)
+
+        t0 = time.perf_counter()
+        outputs = self.hmr.infer(batch.image, batch.cliff_cond, batched=self.batch_persons)
+        persons = self.hmr.postprocess(batch, outputs, scores)
+        ok = finite_rows(outputs)  # postprocess leaves out persons with NaN outputs
+        if not ok.all():
+            b, scores = b[ok], scores[ok]
+            keys = None if keys is None else [k for k, good in zip(keys, ok, strict=True) if good]
+        t.hmr = _ms(t0)
+
+        t0 = time.perf_counter()
+        persons = self._track(persons, b, scores, keys, source, size, index, timestamp, smooth)
+        t.track = _ms(t0)
+        t.total = _ms(t_start)
+        return FrameResult(
+            persons=persons, frame_index=index, image_size=size, timings=t,
+            detector_ran=source == "detector", timestamp=timestamp,
+            boxes_from=boxes_from, detect_reason=reason,
+        )  # fmt: skip
+
+    def _track(
+        self,
+        persons: list[PersonResult],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        keys: list[int] | None,
+        source: str,
+        size: tuple[int, int],
+        index: int,
+        timestamp: float | None,
+        smooth: bool | None,
+    ) -> list[PersonResult]:
+        if not self.tracking:
+            return persons
+        kps = (np.stack([p.joints_2d for p in persons]) if persons
+               else np.zeros((0, NUM_JOINTS, 2)))  # fmt: skip
+        ids = self.tracker.update(boxes, scores, kps, detected=source != "tracks",
+                                  track_keys=keys)  # fmt: skip
+        persons = [p.replace(track_id=int(i)) for p, i in zip(persons, ids, strict=True)]
+        for gone in self.tracker.removed_ids:
+            self.smoother.forget(gone)
+        use_smoothing = self.smoothing if smooth is None else smooth
+        if use_smoothing:
+            ts = timestamp if timestamp is not None else index / DEFAULT_FPS
+            persons = self.smoother.smooth_all(persons, ts)
+        if self.target is not None:
+            pick = select_target(boxes, ids, self.target, size) if persons else None
+            persons = [] if pick is None else [persons[pick]]
+        return persons
+
+    def predict_video(self, frames: Iterable[Any]) -> Iterator[FrameResult]:
+        """FrameResults for a sequence of frames, smoothed unless ``smoothing=False``.
+
+        ``frames`` yields RGB arrays, or objects with ``.image`` and optionally ``.index``
+        and ``.timestamp`` (such as :class:`instanthmr.sources.Frame`).
+        """
+        smooth = self.smoothing is not False
+        for i, frame in enumerate(frames):
+            if isinstance(frame, np.ndarray):
+                image, index, ts = frame, i, None
+            else:
+                image = frame.image
+                index = getattr(frame, "index", i)
+                ts = getattr(frame, "timestamp", None)
+            yield self.predict(image, frame_index=index, timestamp=ts, smooth=smooth)

@@ -1,0 +1,205 @@
+"""What every results format shares: metadata, the record layout, the writer base class.
+
+The formats (:mod:`.formats_jsonl`, :mod:`.formats_npz`, :mod:`.formats_csv`) build on this
+module and :mod:`instanthmr.sinks.exporters` picks among them; this module imports neither,
+so there is no import cycle. The file layout is described in :mod:`instanthmr.sinks.exporters`.
+
+Writers turn a :class:`~instanthmr.results.FrameResult` into a frame record
+(:func:`frame_fields`) and its persons' fields (:data:`PERSON_SCALARS`,
+:data:`PERSON_ARRAYS`); readers parse a file back into :data:`RawFrame` pairs of those
+records and hand them to :func:`assemble_frames`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from ..results import (
+    NUM_MHR_PARAMS,
+    NUM_SHAPE_PARAMS,
+    STAGES,
+    FrameResult,
+    PersonResult,
+    StageTimings,
+)
+from ..skeleton import JOINT_NAMES, NUM_JOINTS
+
+log = logging.getLogger(__name__)
+
+FORMAT = "instanthmr-results"
+VERSION = 1
+UNITS: dict[str, str] = {
+    "bbox": "pixels", "joints_2d": "pixels", "focal_length": "pixels",
+    "principal_point": "pixels", "image_size": "pixels", "joints_3d_cam": "metres",
+    "joints_3d_local": "metres", "cam_trans": "metres", "timestamp": "seconds",
+    "timings": "milliseconds",
+}  # fmt: skip
+
+PERSON_SCALARS: tuple[str, ...] = ("track_id", "score", "focal_length")
+"""Per-person scalar fields, in file order."""
+
+PERSON_ARRAYS: dict[str, tuple[int, ...]] = {
+    "bbox": (4,), "joints_2d": (NUM_JOINTS, 2), "joints_3d_cam": (NUM_JOINTS, 3),
+    "joints_3d_local": (NUM_JOINTS, 3), "cam_trans": (3,), "mhr_params": (NUM_MHR_PARAMS,),
+    "shape_params": (NUM_SHAPE_PARAMS,), "principal_point": (2,),
+}  # fmt: skip
+"""Per-person array fields (attributes of :class:`PersonResult`) and their shapes, in file order."""
+
+RawFrame = tuple[dict[str, Any], list[dict[str, Any]]]
+"""A frame record (the keys of :func:`frame_fields`) and its person records, as read."""
+
+
+def metadata() -> dict[str, Any]:
+    """What every results file states about itself: format, joint names, units, camera."""
+    return {
+        "format": FORMAT, "version": VERSION, "joint_names": list(JOINT_NAMES), "units": UNITS,
+        "camera": "right-handed, X right, Y down, Z forward; pinhole focal_length, principal_point",
+        "stages": list(STAGES),
+    }  # fmt: skip
+
+
+def check_metadata(meta: dict[str, Any], path: Path) -> None:
+    """Raise ValueError unless ``meta`` is a results header this version can read."""
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an InstantHMR results file (no {FORMAT!r} header)")
+    if int(meta.get("version", 0)) > VERSION:
+        raise ValueError(
+            f"{path} has format version {meta['version']}; this reader knows "
+            f"up to {VERSION}: upgrade instanthmr"
+        )
+    if list(meta.get("joint_names", JOINT_NAMES)) != list(JOINT_NAMES):
+        raise ValueError(f"{path} uses a different joint order than MHR70")
+
+
+def frame_fields(frame: FrameResult) -> dict[str, Any]:
+    """The frame record written by every format (``timestamp`` may be None)."""
+    size = frame.image_size
+    if min(size) <= 0 and frame.persons:
+        size = frame.persons[0].image_size
+    return {
+        "frame_index": int(frame.frame_index),
+        "timestamp": frame.timestamp,
+        "image_size": [int(v) for v in size],
+        "detector_ran": bool(frame.detector_ran),
+        "num_persons": len(frame.persons),
+        "timings": frame.timings.as_dict(),
+    }
+
+
+class Exporter:
+    """Base writer: ``write(frame)`` per frame, ``close()`` at the end (or use ``with``).
+
+    Data goes to ``<path>.partial`` first and is renamed to ``path`` on close, replacing an
+    existing file of that name only then.
+    """
+
+    suffix = ""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self.frames_written = 0
+        self._closed = False
+
+    def write(self, frame: FrameResult) -> None:
+        """Append one frame (with all its persons, possibly none)."""
+        if self._closed:
+            raise RuntimeError(f"exporter for {self.path} is closed")
+        if not isinstance(frame, FrameResult):
+            raise TypeError(f"write() takes a FrameResult, got {type(frame).__name__}")
+        self._write(frame)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finish the file and move it into place; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._finish()
+        os.replace(self.partial_path, self.path)
+        log.info("wrote %d frames to %s", self.frames_written, self.path)
+
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, frame: FrameResult) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+
+class TextExporter(Exporter):
+    """A text format written as it goes and flushed after every frame, so its ``.partial``
+    file is readable after a crash. Subclasses write their header in ``__init__`` and a
+    frame in :meth:`_write_frame`."""
+
+    newline: str | None = None
+    """Passed to :func:`open` (``""`` for :mod:`csv`, which writes its own line ends)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._fh: IO[str] = open(self.partial_path, "w", encoding="utf-8", newline=self.newline)
+
+    def _write(self, frame: FrameResult) -> None:
+        self._write_frame(frame)
+        self._fh.flush()
+
+    def _write_frame(self, frame: FrameResult) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        self._fh.close()
+
+
+def _person_from(values: dict[str, Any], image_size: tuple[int, int]) -> PersonResult:
+    return PersonResult(
+        bbox=values["bbox"],
+        score=float(values["score"]),
+        joints_2d=values["joints_2d"],
+        joints_3d_local=values["joints_3d_local"],
+        cam_trans=values["cam_trans"],
+        mhr_params=values["mhr_params"],
+        shape_params=values["shape_params"],
+        focal_length=float(values["focal_length"]),
+        principal_point=values["principal_point"],
+        image_size=image_size,
+        track_id=int(values["track_id"]),
+    )
+
+
+def assemble_frames(frames: list[RawFrame], path: Path) -> list[FrameResult]:
+    """Records read from ``path`` -> :class:`FrameResult` list.
+
+    A last frame whose person count differs from its ``num_persons`` (the writer stopped
+    inside it) is dropped with a warning; such a mismatch anywhere else raises ValueError.
+    """
+    out = []
+    for i, (f, persons) in enumerate(frames):
+        if len(persons) != int(f["num_persons"]):
+            if i == len(frames) - 1:  # the writer stopped inside this frame
+                log.warning("%s: dropping incomplete last frame %s", path, f["frame_index"])
+                break
+            raise ValueError(
+                f"{path}: frame {f['frame_index']} says {f['num_persons']} "
+                f"persons but has {len(persons)}"
+            )
+        size = tuple(int(v) for v in f["image_size"])
+        out.append(
+            FrameResult(
+                persons=[_person_from(p, tuple(p.get("image_size", size))) for p in persons],
+                frame_index=int(f["frame_index"]),
+                image_size=size,
+                timings=StageTimings(**{s: float(f["timings"][s]) for s in STAGES}),
+                detector_ran=bool(f["detector_ran"]),
+                timestamp=None if f["timestamp"] is None else float(f["timestamp"]),
+            )
+        )
+    return out

@@ -1,0 +1,82 @@
+"""JSON-lines results: a header line, then per frame a frame line and one line per person.
+
+Layout and units: :mod:`instanthmr.sinks.exporters`. Flushed after every frame, so the
+``.partial`` file of a crashed run reads back up to its last complete frame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..results import FrameResult
+from .formats_common import (
+    PERSON_ARRAYS,
+    RawFrame,
+    TextExporter,
+    assemble_frames,
+    check_metadata,
+    frame_fields,
+    metadata,
+)
+
+log = logging.getLogger(__name__)
+
+
+class JsonlExporter(TextExporter):
+    """JSON lines: header, then a frame line and its person lines; flushed every frame."""
+
+    suffix = ".jsonl"
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._fh.write(json.dumps({"type": "header", **metadata()}) + "\n")
+        self._fh.flush()
+
+    def _write_frame(self, frame: FrameResult) -> None:
+        lines = [json.dumps({"type": "frame", **frame_fields(frame)})]
+        for p in frame.persons:
+            rec: dict[str, Any] = {
+                "type": "person",
+                "frame_index": int(frame.frame_index),
+                "timestamp": frame.timestamp,
+                "track_id": p.track_id,
+                "score": p.score,
+                "focal_length": p.focal_length,
+                "image_size": list(p.image_size),
+            }
+            rec.update({k: getattr(p, k).tolist() for k in PERSON_ARRAYS})
+            lines.append(json.dumps(rec))
+        self._fh.write("\n".join(lines) + "\n")
+
+
+def read_jsonl(path: Path, partial: bool = False) -> list[FrameResult]:
+    """Read a ``.jsonl`` results file; a torn last line (crash mid-write) is skipped."""
+    del partial  # a torn last line is skipped in any file
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    records: list[dict[str, Any]] = []
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if n == len(lines) - 1:  # torn last line after a crash
+                log.warning("%s: ignoring an incomplete last line", path)
+                break
+            raise ValueError(f"{path}:{n + 1}: not valid JSON ({err})") from None
+    if not records or records[0].get("type") != "header":
+        raise ValueError(f"{path} is not an InstantHMR results file (no header line)")
+    check_metadata(records[0], path)
+    frames: list[RawFrame] = []
+    for rec in records[1:]:
+        if rec.get("type") == "frame":
+            frames.append((rec, []))
+        elif rec.get("type") == "person":
+            if not frames:
+                raise ValueError(f"{path}: person record before any frame record")
+            frames[-1][1].append(rec)
+    return assemble_frames(frames, path)
