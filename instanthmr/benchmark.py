@@ -13,8 +13,9 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -175,3 +176,91 @@ def bench_hmr(
 def compute_floor(gflop: float, gflops_rate: float) -> float:
     """Milliseconds that ``gflop`` of work needs at ``gflops_rate`` GFLOP/s."""
     return gflop / gflops_rate * 1e3
+
+
+STAGE_KEYS: tuple[str, ...] = ("decode", "detect", "crop", "hmr", "track", "viewer", "total")
+
+
+def bench_pipeline_run(
+    pipeline: Any,
+    frames: Callable[[], Iterator[Any]],
+    *,
+    max_frames: int | None = None,
+    warmup_frames: int = 5,
+    viewer: Any = None,
+) -> dict[str, object]:
+    """One pass of a pipeline over a frame source, timing every stage per frame.
+
+    Args:
+        pipeline: a :class:`~instanthmr.pipeline.PosePipeline` (reset before the pass).
+        frames: makes a fresh iterator of :class:`~instanthmr.sources.Frame` objects.
+        max_frames: stop after this many timed frames.
+        warmup_frames: frames run first and left out of every statistic.
+        viewer: optional sink with ``log_frame(image, frame_result)`` timed as "viewer".
+
+    ``total`` is decode + the pipeline's own total + viewer, so ``fps`` is end to end.
+    ``pipeline_overhead`` is the pipeline's time outside the two model calls (crop,
+    tracking, smoothing and bookkeeping).
+    """
+    pipeline.reset()
+    rows: dict[str, list[float]] = {k: [] for k in (*STAGE_KEYS, "pipeline_overhead")}
+    persons: list[int] = []
+    ran: list[bool] = []
+    reasons: dict[str, int] = {}
+    it = frames()
+    seen = 0
+    while max_frames is None or len(persons) < max_frames:
+        t0 = time.perf_counter()
+        frame = next(it, None)
+        decode = (time.perf_counter() - t0) * 1e3
+        if frame is None:
+            break
+        result = pipeline.predict(
+            frame.image, frame_index=frame.index, timestamp=frame.timestamp, smooth=True
+        )
+        view = 0.0
+        if viewer is not None:
+            t0 = time.perf_counter()
+            viewer.log_frame(frame.image, result)
+            view = (time.perf_counter() - t0) * 1e3
+        seen += 1
+        if seen <= warmup_frames:
+            continue
+        t = result.timings
+        for key, value in (("decode", decode), ("detect", t.detect), ("crop", t.crop),
+                           ("hmr", t.hmr), ("track", t.track), ("viewer", view),
+                           ("total", decode + t.total + view),
+                           ("pipeline_overhead", t.total - t.detect - t.hmr)):  # fmt: skip
+            rows[key].append(value)
+        persons.append(len(result))
+        ran.append(result.detector_ran)
+        if result.detect_reason:
+            reasons[result.detect_reason] = reasons.get(result.detect_reason, 0) + 1
+    n = len(persons)
+    total_s = sum(rows["total"]) / 1e3
+    per_person = [o / p for o, p in zip(rows["pipeline_overhead"], persons, strict=True) if p]
+    return {
+        "frames": n,
+        "fps": n / total_s if total_s > 0 else 0.0,
+        "persons_per_frame": float(np.mean(persons)) if n else 0.0,
+        "detector_runs_per_frame": float(np.mean(ran)) if n else 0.0,
+        "detect_reasons": reasons,
+        "pipeline_overhead_ms_p50": stats(rows["pipeline_overhead"])["p50"],
+        "pipeline_overhead_ms_per_person_p50": stats(per_person)["p50"],
+        "stages": {k: stats(v) for k, v in rows.items()},
+    }
+
+
+def bench_detector(
+    detector: Any, images: Sequence[np.ndarray], repeats: int = 10
+) -> dict[str, object]:
+    """Per-frame detector latency over a few frames (cycled), after two warm-up calls."""
+    calls = iter(range(10**9))
+    ms = time_calls(lambda: detector.detect(images[next(calls) % len(images)]), repeats)
+    return {
+        "variant": getattr(detector, "variant", "?"),
+        "backend": getattr(detector, "backend", "?"),
+        "provider": getattr(detector, "provider", "?"),
+        "random_init": bool(getattr(detector, "random_init", False)),
+        "ms": stats(ms),
+    }

@@ -259,6 +259,15 @@ def test_create_detector_finds_the_default_file_relative_to_cwd(tmp_path, monkey
     assert "not the requested 'small'" in caplog.text
 
 
+def test_create_detector_refuses_a_file_of_the_wrong_kind(tmp_path):
+    onnx_file, pth = tiny_graph(tmp_path / "d.onnx"), tmp_path / "c.pth"
+    pth.write_bytes(b"not used")
+    with pytest.raises(ValueError, match="torch backend takes"):
+        create_detector("nano", backend="torch", model_path=onnx_file)
+    with pytest.raises(ValueError, match="onnx backend runs"):
+        create_detector("nano", backend="onnx", model_path=pth)
+
+
 def test_create_detector_without_file_or_torch_explains_the_fix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     real = importlib.util.find_spec

@@ -36,8 +36,8 @@ def _int_at_least(low: int) -> Any:
 
 def _unit_float(text: str) -> float:
     value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
 
 
@@ -238,12 +238,12 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: closing outputs", file=sys.stderr)
         bar.close()
-    dropped = getattr(source, "dropped", 0) if source.is_live else None
-    print(stats.summary(outputs.written, dropped))
-    if outputs.viewer is not None:
-        import rerun as rr
+        dropped = source.dropped if source.is_live else None
+        print(stats.summary(outputs.written, dropped))
+        if outputs.viewer is not None:
+            import rerun as rr
 
-        rr.script_teardown(outputs.viewer)
+            rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
     return 0
 
 
@@ -272,7 +272,8 @@ class _Outputs:
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
             rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=default_blueprint())
-            stack.callback(rec.flush)
+            stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
+            stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
             self.sink = RerunSink(rec, send_blueprint=False)
             if args.save:
                 self.written.append(args.save)

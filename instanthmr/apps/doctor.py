@@ -85,12 +85,8 @@ class Report:
             lines.append(f"[{c.status:^4}] {c.name:<12} {c.detail}")
             if c.fix and c.status in (FAIL, WARN):
                 lines.append(f"{'':19}fix: {c.fix}")
-        failed = [c.name for c in self.checks if c.status == FAIL]
-        lines.append(
-            "Result: OK, everything asked for works."
-            if self.ok
-            else f"Result: FAILED ({', '.join(failed)})."
-        )
+        failed = ", ".join(c.name for c in self.checks if c.status == FAIL)
+        lines.append(f"Result: FAILED ({failed})." if failed else "Result: OK, all works.")
         return "\n".join(lines)
 
 
@@ -170,21 +166,15 @@ def arch_covered(cc: tuple[int, int], arch_list: Sequence[str]) -> bool:
 # ----------------------------------------------------------------------------- checks
 def check_python() -> Check:
     """Python and the platform."""
-    impl = platform.python_implementation()
-    detail = (
-        f"Python {platform.python_version()} ({impl}, {sys.executable}) on "
-        f"{platform.platform()} ({platform.machine()})"
-    )
-    return Check(
-        "python",
-        OK,
-        detail,
-        data={
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-        },
-    )
+    data = {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
+    detail = "Python {python} ({implementation}, {executable}) on {platform} ({machine})"
+    return Check("python", OK, detail.format(**data), data=data)
 
 
 def check_onnxruntime() -> tuple[Check, Any]:
@@ -196,35 +186,20 @@ def check_onnxruntime() -> tuple[Check, Any]:
         except metadata.PackageNotFoundError:
             continue
     if len(dists) > 1:
-        names = " ".join(dists)
-        return Check(
-            "onnxruntime",
-            FAIL,
-            f"several onnxruntime builds installed: {dists}; they "
-            "share one package folder and overwrite each other",
-            fix=f"`pip uninstall -y {names}`, then {REINSTALL}",
-        ), None
+        detail = f"several onnxruntime builds installed {dists}: they overwrite each other's files"
+        fix = f"`pip uninstall -y {' '.join(dists)}`, then {REINSTALL}"
+        return Check("onnxruntime", FAIL, detail, fix=fix), None
     try:
         import onnxruntime as ort
     except ImportError as exc:
         return Check("onnxruntime", FAIL, f"cannot import onnxruntime: {exc}", fix=REINSTALL), None
-    providers = ort.get_available_providers()
     cuda = getattr(ort, "cuda_version", "") or ""
-    build = f"{', '.join(dists) or 'unknown package'}" + (
-        f", built with CUDA {cuda}" if cuda else ""
-    )
-    detail = f"{ort.__version__} ({build}); providers: {', '.join(providers)}"
-    return Check(
-        "onnxruntime",
-        OK,
-        detail,
-        data={
-            "version": ort.__version__,
-            "distributions": dists,
-            "providers": providers,
-            "cuda_version": cuda,
-        },
-    ), ort
+    data = {"version": ort.__version__, "distributions": dists, "cuda_version": cuda,
+            "providers": ort.get_available_providers()}  # fmt: skip
+    build = ", ".join(dists) or "unknown package"
+    detail = f"{ort.__version__} ({build}{', built with CUDA ' + cuda if cuda else ''}); "
+    return Check("onnxruntime", OK, detail + "providers: " + ", ".join(data["providers"]),
+                 data=data), ort  # fmt: skip
 
 
 def _library_names(cuda_major: str, tensorrt: bool) -> dict[str, list[str]]:
@@ -255,13 +230,15 @@ def _loaded_from(name: str) -> str:
     return hits[0] if hits else ""
 
 
-def check_gpu_libraries(ort: Any, device: str) -> list[Check]:
-    """preload_dlls(), then load the CUDA runtime, cuBLAS, cuDNN (and TensorRT) with ctypes."""
+def check_gpu_libraries(ort: Any, device: str, hint: str = "") -> list[Check]:
+    """preload_dlls(), then load the CUDA runtime, cuBLAS, cuDNN (and TensorRT) with ctypes.
+
+    Missing libraries fail for ``--device cuda``/``tensorrt`` and warn otherwise."""
     needed = device in ("cuda", "tensorrt")
     cuda = getattr(ort, "cuda_version", "") or ""
     if sys.platform == "darwin" or not cuda:
         why = "macOS" if sys.platform == "darwin" else "this onnxruntime build has no CUDA"
-        status, fix = (FAIL, REINSTALL) if needed else (SKIP, "")
+        status, fix = (FAIL, hint or REINSTALL) if needed else (SKIP, "")
         return [Check("gpu libs", status, f"not checked: {why}", fix=fix)]
     preload = "onnxruntime.preload_dlls() not available (onnxruntime < 1.21)"
     if hasattr(ort, "preload_dlls"):
@@ -290,13 +267,8 @@ def check_gpu_libraries(ort: Any, device: str) -> list[Check]:
             checks.append(Check(what, FAIL if needed else WARN, "; ".join(errors), fix=fix))
         else:
             where = _loaded_from(names[0])
-            checks.append(
-                Check(
-                    what,
-                    OK,
-                    f"{', '.join(names)} load ({preload})" + (f"; {where}" if where else ""),
-                )
-            )
+            detail = f"{', '.join(names)} load ({preload})" + (f"; {where}" if where else "")
+            checks.append(Check(what, OK, detail))
     return checks
 
 
@@ -341,74 +313,37 @@ def probe_torch(timeout: float = 180.0) -> dict[str, Any] | None:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def check_gpu_and_torch(
-    gpus: list[dict[str, Any]], why: str, torch: dict[str, Any] | None
-) -> list[Check]:
-    """The GPU and whether torch (optional: only export needs it) has kernels for it."""
+def check_gpu(gpus: list[dict[str, Any]], why: str) -> Check:
+    """The first NVIDIA GPU (name, compute capability, driver) or why there is none."""
     if not gpus:
-        checks = [Check("nvidia gpu", SKIP, why)]
-    else:
-        g = gpus[0]
-        cc = ".".join(map(str, g["compute_capability"] or ())) or "unknown"
-        checks = [
-            Check(
-                "nvidia gpu",
-                OK,
-                f"{g['name']} (compute capability {cc}, driver "
-                f"{g['driver']})" + (f" + {len(gpus) - 1} more" if len(gpus) > 1 else ""),
-                data={"gpus": gpus},
-            )
-        ]
+        return Check("nvidia gpu", SKIP, why)
+    g, more = gpus[0], f" + {len(gpus) - 1} more" if len(gpus) > 1 else ""
+    cc = ".".join(map(str, g["compute_capability"] or ())) or "unknown"
+    detail = f"{g['name']} (compute capability {cc}, driver {g['driver']}){more}"
+    return Check("nvidia gpu", OK, detail, data={"gpus": gpus})
+
+
+def check_torch(gpus: list[dict[str, Any]], torch: dict[str, Any] | None) -> Check:
+    """Whether torch (optional: only the export needs it) has kernels for the GPU."""
     if torch is None:
-        return [*checks, Check("torch", SKIP, "not installed (only the export extra needs it)")]
-    if "error" in torch and "version" not in torch:
-        return [*checks, Check("torch", WARN, f"import failed: {torch['error']}", fix=REINSTALL)]
+        return Check("torch", SKIP, "not installed (only the export extra needs it)")
+    if "version" not in torch:
+        return Check("torch", WARN, f"import failed: {torch.get('error')}", fix=REINSTALL)
     desc = f"{torch['version']} ({'CUDA ' + torch['cuda'] if torch.get('cuda') else 'CPU build'})"
+    cc, archs = (gpus[0]["compute_capability"] if gpus else None), torch.get("arch_list") or []
+    status, fix = WARN, REINSTALL + " (Blackwell needs cu128 or newer, torch >= 2.7)"
     if not gpus:
-        return [*checks, Check("torch", OK, desc, data=torch)]
-    cc = gpus[0]["compute_capability"]
-    if not torch.get("cuda"):
-        return [
-            *checks,
-            Check(
-                "torch",
-                WARN,
-                f"{desc}: torch will not use the GPU",
-                data=torch,
-                fix=REINSTALL + " to get a CUDA build",
-            ),
-        ]
-    archs = torch.get("arch_list") or []
-    if cc is None or not archs:
-        return [
-            *checks,
-            Check(
-                "torch",
-                WARN,
-                f"{desc}; CUDA available: {torch['available']}; cannot tell the GPU's coverage",
-                data=torch,
-            ),
-        ]
-    if arch_covered(tuple(cc), archs):
-        return [
-            *checks,
-            Check(
-                "torch",
-                OK,
-                f"{desc} has kernels for sm_{cc[0]}{cc[1]} ({' '.join(archs)})",
-                data=torch,
-            ),
-        ]
-    return [
-        *checks,
-        Check(
-            "torch",
-            WARN,
-            f"{desc} has no kernels for sm_{cc[0]}{cc[1]} (only {' '.join(archs)})",
-            data=torch,
-            fix=REINSTALL + " (Blackwell needs cu128 or newer, torch >= 2.7)",
-        ),
-    ]
+        status, fix = OK, ""
+    elif not torch.get("cuda"):
+        desc += ": torch will not use the GPU"
+    elif cc is None or not archs:
+        desc += f"; CUDA available: {torch.get('available')}; cannot tell the GPU's coverage"
+    elif arch_covered(tuple(cc), archs):
+        status, fix = OK, ""
+        desc += f" has kernels for sm_{cc[0]}{cc[1]} ({' '.join(archs)})"
+    else:
+        desc += f" has no kernels for sm_{cc[0]}{cc[1]} (only {' '.join(archs)})"
+    return Check("torch", status, desc, fix=fix, data=torch)
 
 
 @contextmanager
@@ -453,78 +388,72 @@ def _test_frame() -> tuple[Any, Any]:
     return image, np.array([[200.0, 40.0, 440.0, 460.0]])
 
 
+def placement_problem(
+    expected: str, provider: str, placements: dict[str, int], coreml: dict[str, int] | None
+) -> str:
+    """Why the work did not land on the provider that was asked for ('' when it did)."""
+    if provider != expected:
+        return f"asked for {expected} but {provider} ran it"
+    if expected != "CPUExecutionProvider" and placements and not placements.get(expected):
+        return f"{expected} is active but no node was placed on it"
+    if coreml is not None and coreml["supported"] == 0:
+        return "CoreML took none of the nodes: everything ran on the CPU"
+    return ""
+
+
+def _load(kind: str, model: str | None, runtime: Any) -> tuple[Any, Callable[[], object]]:
+    image, boxes = _test_frame()
+    if kind == "detector":
+        from instanthmr.detector.onnx_backend import OnnxPersonDetector
+
+        det = OnnxPersonDetector(model, runtime=runtime)  # type: ignore[arg-type]
+        return det.model_session, lambda: det.detect(image)
+    from instanthmr.hmr import HMRModel
+
+    hmr = HMRModel(model, runtime=runtime)
+    return hmr.model_session, lambda: hmr.predict(image, boxes)
+
+
 def check_model(
     kind: str, model: str | None, device: str, runs: int = 5, gpu_hint: str = ""
 ) -> Check:
-    """Load ``kind`` ("hmr model" or "detector") on ``device``, run it ``runs`` times, check
-    which provider ran it and where its nodes were placed."""
+    """Load ``kind`` ("hmr model" or "detector") on ``device``, time ``runs`` calls (after
+    one untimed call) and check which provider ran it and where its nodes were placed."""
     from instanthmr.runtime import ProviderError, providers_for
 
     first = providers_for(device)[0]
     expected = first if isinstance(first, str) else first[0]
-    runtime = _verbose_runtime(device)
-    image, boxes = _test_frame()
     try:
-        with native_stderr() as log:
-            if kind == "detector":
-                from instanthmr.detector.onnx_backend import OnnxPersonDetector
-
-                det = OnnxPersonDetector(model, runtime=runtime)  # type: ignore[arg-type]
-                session, call = det.model_session, lambda: det.detect(image)
-            else:
-                from instanthmr.hmr import HMRModel
-
-                hmr = HMRModel(model, runtime=runtime)
-                session, call = hmr.model_session, lambda: hmr.predict(image, boxes)
+        with native_stderr() as log:  # the sessions' verbose log: node placements
+            session, call = _load(kind, model, _verbose_runtime(device))
     except ProviderError as exc:
         return Check(kind, FAIL, f"--device {device}: {exc}", fix=gpu_hint or REINSTALL)
     except (OSError, ValueError, RuntimeError) as exc:  # missing file, bad export, ORT failure
-        return Check(
-            kind,
-            FAIL,
-            f"could not load {model or 'the default model'}: {exc}",
-            fix="pass --model PATH to a valid export, or check the network for the Hub",
-        )
-    text = "".join(log)
+        fix = "pass --model PATH to a valid export, or check the network for the Hub"
+        return Check(kind, FAIL, f"could not load {model or 'the default model'}: {exc}", fix=fix)
     call()
     times = []
     for _ in range(max(1, runs)):
         t0 = time.perf_counter()
         call()
         times.append((time.perf_counter() - t0) * 1000.0)
-    ms = statistics.median(times)
-    placements = parse_node_placements(text)
-    coreml = parse_coreml_capability(text)
-    data = {
-        "provider": session.provider,
-        "expected": expected,
-        "ms_per_call": ms,
-        "runs": len(times),
-        "placements": placements,
-        "coreml": coreml,
-        "random_init": session.random_init,
-        "path": str(session.source_path),
-    }
-    detail = (
-        f"ran on {session.provider} (asked: --device {device} -> {expected}), "
-        f"{ms:.1f} ms per call (median of {len(times)})"
-    )
+    ms, text = statistics.median(times), "".join(log)
+    placements, coreml = parse_node_placements(text), parse_coreml_capability(text)
+    data = {"provider": session.provider, "expected": expected, "ms_per_call": ms,
+            "runs": len(times), "placements": placements, "coreml": coreml,
+            "random_init": session.random_init, "path": str(session.source_path)}  # fmt: skip
+    detail = (f"ran on {session.provider} (asked: --device {device} -> {expected}), "
+              f"{ms:.1f} ms per call (median of {len(times)})")  # fmt: skip
     if placements:
         detail += "; nodes: " + ", ".join(f"{p} {n}" for p, n in placements.items())
     if coreml:
         detail += (
-            f"; CoreML took {coreml['supported']} of {coreml['nodes']} nodes in "
-            f"{coreml['partitions']} partition(s), {coreml['cpu']} fell back to CPU"
+            f"; CoreML took {coreml['supported']} of {coreml['nodes']} nodes "
+            f"({coreml['partitions']} partitions), {coreml['cpu']} fell back to CPU"
         )
     if session.random_init:
         detail += "; RANDOM-INIT weights (outputs meaningless)"
-    problem = ""
-    if session.provider != expected:
-        problem = f"asked for {expected} but {session.provider} ran it"
-    elif expected != "CPUExecutionProvider" and placements and not placements.get(expected):
-        problem = f"{expected} is active but no node was placed on it"
-    elif coreml is not None and coreml["supported"] == 0:
-        problem = "CoreML took none of the nodes: everything ran on the CPU"
+    problem = placement_problem(expected, session.provider, placements, coreml)
     if problem:
         return Check(kind, FAIL, f"{problem}; {detail}", fix=gpu_hint or REINSTALL, data=data)
     return Check(kind, OK, detail, data=data)
@@ -549,18 +478,17 @@ def parser() -> argparse.ArgumentParser:
 
 def run_checks(args: argparse.Namespace, torch_probe: Callable[[], Any] = probe_torch) -> Report:
     """All checks for parsed arguments."""
-    report = Report([check_python()])
-    ort_check, ort = check_onnxruntime()
-    report.checks.append(ort_check)
-    if ort is not None:
-        report.checks += check_gpu_libraries(ort, args.device)
     gpus, why = query_gpus()
-    report.checks += check_gpu_and_torch(gpus, why, torch_probe())
     hint = ""
     if args.device in ("cuda", "tensorrt") and not gpus:
         hint = f"this machine has no usable NVIDIA GPU ({why}): use --device cpu"
     elif args.device == "coreml" and sys.platform != "darwin":
         hint = "CoreML exists only on macOS: use --device cpu (or cuda with an NVIDIA GPU)"
+    ort_check, ort = check_onnxruntime()
+    report = Report([check_python(), ort_check])
+    if ort is not None:
+        report.checks += check_gpu_libraries(ort, args.device, hint)
+    report.checks += [check_gpu(gpus, why), check_torch(gpus, torch_probe())]
     if ort is not None and not args.no_model:
         report.checks.append(check_model("hmr model", args.model, args.device, args.runs, hint))
         if args.detector_model:

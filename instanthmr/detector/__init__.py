@@ -66,17 +66,20 @@ def create_detector(
         backend: ``onnx``, ``torch`` or ``auto``: ``onnx`` when an exported file is found
             (``model_path``, else ``models/rfdetr-<variant>.onnx`` relative to the current
             working directory), otherwise ``torch`` (needs the ``export`` extra).
-        model_path: an ONNX export; a path that does not exist is an error.
+        model_path: an ONNX export, or an rfdetr ``.pth`` checkpoint (torch backend); a
+            path that does not exist is an error.
         device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml``.
         confidence: person score threshold (kept: ``confidence > threshold``).
         runtime: a shared :class:`~instanthmr.runtime.Runtime` for the onnx backend (the
             pipeline passes its own so both models follow one device/provider choice).
         threads, fallback: passed to a new Runtime (onnx), or torch threads (torch).
         warmup: run one frame at construction, so the first real frame is not slow.
-        random_init: torch backend only: random weights (meaningless detections).
+        random_init: torch backend (``auto`` picks it): random weights, meaningless
+            detections. For the onnx backend, export a file with ``--random-init``.
 
     Raises:
-        ValueError: unknown variant or backend.
+        ValueError: unknown variant or backend, or a model file of the wrong kind for the
+            backend (``.pth`` for onnx, ``.onnx`` for torch).
         FileNotFoundError: ``backend="onnx"`` and no file (the message has the export
             command), or an explicit ``model_path`` that does not exist.
         ImportError: the torch backend is needed but torch/rfdetr are not installed.
@@ -90,6 +93,20 @@ def create_detector(
         raise FileNotFoundError(
             f"detector model not found: {path}. Export it with `{export_command(spec.name, path)}`"
         )
+    checkpoint = path if model_path is not None and path.suffix.lower() in (".pth", ".pt") else None
+    if backend == "onnx" and (checkpoint is not None or random_init):
+        raise ValueError(
+            "the onnx backend runs an exported .onnx file: export the checkpoint or the "
+            f"random-init model first (`{export_command(spec.name)} [--checkpoint X | "
+            "--random-init]`), or use backend='torch'"
+        )
+    if backend == "torch" and model_path is not None and checkpoint is None:
+        raise ValueError(
+            f"the torch backend takes an rfdetr .pth checkpoint, not {path}; use "
+            "backend='onnx' for an exported file"
+        )
+    if backend == "auto" and (checkpoint is not None or random_init):
+        backend = "torch"
     if backend == "onnx" and not path.is_file():
         raise FileNotFoundError(
             f"no RF-DETR ONNX file for variant {spec.name!r} at {path} (looked relative to "
@@ -97,11 +114,6 @@ def create_detector(
             "export extra), or pass model_path=..."
         )
     if backend == "onnx" or (backend == "auto" and path.is_file()):
-        if random_init:
-            raise ValueError(
-                "random_init applies to the torch backend; an ONNX file records its own "
-                "weights (export one with --random-init)"
-            )
         detector = OnnxPersonDetector(
             path,
             variant=None if model_path is not None else spec.name,
@@ -137,6 +149,7 @@ def create_detector(
         confidence=confidence,
         device=runtime.device if runtime is not None else device,
         random_init=random_init,
+        checkpoint=checkpoint,
         threads=threads,
         warmup=warmup,
     )

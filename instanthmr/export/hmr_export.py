@@ -19,6 +19,7 @@ converts fp16 weights to fp32 on CPU, which would hide a broken fp16 graph.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import time
@@ -161,7 +162,7 @@ def load_checkpoint(model: Any, checkpoint: Path) -> None:
         state = {k[len("module."):]: v for k, v in state.items()}
     expected = model.state_dict()
     if set(state) != set(expected):
-        fused = reparameterize(_copy(model)).state_dict()
+        fused = reparameterize(copy.deepcopy(model)).state_dict()
         if set(state) == set(fused):
             reparameterize(model)
             expected = fused
@@ -187,12 +188,6 @@ def load_checkpoint(model: Any, checkpoint: Path) -> None:
             "Use a state_dict of this architecture (e.g. the released instanthmr.pth)."
         )
     model.load_state_dict(state, strict=True)
-
-
-def _copy(model: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def _torch_outputs(model: Any, feeds: Mapping[str, Any]) -> dict[str, Any]:

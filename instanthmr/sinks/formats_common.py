@@ -137,9 +137,11 @@ class Exporter:
 
 
 class TextExporter(Exporter):
-    """A text format written as it goes and flushed after every frame, so its ``.partial``
-    file is readable after a crash. Subclasses write their header in ``__init__`` and a
-    frame in :meth:`_write_frame`."""
+    """Base for text formats: written as it goes and flushed after every frame.
+
+    So the ``.partial`` file of a crashed run holds every frame up to the last one.
+    Subclasses write their header in ``__init__`` and one frame in :meth:`_write_frame`.
+    """
 
     newline: str | None = None
     """Passed to :func:`open` (``""`` for :mod:`csv`, which writes its own line ends)."""

@@ -52,9 +52,8 @@ class JsonlExporter(TextExporter):
         self._fh.write("\n".join(lines) + "\n")
 
 
-def read_jsonl(path: Path, partial: bool = False) -> list[FrameResult]:
+def read_jsonl(path: Path) -> list[FrameResult]:
     """Read a ``.jsonl`` results file; a torn last line (crash mid-write) is skipped."""
-    del partial  # a torn last line is skipped in any file
     with open(path, encoding="utf-8") as fh:
         lines = fh.read().splitlines()
     records: list[dict[str, Any]] = []

@@ -73,9 +73,8 @@ class NpzExporter(Exporter):
         self._frames = []
 
 
-def read_npz(path: Path, partial: bool = False) -> list[FrameResult]:
+def read_npz(path: Path) -> list[FrameResult]:
     """Read a ``.npz`` results file (written whole on close, so never torn)."""
-    del partial  # an .npz is written in one go
     with np.load(path, allow_pickle=False) as data:
         if "metadata" not in data:
             raise ValueError(f"{path} is not an InstantHMR results file (no metadata)")
