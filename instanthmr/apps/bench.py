@@ -96,7 +96,7 @@ def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{b:>6} {st['p50']:>14.2f} {st['p95']:>14.2f} {tail}")
     if "baseline_ms_per_person_p50" in res:
         print(f"{'naive':>6} {res['baseline_ms_per_person_p50']:>14.2f} "
-              f"{res['baseline_ms_per_person_p95']:>14.2f}   (default options, 1 call/person)")  # fmt: skip
+              f"{res['baseline_ms_per_person_p95']:>14.2f}   (naive: 1 call/person)")  # fmt: skip
     print(f"compute floor: {B.HMR_GFLOP_PER_PERSON} GFLOP at {rate:.0f} GFLOP/s = {floor:.1f} ms;"
           f" batch 1 is {res['batch1_vs_floor']:.2f}x the floor")  # fmt: skip
     return res
