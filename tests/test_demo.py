@@ -16,6 +16,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -224,3 +226,44 @@ def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) ->
             parse(bad)
         assert err.value.code == 2
     assert "--export" in capsys.readouterr().err
+
+
+class UnpluggedCamera:
+    """A capture that delivers ``n`` frames, then fails every read (a camera pulled out)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.i = n, 0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        time.sleep(0.005)
+        if self.i >= self.n:
+            return False, None
+        self.i += 1
+        return True, cv2.cvtColor(_frame(self.i % N_FRAMES), cv2.COLOR_RGB2BGR)
+
+    def release(self) -> None:
+        pass
+
+
+def test_camera_disconnect_closes_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from instanthmr.live import LiveSource
+
+    camera = UnpluggedCamera(8)
+    source = LiveSource(camera, "camera:0", fps=30.0, disconnect_after=0.2, stall_timeout=5.0)
+    monkeypatch.setattr("instanthmr.sources.open_source", lambda **kw: source)
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    rrd, out = tmp_path / "live.rrd", tmp_path / "live.jsonl"
+    argv = ["--camera", "0", "--headless", "--save", str(rrd), "--export", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. Rerun's "RRD file has no footer" if not closed
+        assert demo.main(argv) == 0
+        summary = summarize_rrd(rrd)
+    delivered = [f.frame_index for f in read_results(out)]
+    assert delivered and delivered == list(range(len(delivered)))
+    assert summary["/world/camera/image"].frames == delivered
+    assert FakePipeline.kwargs["smoothing"] is True  # live input: smoothing on by default
+    assert not list(tmp_path.glob("*.partial*"))
+    stdout = capsys.readouterr().out
+    assert f"{camera.n - len(delivered)} frames dropped" in stdout

@@ -239,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
             print("\ninterrupted: closing outputs", file=sys.stderr)
         bar.close()
         dropped = source.dropped if source.is_live else None
-        print(stats.summary(outputs.written, dropped))
+        # With --stdout the recording itself goes to stdout: keep the summary off it.
+        print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
         if outputs.viewer is not None:
             import rerun as rr
 

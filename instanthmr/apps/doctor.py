@@ -305,12 +305,16 @@ def probe_torch(timeout: float = 180.0) -> dict[str, Any] | None:
     """torch's version, CUDA build and CUDA targets, from a subprocess; None without torch."""
     if importlib.util.find_spec("torch") is None:
         return None
-    res = subprocess.run(
-        [sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True, timeout=timeout
-    )
-    if res.returncode != 0:
+    try:
+        res = subprocess.run(
+            [sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True, timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": f"probing torch failed: {exc}"}
+    lines = res.stdout.strip().splitlines()
+    if res.returncode != 0 or not lines:
         return {"error": (res.stderr.strip().splitlines() or ["import failed"])[-1]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return json.loads(lines[-1])
 
 
 def check_gpu(gpus: list[dict[str, Any]], why: str) -> Check:
@@ -428,15 +432,19 @@ def check_model(
             session, call = _load(kind, model, _verbose_runtime(device))
     except ProviderError as exc:
         return Check(kind, FAIL, f"--device {device}: {exc}", fix=gpu_hint or REINSTALL)
-    except (OSError, ValueError, RuntimeError) as exc:  # missing file, bad export, ORT failure
+    except Exception as exc:  # missing file, bad export, Hub or onnxruntime failure: report it
         fix = "pass --model PATH to a valid export, or check the network for the Hub"
         return Check(kind, FAIL, f"could not load {model or 'the default model'}: {exc}", fix=fix)
-    call()
     times = []
-    for _ in range(max(1, runs)):
-        t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1000.0)
+    try:
+        call()  # untimed: first-call allocations
+        for _ in range(max(1, runs)):
+            t0 = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - t0) * 1000.0)
+    except Exception as exc:  # onnxruntime raises its own Fail/EPFail types (not RuntimeError)
+        detail = f"loaded on {session.provider}, but a run failed: {type(exc).__name__}: {exc}"
+        return Check(kind, FAIL, detail, fix=gpu_hint or REINSTALL)
     ms, text = statistics.median(times), "".join(log)
     placements, coreml = parse_node_placements(text), parse_coreml_capability(text)
     data = {"provider": session.provider, "expected": expected, "ms_per_call": ms,
@@ -476,8 +484,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_checks(args: argparse.Namespace, torch_probe: Callable[[], Any] = probe_torch) -> Report:
-    """All checks for parsed arguments."""
+def run_checks(args: argparse.Namespace) -> Report:
+    """All checks for parsed arguments (``parser()``)."""
     gpus, why = query_gpus()
     hint = ""
     if args.device in ("cuda", "tensorrt") and not gpus:
@@ -488,7 +496,7 @@ def run_checks(args: argparse.Namespace, torch_probe: Callable[[], Any] = probe_
     report = Report([check_python(), ort_check])
     if ort is not None:
         report.checks += check_gpu_libraries(ort, args.device, hint)
-    report.checks += [check_gpu(gpus, why), check_torch(gpus, torch_probe())]
+    report.checks += [check_gpu(gpus, why), check_torch(gpus, probe_torch())]
     if ort is not None and not args.no_model:
         report.checks.append(check_model("hmr model", args.model, args.device, args.runs, hint))
         if args.detector_model:
@@ -500,7 +508,10 @@ def run_checks(args: argparse.Namespace, torch_probe: Callable[[], Any] = probe_
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the doctor; 0 only when everything asked for works."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error(f"--runs must be >= 1, got {args.runs}")
     report = run_checks(args)
     print(report.format())
     if args.json:

@@ -1,0 +1,61 @@
+"""The bench's JSON schema and modes (tiny runs; the numbers themselves are not asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx_builders import build_oracle
+
+from instanthmr.apps.bench import main
+from instanthmr.precision import file_sha256
+
+MACHINE_KEYS = {"cpu", "cores_logical", "cores_usable", "gpus", "platform", "python", "packages"}
+
+
+def test_hmr_only_json(tmp_path: Path) -> None:
+    model = tmp_path / "oracle.onnx"
+    onnx.save(build_oracle(), model)
+    out = tmp_path / "hmr.json"
+    assert main(["--hmr-only", "--model", str(model), "--device", "cpu", "--batch", "1", "2",
+                 "--repeats", "3", "--json", str(out)]) == 0  # fmt: skip
+    data = json.loads(out.read_text())
+    assert set(data["hmr_ms_per_person_p50"]) == {"1", "2"}
+    assert set(data["hmr_ms_per_person_p95"]) == {"1", "2"}
+    assert data["baseline_ms_per_person_p50"] > 0
+    assert data["provider"] == "CPUExecutionProvider"
+    assert data["model"]["sha256"] == file_sha256(model) and data["model"]["random_init"] is False
+    assert data["matmul_gflops"] > 0 and data["compute_floor_ms"] > 0
+    assert MACHINE_KEYS <= set(data["machine"]) and "onnxruntime" in data["machine"]["packages"]
+
+
+def test_pipeline_stride_sweep_json_and_plot(
+    tmp_path: Path, hmr_onnx: Path, detector_onnx: Path
+) -> None:
+    """Random-init exports: real compute, meaningless detections; one person forced."""
+    out, png = tmp_path / "pipe.json", tmp_path / "sweep.png"
+    assert main(["--model", str(hmr_onnx), "--device", "cpu", "--detector-model",
+                 str(detector_onnx), "--detector-backend", "onnx", "--stride", "1", "4",
+                 "--fixed-stride", "--det-confidence", "0", "--max-persons", "1",
+                 "--frames", "6", "--warmup-frames", "2", "--viewer",
+                 "--json", str(out), "--plot", str(png)]) == 0  # fmt: skip
+    data = json.loads(out.read_text())
+    for key in ("fps", "persons_per_frame", "detector_runs_per_frame",
+                "pipeline_overhead_ms_p50", "viewer_share_of_frame"):  # fmt: skip
+        assert set(data[key]) == {"1", "4"}, key
+    assert data["detector_runs_per_frame"]["1"] == 1.0
+    assert data["detector_runs_per_frame"]["4"] < 1.0
+    assert data["persons_per_frame"] == {"1": 1.0, "4": 1.0}
+    run = data["runs"]["4"]
+    assert run["frames"] == 6
+    assert set(run["stages"]) >= {"decode", "detect", "crop", "hmr", "track", "viewer", "total"}
+    assert run["stages"]["viewer"]["p50"] > 0
+    assert data["model"]["random_init"] is True and data["detector"]["random_init"] is True
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_mode_combination_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        main(["--hmr-only", "--detector-only"])
