@@ -59,3 +59,13 @@ def test_pipeline_stride_sweep_json_and_plot(
 def test_bad_mode_combination_is_refused() -> None:
     with pytest.raises(SystemExit):
         main(["--hmr-only", "--detector-only"])
+
+
+def test_missing_detector_file_is_a_clean_error(tmp_path: Path, capsys) -> None:
+    model = tmp_path / "oracle.onnx"
+    onnx.save(build_oracle(), model)
+    code = main(["--model", str(model), "--device", "cpu",
+                 "--detector-model", str(tmp_path / "nope.onnx")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nope.onnx" in err and "export_detector.py" in err

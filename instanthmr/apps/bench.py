@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -224,8 +225,18 @@ def plot_sweep(result: dict[str, Any], path: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; returns the exit status."""
+    """Run the benchmark; returns the exit status (2 for a bad model, file or device)."""
+    from ..runtime import ProviderError
+
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (FileNotFoundError, ValueError, ProviderError, ImportError) as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.hmr_only:
         result = run_hmr_only(args)
     elif args.detector_only:
