@@ -244,7 +244,7 @@ def detect_machine(platform_spec: str | None = None, smi_output: str | None = No
 
 
 def index_reachable(url: str, timeout: float = 5.0) -> bool:
-    """A short HEAD request: does the wheel index answer?"""
+    """A short HEAD request: does this page of a wheel index answer (status < 400)?"""
     try:
         req = urllib.request.Request(url, method="HEAD")
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -281,9 +281,10 @@ def _why_none(builds: Sequence[Build], m: Machine, gpu: Gpu, what: str) -> str:
     cc = gpu.compute_capability or (7, 5)
     fits = [b for b in builds if (r := b.cc.get(m.arch)) and r[0] <= cc < r[1]]
     if not fits:
+        cap = ".".join(map(str, gpu.compute_capability or ()))
         return (
-            f"no current {what} CUDA wheel has kernels for compute capability "
-            f"{gpu.compute_capability} (GPU too old); using the CPU build."
+            f"no current {what} CUDA wheel has kernels for compute capability {cap} "
+            "(GPU too old); using the CPU build."
         )
     need = ".".join(map(str, fits[-1].min_driver[m.os]))
     return (
@@ -393,7 +394,8 @@ def build_plan(
     """The decision table: which packages, from which index, in which order.
 
     ``project_deps`` are the project's requirements for the chosen extras (read from
-    pyproject.toml when None); ``reachable`` is asked about every preferred wheel index.
+    pyproject.toml when None); ``reachable`` is asked about the torch page of the preferred
+    PyTorch index (``<index>/torch/``) and a False answer falls back to the default index.
     """
     ort, torch, torch_ok, notes = gpu_choices(machine, opts)
     commands: list[list[str]] = []
@@ -411,7 +413,7 @@ def build_plan(
             index, label = TORCH_INDEX + torch.tag, torch.tag
         elif machine.os in ("linux", "windows"):
             index, label = TORCH_INDEX + "cpu", "cpu"
-        if index and not reachable(index):
+        if index and not reachable(f"{index}/torch/"):  # the page pip fetches first
             notes.append(
                 f"NOTE: the PyTorch wheel index {index} could not be reached; installing torch "
                 "from the default index instead. That wheel may be a different build (on "

@@ -207,6 +207,21 @@ def test_smoothing_default_by_input(
     assert FakePipeline.kwargs["target"] == "largest"
 
 
+def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    argv = ["--video", str(clip), "--headless", "--max-frames", "1", "--model", "m.onnx"]
+    argv += ["--device", "cpu", "--fallback", "--detector-variant", "small"]
+    argv += ["--detector-backend", "onnx", "--detector-model", "d.onnx", "--detector-stride", "3"]
+    argv += ["--det-confidence", "0.3", "--max-persons", "2", "--no-batch-persons"]
+    assert demo.main([*argv, "--target", "4"]) == 0
+    assert FakePipeline.kwargs == {
+        "model": "m.onnx", "device": "cpu", "fallback": True, "detector_variant": "small",
+        "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
+        "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
+        "smoothing": True, "target": 4,
+    }  # fmt: skip
+
+
 def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:
     parse = demo.build_parser().parse_args
     assert demo.viewer_namespace(parse(["--headless"])) is None

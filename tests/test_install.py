@@ -220,7 +220,7 @@ def test_unreachable_index_falls_back_to_default_and_says_so():
         return False
 
     plan = plan_for(machine("hopper_h100x2", "linux-x86_64"), reachable=unreachable)
-    assert asked == ["https://download.pytorch.org/whl/cu130"]
+    assert asked == ["https://download.pytorch.org/whl/cu130/torch/"]
     torch = torch_cmd(plan)
     assert torch is not None and "--index-url" not in torch
     note = next(n for n in plan.notes if "could not be reached" in n)
@@ -257,6 +257,20 @@ def test_old_driver_note_says_what_to_update():
     note = next(n for n in plan.notes if n.startswith("torch:"))
     assert ">= 570.26" in note and "565.57.01" in note
     assert torch_cmd(plan)[-1].endswith("/cpu")  # type: ignore[index]
+
+
+def test_maxwell_keeps_torch_cu126_but_onnxruntime_cpu():
+    gpu = install.Gpu("NVIDIA GeForce GTX 980", (5, 2), (580, 95, 5), "580.95.05")
+    plan = plan_for(install.Machine("linux", "x86_64", gpus=(gpu,)))
+    assert plan.onnxruntime == "onnxruntime"
+    assert any("compute capability 5.2" in n and "too old" in n for n in plan.notes)
+    assert torch_cmd(plan)[-1].endswith("/cu126")  # type: ignore[index]
+
+
+def test_intel_mac_dev_skips_export_extra():
+    plan = plan_for(install.Machine("darwin", "x86_64"), install.Options(dev=True))
+    assert torch_cmd(plan) is None
+    assert plan.commands[-1] == [PY, "-m", "pip", "install", "-e", ".[dev]"]
 
 
 def test_project_requirements_reads_pyproject():

@@ -86,6 +86,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       help="InstantHMR ONNX file, or a Hub name (default: the released model)")
     pipe.add_argument("--device", choices=DEVICES, default="auto",
                       help="where to run: auto picks the best available provider (default: auto)")
+    pipe.add_argument("--fallback", action="store_true",
+                      help="run on CPU when the --device provider is not available "
+                      "(default: stop with an error)")
     pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
                       help="RF-DETR size: larger is more accurate and slower (default: nano)")
     pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
@@ -184,6 +187,7 @@ def _make_pipeline(args: argparse.Namespace, smooth: bool) -> Any:
     return PosePipeline(
         model=args.model,
         device=args.device,
+        fallback=args.fallback,
         detector_variant=args.detector_variant,
         detector_backend=args.detector_backend,
         detector_model=args.detector_model,

@@ -98,7 +98,7 @@ class RerunSink:
         recording: the recording stream to log to; ``None`` uses the global one
             (``rr.init`` / ``rr.script_setup``).
         jpeg_quality: JPEG quality of the logged frames (1-100). Images are always
-            compressed so that long runs keep memory bounded.
+            compressed, so long runs stay small in memory and on disk.
         full_skeleton: draw face, toes and finger chains (:data:`FULL_EDGES`) instead of
             the contract's minimal skeleton (:data:`BODY_EDGES`).
         send_blueprint: send :func:`default_blueprint` from :meth:`log_static`.
