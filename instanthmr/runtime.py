@@ -38,8 +38,9 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 
 _FIXES = {
     CUDA: (
-        "install the GPU build (`pip uninstall onnxruntime && pip install onnxruntime-gpu`, or "
-        "`python install.py`) and make sure CUDA 12/13, cuDNN 9 and cuBLAS load "
+        "install the GPU build (`pip uninstall onnxruntime && "
+        "pip install 'onnxruntime-gpu[cuda,cudnn]'`, or `python install.py`) "
+        "and make sure CUDA 12/13, cuDNN 9 and cuBLAS load "
         "(`python install.py --doctor` checks each)"
     ),
     TENSORRT: (
