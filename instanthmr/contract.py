@@ -81,9 +81,7 @@ def _describe_shape(shape: Sequence[int | str | None]) -> str:
     return "(" + ", ".join("N" if not isinstance(d, int) else str(d) for d in shape) + ")"
 
 
-def compare(
-    kind: str, expected: Sequence[TensorSpec], actual: Sequence[NodeArgLike]
-) -> list[str]:
+def compare(kind: str, expected: Sequence[TensorSpec], actual: Sequence[NodeArgLike]) -> list[str]:
     """Differences between expected specs and a model's actual inputs or outputs."""
     diffs: list[str] = []
     by_name = {a.name: a for a in actual}
@@ -127,8 +125,6 @@ def check_io(
     Extra outputs are reported too: a renamed output shows up as one missing and one
     unexpected name.
     """
-    diffs = compare("input", expected_inputs, inputs) + compare(
-        "output", expected_outputs, outputs
-    )
+    diffs = compare("input", expected_inputs, inputs) + compare("output", expected_outputs, outputs)
     if diffs:
         raise ContractError(model, diffs)

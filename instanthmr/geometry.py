@@ -94,9 +94,7 @@ def validate_boxes(boxes: object, image_size: tuple[int, int]) -> np.ndarray:
                 f"box {i} {b.tolist()} is inverted or has zero size; expected x1 < x2 and y1 < y2"
             )
         if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
-            raise ValueError(
-                f"box {i} {b.tolist()} lies entirely outside the {w}x{h} frame"
-            )
+            raise ValueError(f"box {i} {b.tolist()} lies entirely outside the {w}x{h} frame")
     return arr.copy()
 
 
@@ -177,9 +175,7 @@ def full_frame_camera(image_size: tuple[int, int]) -> tuple[float, np.ndarray]:
     return float(np.hypot(w, h)), np.array([w / 2.0, h / 2.0], dtype=np.float64)
 
 
-def project_points(
-    points_cam: np.ndarray, focal: float, principal_point: np.ndarray
-) -> np.ndarray:
+def project_points(points_cam: np.ndarray, focal: float, principal_point: np.ndarray) -> np.ndarray:
     """Pinhole projection of (..., 3) camera-space points (Z forward) to (..., 2) pixels."""
     p = np.asarray(points_cam, dtype=np.float64)
     z = p[..., 2:3]

@@ -66,9 +66,7 @@ def _flip_name(name: str) -> str:
 
 
 FLIP_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    (i, JOINT_INDEX[_flip_name(n)])
-    for i, n in enumerate(JOINT_NAMES)
-    if n.startswith("left_")
+    (i, JOINT_INDEX[_flip_name(n)]) for i, n in enumerate(JOINT_NAMES) if n.startswith("left_")
 )
 """(left, right) index pairs: swap them when mirroring an image horizontally."""
 

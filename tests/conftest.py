@@ -21,7 +21,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def shared_data() -> Path:
     """../shared/data (real footage); skips when a fresh clone does not have it."""
     if not (SHARED_DATA / "vtest.avi").is_file():
-        pytest.skip(f"real footage not found at {SHARED_DATA} (only present beside the CI checkout)")
+        pytest.skip(
+            f"real footage not found at {SHARED_DATA} (only present beside the CI checkout)"
+        )
     return SHARED_DATA
 
 

@@ -123,7 +123,9 @@ def test_batched_padded_and_chunked_equal_per_person_runs(hmr_onnx: Path) -> Non
     batched = _arrays(plain.predict(img, boxes))
     padded = HMRModel(hmr_onnx, device="cpu", pad_batch=4, warmup=False)  # chunks 4 + 1(+3 pad)
     chunked = _arrays(padded.predict(img, boxes))
-    padded8 = _arrays(HMRModel(hmr_onnx, device="cpu", pad_batch=8, warmup=False).predict(img, boxes))
+    padded8 = _arrays(
+        HMRModel(hmr_onnx, device="cpu", pad_batch=8, warmup=False).predict(img, boxes)
+    )
     for name, ref in single.items():
         for other in (batched, chunked, padded8):
             assert _rel(other[name], ref) < 1e-5, name

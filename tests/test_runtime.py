@@ -51,7 +51,9 @@ def test_missing_provider_raises_with_reason_and_fix(oracle_path: Path, device: 
     assert "fallback=True" in msg
 
 
-def test_fallback_runs_on_cpu_and_warns(oracle_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_fallback_runs_on_cpu_and_warns(
+    oracle_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="instanthmr.runtime"):
         model = Runtime("cuda", fallback=True).load(oracle_path)
     assert model.provider == CPU
@@ -121,7 +123,7 @@ def test_warmup_runs_each_batch_size(oracle_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.onnx"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.onnx"):
         Runtime("cpu").load(tmp_path / "nope.onnx")
 
 

@@ -161,8 +161,14 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
             r = B.bench_pipeline_run(pipe, make, max_frames=args.frames,
                                      warmup_frames=args.warmup_frames, viewer=viewer)  # fmt: skip
             out["runs"][str(stride)] = r
-            cells = [stride, r["fps"], r["persons_per_frame"], r["detector_runs_per_frame"],
-                     *(r["stages"][k]["p50"] for k in B.STAGE_KEYS), r["pipeline_overhead_ms_p50"]]
+            cells = [
+                stride,
+                r["fps"],
+                r["persons_per_frame"],
+                r["detector_runs_per_frame"],
+                *(r["stages"][k]["p50"] for k in B.STAGE_KEYS),
+                r["pipeline_overhead_ms_p50"],
+            ]
             print(" ".join(f"{c:>10.2f}" if isinstance(c, float) else f"{c:>10}" for c in cells))
     finally:
         if rrd is not None:
