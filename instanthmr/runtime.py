@@ -144,7 +144,6 @@ class Runtime:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.threads = threads or default_threads()
         self.fallback = fallback
-        self.sessions: list[ModelSession] = []
 
     def session_options(self) -> ort.SessionOptions:
         """Options shared by every session: full graph optimisation, fixed thread count."""
@@ -224,7 +223,7 @@ class Runtime:
                 "plumbing and speed tests only. !!!", source.name,
             )  # fmt: skip
         log.info("loaded %s on %s (file %s)", source.name, model.provider, run_path.name)
-        self.sessions.append(model)
+
         return model
 
     def _refuse(self, requested: str, reason: str) -> None:

@@ -28,7 +28,7 @@ NUM_QUERIES = 300
 NUM_LOGITS = 91
 """Class-logit slots of the COCO checkpoints (category ids 0..90)."""
 NUM_SELECT = 300
-"""Query/class pairs kept by rfdetr's ``PostProcess`` before thresholding (``num_select``)."""
+"""Queries ranked by person score before thresholding (rfdetr's ``num_select``; see decode)."""
 
 INPUT_NAME = "input"
 BOXES_NAME = "dets"

@@ -90,7 +90,7 @@ class OnnxPersonDetector:
             ``device``, ``threads`` and ``fallback``.
         device, threads, fallback: see :class:`~instanthmr.runtime.Runtime`.
         warmup: run one frame at construction so the first real frame is not slow.
-        num_select: query/class pairs ranked before thresholding (rfdetr uses 300).
+        num_select: queries ranked by person score before thresholding (default all 300).
 
     Raises:
         FileNotFoundError: no file at ``model_path``.

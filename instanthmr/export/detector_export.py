@@ -61,6 +61,7 @@ def export_rfdetr_onnx(
     checkpoint: str | os.PathLike[str] | None = None,
     model: Any = None,
     opset: int = 17,
+    seed: int = 0,
 ) -> Path:
     """Export RF-DETR ``variant`` to the ONNX file ``output`` and return its path.
 
@@ -79,6 +80,8 @@ def export_rfdetr_onnx(
         ImportError: torch or rfdetr is not installed.
         ValueError: unknown variant, ``random_init`` together with ``checkpoint``, or a
             ``model`` whose resolution is not the variant's.
+
+    ``seed`` seeds torch before a random-init build, so such exports are reproducible.
     """
     from ..detector.torch_backend import build_rfdetr, require_rfdetr
 
@@ -91,6 +94,10 @@ def export_rfdetr_onnx(
         raise ValueError(f"output must be an .onnx file, got {output}")
     start = time.perf_counter()
     if model is None:
+        if random_init:
+            import torch
+
+            torch.manual_seed(seed)  # the same random weights on every export
         model = build_rfdetr(spec.name, random_init=random_init, checkpoint=checkpoint)
     resolution = int(model.model_config.resolution)
     if resolution != spec.resolution:
