@@ -145,9 +145,17 @@ class Runtime:
         self.threads = threads or default_threads()
         self.fallback = fallback
 
-    def session_options(self) -> ort.SessionOptions:
-        """Options shared by every session: full graph optimisation, fixed thread count."""
+    def session_options(self, spin: bool = True) -> ort.SessionOptions:
+        """Options shared by every session: full graph optimisation, fixed thread count.
+
+        ``spin=False`` stops the session's idle threads from spin-waiting after a run. Use
+        it for a model that runs now and then (the detector every Nth frame): its spinning
+        threads otherwise take the cores from the next HMR call, which then takes about
+        twice as long (measured in docs/performance.md).
+        """
         so = ort.SessionOptions()
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
@@ -162,10 +170,10 @@ class Runtime:
             except (OSError, RuntimeError) as exc:
                 log.warning("onnxruntime.preload_dlls() failed: %s", exc)
 
-    def _create(self, path: Path, providers: list) -> ort.InferenceSession:
+    def _create(self, path: Path, providers: list, spin: bool) -> ort.InferenceSession:
         try:
             return ort.InferenceSession(
-                str(path), sess_options=self.session_options(), providers=providers
+                str(path), sess_options=self.session_options(spin), providers=providers
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ValueError(f"onnxruntime could not load {path}: {exc}") from exc
@@ -177,6 +185,7 @@ class Runtime:
         precision: str = "auto",
         inputs: Sequence[TensorSpec] | None = None,
         outputs: Sequence[TensorSpec] | None = None,
+        spin: bool = True,
     ) -> ModelSession:
         """Build a session for ``path`` on this runtime's device.
 
@@ -186,6 +195,7 @@ class Runtime:
                 ``fp32`` (always convert) or ``keep`` (never convert).
             inputs, outputs: when given, the model's I/O is checked against these specs and
                 a :class:`~instanthmr.contract.ContractError` lists every difference.
+            spin: let idle CPU threads spin-wait (see :meth:`session_options`).
         """
         if precision not in ("auto", "fp32", "keep"):
             raise ValueError(f"precision must be auto, fp32 or keep, got {precision!r}")
@@ -205,13 +215,13 @@ class Runtime:
         self._preload(requested)
         to_fp32 = fp16 and (precision == "fp32" or (precision == "auto" and requested == CPU))
         run_path = ensure_fp32(source) if to_fp32 else source
-        session = self._create(run_path, providers)
+        session = self._create(run_path, providers, spin)
         active = session.get_providers()
         if active[0] != requested:
             self._refuse(requested, f"{requested} did not activate; active providers: {active}")
             if fp16 and precision == "auto" and run_path == source:
                 run_path = ensure_fp32(source)
-                session = self._create(run_path, [CPU])
+                session = self._create(run_path, [CPU], spin)
             active = session.get_providers()
         model = ModelSession(session, source, Path(run_path), active[0], list(active), metadata)
         if inputs is not None or outputs is not None:

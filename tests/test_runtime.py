@@ -64,6 +64,8 @@ def test_cpu_session_options() -> None:
     so = Runtime("cpu", threads=1).session_options()
     assert so.intra_op_num_threads == 1
     assert Runtime("cpu").threads >= 1
+    quiet = Runtime("cpu").session_options(spin=False)
+    assert quiet.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     with pytest.raises(ValueError, match="threads"):
         Runtime("cpu", threads=0)
 

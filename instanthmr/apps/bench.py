@@ -112,8 +112,9 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for variant in args.detector_variant:
         for backend in args.detector_backend:
+            model_path = None if backend == "torch" else args.detector_model  # an ONNX file
             det = create_detector(
-                variant, backend, args.detector_model, device=args.device,
+                variant, backend, model_path, device=args.device,
                 confidence=args.det_confidence, threads=args.threads,
                 random_init=args.detector_random_init and backend == "torch",
             )  # fmt: skip

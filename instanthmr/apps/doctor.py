@@ -377,8 +377,8 @@ def _verbose_runtime(device: str) -> Any:
     from instanthmr.runtime import Runtime
 
     class VerboseRuntime(Runtime):
-        def session_options(self):  # type: ignore[no-untyped-def]
-            so = super().session_options()
+        def session_options(self, spin: bool = True):  # type: ignore[no-untyped-def]
+            so = super().session_options(spin)
             so.log_severity_level = 0
             return so
 

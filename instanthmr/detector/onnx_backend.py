@@ -119,7 +119,8 @@ class OnnxPersonDetector:
         self.num_select = int(num_select)
         self.runtime = runtime if runtime is not None else Runtime(device, threads, fallback)
         path = Path(model_path)
-        self.model_session = self.runtime.load(path)
+        # the detector runs every Nth frame: no spinning threads left to slow the HMR call
+        self.model_session = self.runtime.load(path, spin=False)
         self.resolution, self.variant = _validate_session(self.model_session, str(path), variant)
         self.model_path = path
         if warmup:
