@@ -103,12 +103,32 @@ def _topological_order(graph: onnx.GraphProto) -> None:
     graph.node.extend(ordered)
 
 
+def _drop_noop_casts(model: onnx.ModelProto) -> int:
+    """Turn float -> float Casts (what the fp16 casts become) into Identity nodes, which
+    onnxruntime removes before fusing; left as Casts they cost about 5 ms per person on
+    the CPU machine (docs/performance.md). Returns how many were changed."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.input, *g.output]}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type != "Cast" or types.get(node.input[0]) != _FP32:
+            continue
+        if any(a.name == "to" and a.i == _FP32 for a in node.attribute):
+            node.op_type = "Identity"
+            del node.attribute[:]
+            changed += 1
+    return changed
+
+
 def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` with every float16 weight, constant, cast and type made float32."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     _convert_graph(out.graph)
     _topological_order(out.graph)
+    _drop_noop_casts(out)
     onnx.checker.check_model(out)
     return out
 
