@@ -97,8 +97,8 @@ def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: 
 
     summary = summarize_rrd(rrd)
     frames = list(range(N_FRAMES))
-    assert summary["/world/camera/image"].frames == frames
-    assert "Pinhole:image_from_camera" in summary["/world/camera"].components
+    assert summary["/camera/image"].frames == frames
+    assert "Pinhole:image_from_camera" in summary["/camera"].components
     for name in ("detect_ms", "hmr_ms", "total_ms", "fps"):
         assert summary[f"/latency/{name}"].frames == frames, name
     persons = [k for k in summary if k.startswith("/world/persons/") and k.endswith("/joints")]
@@ -277,7 +277,7 @@ def test_camera_disconnect_closes_outputs(
         summary = summarize_rrd(rrd)
     delivered = [f.frame_index for f in read_results(out)]
     assert delivered and delivered == list(range(len(delivered)))
-    assert summary["/world/camera/image"].frames == delivered
+    assert summary["/camera/image"].frames == delivered
     assert FakePipeline.kwargs["smoothing"] is True  # live input: smoothing on by default
     assert not list(tmp_path.glob("*.partial*"))
     stdout = capsys.readouterr().out

@@ -91,9 +91,9 @@ def _column(path: Path, entity: str, component: str) -> list:
 
 def test_image_is_jpeg_per_frame(rrd: Path) -> None:
     summary = summarize_rrd(rrd)
-    assert summary["/world/camera/image"].frames == [0, 1, 2, 3]
-    assert _column(rrd, "/world/camera/image", "EncodedImage:media_type") == [["image/jpeg"]] * 4
-    blob = _column(rrd, "/world/camera/image", "EncodedImage:blob")[0][0]
+    assert summary["/camera/image"].frames == [0, 1, 2, 3]
+    assert _column(rrd, "/camera/image", "EncodedImage:media_type") == [["image/jpeg"]] * 4
+    blob = _column(rrd, "/camera/image", "EncodedImage:blob")[0][0]
     decoded = cv2.imdecode(np.frombuffer(bytes(blob), np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (H, W, 3)
     # RGB in, so the gradient is in the red channel (index 2 of OpenCV's BGR).
@@ -102,17 +102,16 @@ def test_image_is_jpeg_per_frame(rrd: Path) -> None:
 
 def test_static_data_logged_once(rrd: Path) -> None:
     summary = summarize_rrd(rrd)
-    pinhole = summary["/world/camera"]
+    pinhole = summary["/camera"]
     assert pinhole.static_rows == 1 and pinhole.frames == []
-    (matrix,) = _column(rrd, "/world/camera", "Pinhole:image_from_camera")[0]
+    (matrix,) = _column(rrd, "/camera", "Pinhole:image_from_camera")[0]
     k = np.asarray(matrix, dtype=np.float64).reshape(3, 3).T  # stored column-major
     assert k[0, 0] == pytest.approx(np.hypot(W, H), rel=1e-5)
     assert k[:2, 2] == pytest.approx([W / 2, H / 2])
-    assert _column(rrd, "/world/camera", "Pinhole:resolution") == [[[W, H]]]
-    assert summary["/"].static_rows == 1
+    assert _column(rrd, "/camera", "Pinhole:resolution") == [[[W, H]]]
+    assert summary["/"].static_rows == 2  # the annotation context and the view coordinates
     assert "AnnotationContext:context" in summary["/"].components
-    assert summary["/world"].static_rows == 1
-    assert "ViewCoordinates:xyz" in summary["/world"].components
+    assert "ViewCoordinates:xyz" in summary["/"].components
     assert RrdReader(str(rrd)).blueprints(), "the default blueprint was not written"
 
 
@@ -134,14 +133,14 @@ def test_persons_points_and_clear(rrd: Path) -> None:
     assert p1.instances["Points3D:positions"] == [NUM_JOINTS] * 4
     assert p1.instances["Points3D:keypoint_ids"] == [NUM_JOINTS] * 4
     assert summary["/world/persons/2/joints"].frames == [0, 1]
-    assert summary["/world/camera/persons/2/keypoints"].instances["Points2D:positions"] == [70, 70]
-    assert summary["/world/camera/persons/1/box"].frames == [0, 1, 2, 3]
+    assert summary["/camera/persons/2/keypoints"].instances["Points2D:positions"] == [70, 70]
+    assert summary["/camera/persons/1/box"].frames == [0, 1, 2, 3]
     # Person 2 left at frame 2: one recursive Clear for its 3D and 2D entities, none for 1.
-    for entity in ("/world/persons/2", "/world/camera/persons/2"):
+    for entity in ("/world/persons/2", "/camera/persons/2"):
         assert summary[entity].frames == [2]
         assert _column(rrd, entity, "Clear:is_recursive") == [[True]]
     assert "/world/persons/1" not in summary
-    labels = _column(rrd, "/world/camera/persons/1/box", "Boxes2D:labels")
+    labels = _column(rrd, "/camera/persons/1/box", "Boxes2D:labels")
     assert labels[0] == ["id 1 0.90"]
 
 

@@ -3,18 +3,19 @@
 Entity layout (all camera-space data is in the model's camera frame: right-handed,
 X right, Y down, Z forward, metres)::
 
-    /                                   AnnotationContext (static): MHR70 names, limb colours, edges
-    world                               ViewCoordinates.RDF (static)
-    world/camera                        Pinhole, f = sqrt(W^2 + H^2), principal point at the centre
-                                        (static; logged again only if the frame size changes)
-    world/camera/image                  EncodedImage, JPEG, one per frame
-    world/camera/persons/<id>/keypoints Points2D, 70 MHR70 keypoints (edges: annotation context)
-    world/camera/persons/<id>/box       Boxes2D, labelled "id <id> <score>"
-    world/persons/<id>/joints           Points3D, 70 camera-space joints (edges: annotation context)
+    /                             AnnotationContext (static): MHR70 names, limb colours, edges;
+                                  ViewCoordinates.RDF (static) for everything below
+    camera                        Pinhole, f = sqrt(W^2 + H^2), principal point at the centre
+                                  (static; logged again only if the frame size changes)
+    camera/image                  EncodedImage, JPEG, one per frame
+    camera/persons/<id>/keypoints Points2D, 70 MHR70 keypoints (edges: annotation context)
+    camera/persons/<id>/box       Boxes2D, labelled "id <id> <score>"
+    world/persons/<id>/joints     Points3D, 70 camera-space joints (edges: annotation context)
     latency/{detect,crop,hmr,track,total}_ms, latency/fps, latency/<extra>_ms   Scalars
 
-``world/camera`` is both the 2D view (origin there: the image with its overlay) and a
-frustum in the 3D view, because the 3D world *is* the camera frame (identity transform).
+``camera`` is both the 2D view (origin there: the image with its overlay) and a
+frustum in the 3D view (origin ``/``), because the 3D world *is* the camera frame: ``camera``
+and ``world`` both sit at the root with identity transforms.
 ``<id>`` is the track id, or ``untracked_<i>`` for persons without one. When an id is no
 longer in the frame, both its entities get a recursive ``Clear``.
 
@@ -38,7 +39,7 @@ from ..skeleton import BODY_EDGES, FULL_EDGES, GROUP_COLORS, JOINT_NAMES, joint_
 
 FRAME_TIMELINE = "frame"
 TIME_TIMELINE = "time"
-CAMERA_PATH = "world/camera"
+CAMERA_PATH = "camera"
 IMAGE_PATH = f"{CAMERA_PATH}/image"
 PERSONS_2D_PATH = f"{CAMERA_PATH}/persons"
 PERSONS_3D_PATH = "world/persons"
@@ -84,7 +85,9 @@ def default_blueprint() -> rrb.Blueprint:
                 ),
                 row_shares=[3, 1],
             ),
-            rrb.Spatial3DView(name="3D", origin="world"),
+            rrb.Spatial3DView(
+                name="3D", origin="/", contents=[f"+ /{CAMERA_PATH}/**", "+ /world/**"]
+            ),
             column_shares=[1, 1],
         ),
         collapse_panels=True,
@@ -135,7 +138,7 @@ class RerunSink:
         if self._static_logged:
             return
         self._log("/", skeleton_annotation(self.full_skeleton), static=True)
-        self._log("world", rr.ViewCoordinates.RDF, static=True)
+        self._log("/", rr.ViewCoordinates.RDF, static=True)
         for stage in STAGE_SERIES:
             self._log(f"{LATENCY_PATH}/{stage}_ms", rr.SeriesLines(names=stage), static=True)
         self._log(f"{LATENCY_PATH}/fps", rr.SeriesLines(names="fps (1000/total_ms)"), static=True)
