@@ -214,7 +214,7 @@ def test_work_on_another_provider_fails(oracle_path, monkeypatch):
     from instanthmr.runtime import Runtime
 
     # a runtime that quietly runs on the CPU while the doctor was asked for CUDA
-    monkeypatch.setattr(doctor, "_verbose_runtime", lambda device: Runtime("cpu"))
+    monkeypatch.setattr(doctor, "_verbose_runtime", lambda device, verbose=True: Runtime("cpu"))
     check = doctor.check_model("hmr model", str(oracle_path), "cuda", runs=1)
     assert check.status == doctor.FAIL
     assert "asked for CUDAExecutionProvider but CPUExecutionProvider ran it" in check.detail

@@ -142,9 +142,13 @@ def native_stderr() -> Iterator[list[str]]:
             out.append(tmp.read().decode("utf-8", "replace"))
 
 
-def _verbose_runtime(device: str) -> Any:
-    """A Runtime whose sessions log at VERBOSE, so node placements can be read."""
+def _verbose_runtime(device: str, verbose: bool = True) -> Any:
+    """The doctor's Runtime: with ``verbose`` its sessions log at VERBOSE, so node
+    placements can be read (too slow to time); without, a plain Runtime for the timed runs."""
     from instanthmr.runtime import Runtime
+
+    if not verbose:
+        return Runtime(device)
 
     class VerboseRuntime(Runtime):
         def session_options(self, spin: bool = True):  # type: ignore[no-untyped-def]
@@ -211,7 +215,9 @@ def check_model(
     fix = gpu_hint or REINSTALL  # for failures of the provider or the run
     try:
         with native_stderr() as log:  # the sessions' verbose log: node placements
-            session, call = _load(kind, model, _verbose_runtime(device))
+            _load(kind, model, _verbose_runtime(device))
+        # timed on a normal session: verbose logging would slow every call several-fold
+        session, call = _load(kind, model, _verbose_runtime(device, verbose=False))
     except ProviderError as exc:
         return Check(kind, FAIL, f"--device {device}: {exc}", fix=fix)
     except Exception as exc:  # missing file, bad export, Hub or onnxruntime failure: report it
