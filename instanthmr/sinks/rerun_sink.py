@@ -45,6 +45,7 @@ PERSONS_2D_PATH = f"{CAMERA_PATH}/persons"
 PERSONS_3D_PATH = "world/persons"
 LATENCY_PATH = "latency"
 PERSON_CLASS_ID = 0
+IMAGE_PLANE_M = 1.0  # where the frustum draws the image in the 3D view, metres from the camera
 STAGE_SERIES: tuple[str, ...] = ("detect", "crop", "hmr", "track", "total")
 
 
@@ -155,6 +156,7 @@ class RerunSink:
             principal_point=principal,
             resolution=size,
             camera_xyz=rr.ViewCoordinates.RDF,
+            image_plane_distance=IMAGE_PLANE_M,
         )
         self._log(CAMERA_PATH, pinhole, static=True)
         self._camera_size = size
