@@ -15,9 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("instanthmr.apps.demo", "run the live demo with the Rerun viewer"),
     "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
     "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
-    "export": ("instanthmr.export.hmr_export", "export InstantHMR to ONNX (extra 'export')"),
+    "export": ("instanthmr.apps.export_hmr", "export InstantHMR to ONNX (extra 'export')"),
     "export-detector": (
-        "instanthmr.export.detector_export",
+        "instanthmr.apps.export_detector",
         "export RF-DETR to ONNX (extra 'export')",
     ),
 }

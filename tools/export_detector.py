@@ -1,54 +1,6 @@
-"""Export an RF-DETR person detector to ONNX for the default (torch-free) detector backend.
+"""Export RF-DETR to ONNX; same as ``instanthmr export-detector`` (see ``--help``)."""
 
-Examples:
-    python tools/export_detector.py --variant nano
-    python tools/export_detector.py --variant medium --output models/rfdetr-medium.onnx
-    python tools/export_detector.py --variant nano --random-init   # tests/timing only
-
-Without ``--random-init`` or ``--checkpoint`` rfdetr downloads its COCO checkpoint first.
-Needs the export extra: ``pip install "instanthmr[export]"``.
-"""
-
-from __future__ import annotations
-
-import argparse
-import logging
-import sys
-import time
-from pathlib import Path
-
-from instanthmr.detector.base import VARIANTS, default_model_path
-from instanthmr.export.detector_export import export_rfdetr_onnx
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, export, print the path and the time taken."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="nano", choices=list(VARIANTS))
-    parser.add_argument(
-        "--output", type=Path, default=None,
-        help="ONNX file to write (default: models/rfdetr-<variant>.onnx, where the "
-        "detector looks for it)",
-    )  # fmt: skip
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--random-init", action="store_true",
-        help="random weights: real graph and speed, meaningless detections",
-    )  # fmt: skip
-    group.add_argument("--checkpoint", type=Path, default=None, help="local rfdetr .pth file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    output = args.output or default_model_path(args.variant)
-    start = time.perf_counter()
-    path = export_rfdetr_onnx(
-        args.variant, output, random_init=args.random_init, checkpoint=args.checkpoint
-    )
-    size_mb = path.stat().st_size / 1e6
-    print(f"wrote {path} ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
-    if args.random_init:
-        print("NOTE: random-init weights: detections from this file are meaningless.")
-    return 0
-
+from instanthmr.apps.export_detector import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Export InstantHMR to ONNX (release format: opset 17, dynamic batch, contract names).
+
+Examples (from the repository root, with the ``export`` extra installed)::
+
+    python tools/export_onnx.py --checkpoint instanthmr.pth --output instanthmr.onnx --fp16
+    python tools/export_onnx.py --random-init --output /tmp/instanthmr-random.onnx
+    instanthmr export --random-init --output /tmp/instanthmr-random.onnx
+
+``--random-init`` gives a model with the real shapes and compute but meaningless poses:
+use it for plumbing tests and timing only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+_BANNER = "!" * 78
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="instanthmr export",
+        description="Export the InstantHMR PyTorch model to ONNX and check it against PyTorch.",
+    )
+    parser.add_argument("--output", required=True, type=Path, help="ONNX file to write")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="trained state_dict (.pth) to export")
+    source.add_argument(
+        "--random-init",
+        action="store_true",
+        help="export random weights (real shapes and compute, MEANINGLESS poses)",
+    )
+    parser.add_argument(
+        "--fp16", action="store_true", help="fp16 weights with float32 inputs/outputs"
+    )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random init and the parity inputs"
+    )
+    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the export; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        from ..export.hmr_export import CheckpointError, ParityError, export_hmr_onnx
+    except ImportError as exc:
+        print(
+            f"error: the export extra is missing ({exc}). "
+            "Install it with: pip install -e '.[export]'",
+            file=sys.stderr,
+        )
+        return 2
+    if args.random_init:
+        print(_BANNER)
+        print("WARNING: --random-init exports RANDOM weights. Poses, shapes and camera")
+        print("from this model are meaningless; use it only for plumbing tests and timing.")
+        print(_BANNER)
+    try:
+        export_hmr_onnx(
+            args.output,
+            checkpoint=args.checkpoint,
+            random_init=args.random_init,
+            fp16=args.fp16,
+            opset=args.opset,
+            seed=args.seed,
+            check=not args.no_check,
+            verbose=True,
+        )
+    except (CheckpointError, ParityError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.random_init:
+        print("WARNING: random-init model written; its poses are meaningless.")
+    return 0
