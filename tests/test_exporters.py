@@ -185,3 +185,30 @@ def test_reader_rejects_foreign_files(tmp_path: Path) -> None:
     path.write_text('{"a": 1}\n')
     with pytest.raises(ValueError, match="not an InstantHMR results file"):
         read_results(path)
+
+
+def _write_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "out.csv"
+    with open_exporter(path) as exp:
+        for frame in _frames():
+            exp.write(frame)
+    return path
+
+
+def test_csv_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(" v1;", " v9;", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match="format version 9"):
+        read_results(path)
+
+
+def test_csv_bad_number_names_the_file_and_row(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    cells = lines[3].split(",")  # row 4 of the file: the second data row
+    cells[-1] = "oops\n"
+    lines[3] = ",".join(cells)
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"out\.csv: row 4.*oops"):
+        read_results(path)

@@ -7,6 +7,7 @@ with ``num_persons`` 0 and empty person columns. Flushed after every frame.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .formats_common import (
     RawFrame,
     TextExporter,
     assemble_frames,
+    check_metadata,
     frame_fields,
 )
 
@@ -97,8 +99,10 @@ def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
     """Read a ``.csv`` results file; in a ``.partial`` file a short last row is skipped."""
     with open(path, encoding="utf-8", newline="") as fh:
         first = fh.readline()
-        if not first.startswith(f"# {FORMAT}"):
+        match = re.match(rf"# {re.escape(FORMAT)} v(\d+)", first)
+        if match is None:
             raise ValueError(f"{path} is not an InstantHMR results CSV (no '# {FORMAT}' line)")
+        check_metadata({"format": FORMAT, "version": int(match.group(1))}, path)
         rows = list(csv.reader(fh))
     if not rows or tuple(rows[0]) != CSV_COLUMNS:
         raise ValueError(f"{path}: unexpected CSV columns (not written by this version?)")
@@ -113,6 +117,21 @@ def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
             raise ValueError(
                 f"{path}: row {i + 2} has {len(row)} columns, expected {len(CSV_COLUMNS)}"
             )
+        try:
+            n, f, persons = _parse_frame(rows, i, col)
+        except ValueError as exc:  # a number that does not parse: name the file and row
+            raise ValueError(f"{path}: {exc}") from exc
+        frames.append((f, persons))
+        i += max(n, 1)
+    return assemble_frames(frames, path)
+
+
+def _parse_frame(
+    rows: list[list[str]], i: int, col: dict[str, int]
+) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
+    """The frame starting at ``rows[i]``: its person count, frame record and persons."""
+    row = rows[i]
+    try:
         n = int(row[col["num_persons"]])
         f = {
             "frame_index": int(row[0]),
@@ -122,15 +141,18 @@ def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
             "num_persons": n,
             "timings": {s: float(row[col[f"timings.{s}"]]) for s in STAGES},
         }
-        persons = []
-        for prow in rows[i : i + n]:
-            if len(prow) != len(CSV_COLUMNS):
-                break
-            rec: dict[str, Any] = {k: prow[col[k]] for k in PERSON_SCALARS}
+    except ValueError as exc:
+        raise ValueError(f"row {i + 2}: {exc}") from exc
+    persons = []
+    for j, prow in enumerate(rows[i : i + n], start=i):
+        if len(prow) != len(CSV_COLUMNS):
+            break
+        rec: dict[str, Any] = {k: prow[col[k]] for k in PERSON_SCALARS}
+        try:
             for k, shape in PERSON_ARRAYS.items():
-                vals = np.array([float(prow[col[c]]) for c in _array_columns(k)], dtype=np.float32)
+                vals = np.array([float(prow[col[c]]) for c in _array_columns(k)], np.float32)
                 rec[k] = vals.reshape(shape)
-            persons.append(rec)
-        frames.append((f, persons))
-        i += max(n, 1)
-    return assemble_frames(frames, path)
+        except ValueError as exc:
+            raise ValueError(f"row {j + 2}: {exc}") from exc
+        persons.append(rec)
+    return n, f, persons
