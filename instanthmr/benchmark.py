@@ -8,6 +8,7 @@ reported as p50 / p95 / mean so one noisy run does not decide a comparison.
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import os
 import platform
 import shutil
@@ -255,8 +256,8 @@ def bench_detector(
     detector: Any, images: Sequence[np.ndarray], repeats: int = 10
 ) -> dict[str, object]:
     """Per-frame detector latency over a few frames (cycled), after two warm-up calls."""
-    calls = iter(range(10**9))
-    ms = time_calls(lambda: detector.detect(images[next(calls) % len(images)]), repeats)
+    frames = itertools.cycle(images)
+    ms = time_calls(lambda: detector.detect(next(frames)), repeats)
     return {
         "variant": getattr(detector, "variant", "?"),
         "backend": getattr(detector, "backend", "?"),

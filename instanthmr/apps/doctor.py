@@ -28,7 +28,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -179,17 +178,6 @@ def _load(kind: str, model: str | None, runtime: Any) -> tuple[Any, Callable[[],
     return hmr.model_session, lambda: hmr.predict(image, boxes)
 
 
-def _time_calls(call: Callable[[], object], runs: int) -> list[float]:
-    """Milliseconds per call for ``runs`` calls (at least one), after one untimed call."""
-    call()  # untimed: first-call allocations
-    times = []
-    for _ in range(max(1, runs)):
-        t0 = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return times
-
-
 def _placement_text(placements: dict[str, int], coreml: dict[str, int] | None) -> str:
     """The report's words for the node placement ('' when the log had none)."""
     text = ""
@@ -208,6 +196,7 @@ def check_model(
 ) -> Check:
     """Load ``kind`` ("hmr model" or "detector") on ``device``, time ``runs`` calls (after
     one untimed call) and check which provider ran it and where its nodes were placed."""
+    from instanthmr.benchmark import time_calls
     from instanthmr.runtime import ProviderError, providers_for
 
     first = providers_for(device)[0]
@@ -225,7 +214,7 @@ def check_model(
         detail = f"could not load {model or 'the default model'}: {exc}"
         return Check(kind, FAIL, detail, fix=load_fix)
     try:
-        times = _time_calls(call, runs)
+        times = time_calls(call, max(1, runs), warmup=1)  # untimed first call: allocations
     except Exception as exc:  # onnxruntime raises its own Fail/EPFail types (not RuntimeError)
         detail = f"loaded on {session.provider}, but a run failed: {type(exc).__name__}: {exc}"
         return Check(kind, FAIL, detail, fix=fix)
