@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "PosePipeline": "instanthmr.pipeline",
+    "ConcurrentUseError": "instanthmr.pipeline",
     "HMRModel": "instanthmr.hmr",
     "Runtime": "instanthmr.runtime",
     "ProviderError": "instanthmr.runtime",
@@ -24,6 +25,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ConcurrentUseError",
     "ContractError",
     "FrameResult",
     "HMRModel",
@@ -38,7 +40,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .contract import ContractError
     from .hmr import HMRModel
-    from .pipeline import PosePipeline
+    from .pipeline import ConcurrentUseError, PosePipeline
     from .results import FrameResult, PersonResult, StageTimings
     from .runtime import ProviderError, Runtime
     from .weights import resolve_model

@@ -6,7 +6,9 @@ and the smoothing defaults.
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -27,6 +29,10 @@ DEFAULT_FPS = 30.0  # stands in for timestamps when a frame has none
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
+
+
+class ConcurrentUseError(RuntimeError):
+    """One pipeline was used by two threads at once; use one pipeline per thread/stream."""
 
 
 def boxes_and_scores(boxes: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +78,14 @@ class PosePipeline:
         threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
         tracker, scheduler, smoother: swap in your own configured parts.
+
+    Threads and streams: a pipeline holds one stream's state (tracks, stride schedule,
+    smoothing filters, frame counter), so it serves **one stream at a time**. A call to
+    :meth:`predict` while another thread is inside :meth:`predict` of the same pipeline
+    raises :class:`ConcurrentUseError` at once (it never mixes two streams' tracks). For
+    several streams, :meth:`fork` gives each its own state while sharing the loaded models:
+    onnxruntime sessions may be run from several threads, and the model wrappers keep no
+    per-call state outside their own lock. See ``docs/pipeline.md``, "Threads and streams".
     """
 
     def __init__(
@@ -127,6 +141,22 @@ class PosePipeline:
         self.scheduler = scheduler or StrideScheduler(detector_stride, fixed_stride=fixed_stride)
         self.smoother = smoother or PoseSmoother()
         self._frame = 0
+        self._busy = threading.Lock()
+
+    def fork(self) -> PosePipeline:
+        """A pipeline for another stream: the same models and options, fresh state.
+
+        The runtime, HMR model and detector are shared (loaded once); the tracker, stride
+        scheduler and smoother are copies of this pipeline's, configured alike and reset.
+        Use one fork per thread, camera, browser tab or video.
+        """
+        twin = copy.copy(self)
+        twin.tracker = copy.deepcopy(self.tracker)
+        twin.scheduler = copy.deepcopy(self.scheduler)
+        twin.smoother = copy.deepcopy(self.smoother)
+        twin._busy = threading.Lock()
+        twin.reset()
+        return twin
 
     def reset(self) -> None:
         """Forget tracks, the stride schedule, filter state and the frame counter."""
@@ -191,6 +221,25 @@ class PosePipeline:
                 smoothing filters.
             smooth: override the pipeline's ``smoothing`` for this call.
         """
+        if not self._busy.acquire(blocking=False):
+            raise ConcurrentUseError(
+                "PosePipeline.predict() was called from two threads at once. A pipeline "
+                "holds one stream's tracks and filters: use one pipeline per thread/stream "
+                "(pipeline.fork() makes another that shares the loaded models)"
+            )
+        try:
+            return self._predict(image_rgb, boxes, frame_index, timestamp, smooth)
+        finally:
+            self._busy.release()
+
+    def _predict(
+        self,
+        image_rgb: np.ndarray,
+        boxes: Any,
+        frame_index: int | None,
+        timestamp: float | None,
+        smooth: bool | None,
+    ) -> FrameResult:
         t_start = time.perf_counter()
         image = validate_image(image_rgb)
         size = image_size_of(image)
