@@ -1,4 +1,5 @@
-"""The ``instanthmr`` console script: ``instanthmr {demo,bench,doctor,export,export-detector}``.
+"""The ``instanthmr`` console script:
+``instanthmr {demo,bench,doctor,eval,export,export-detector}``.
 
 Each sub-command forwards its remaining arguments to the same ``main(argv)`` the thin
 scripts use (``demo.py``, ``tools/bench.py``, ``install.py --doctor``, ``tools/export_*.py``),
@@ -15,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("instanthmr.apps.demo", "run the live demo with the Rerun viewer"),
     "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
     "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
+    "eval": ("instanthmr.apps.eval", "accuracy on COCO/3DPW/EMDB/your data; the synthetic gate"),
     "export": ("instanthmr.apps.export_hmr", "export InstantHMR to ONNX (extra 'export')"),
     "export-detector": (
         "instanthmr.apps.export_detector",
