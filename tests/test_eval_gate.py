@@ -6,6 +6,9 @@ The model is the analytic oracle (outputs known from the inputs), not a pose mod
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,3 +92,23 @@ def test_crop_map_break_is_small_but_caught() -> None:
     moved = np.abs(_off_by_one_crop_map(pts, sq) - crop_to_frame(pts, sq)).max()
     assert 0.1 < moved < 1.0
     assert THRESHOLDS["joints_2d_max_px"] < moved
+
+
+def test_cli_exit_codes(monkeypatch, tmp_path, capsys) -> None:
+    from instanthmr.apps.eval import main as eval_main
+
+    assert eval_main(["synthetic", "--frames", "16", "--json", str(tmp_path / "gate.json")]) == 0
+    saved = json.loads((tmp_path / "gate.json").read_text())
+    assert saved["passed"] is True and saved["frames"] == 16
+    monkeypatch.setattr(hmr_module, "full_frame_camera", _camera_with_wrong_focal)
+    assert eval_main(["synthetic", "--frames", "16"]) == 1
+    assert "**FAIL**" in capsys.readouterr().out
+
+
+def test_gate_runs_as_a_console_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "instanthmr.cli", "eval", "synthetic", "--frames", "16"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED" in done.stdout
