@@ -335,3 +335,21 @@ def test_boxes_from_points_ignores_nan() -> None:
     b = boxes_from_points(pts, expand=1.0)
     np.testing.assert_allclose(b[0], [0, 0, 10, 20])
     assert np.isnan(b[1]).all()
+
+
+def test_unknown_ground_truth_joints_are_left_out(tmp_path: Path, oracle: Path) -> None:
+    gt = _folder_sequence(tmp_path / "walk", "npz")
+    gt[:, JOINT_INDEX["nose"]] = np.nan  # the only joint that was off: now unknown
+    boxes = np.load(tmp_path / "walk" / "gt.npz")["boxes"]
+    np.savez(tmp_path / "walk" / "gt.npz", joint_set="mhr70", joints_cam=gt[:, None], boxes=boxes)
+    (seq,) = folder.load(tmp_path)
+    pipe = PosePipeline(oracle, device="cpu", detector=None, smoothing=False)
+    scored = score_sequence(seq, run_sequence(pipe, seq, gt_boxes=True))
+    assert scored["matched_person_frames"] == 3
+    np.testing.assert_allclose(scored["values"]["mpjpe"], 0.0, atol=1e-3)
+    gt[:, JOINT_INDEX["left_hip"]] = np.nan  # no pelvis: the person is skipped, with a reason
+    np.savez(tmp_path / "walk" / "gt.npz", joint_set="mhr70", joints_cam=gt[:, None], boxes=boxes)
+    (seq,) = folder.load(tmp_path)
+    scored = score_sequence(seq, run_sequence(pipe, seq, gt_boxes=True))
+    assert "mpjpe" not in scored["values"]
+    assert scored["skipped"]["walk/person0"] == "hip ground truth unknown"

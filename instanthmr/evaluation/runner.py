@@ -128,12 +128,11 @@ def run_sequence(
             i for i, p in enumerate(seq.persons) if p.valid[f] and np.isfinite(p.boxes[f]).all()
         ]
         boxes = np.array([seq.persons[i].boxes[f] for i in live]).reshape(-1, 4)
-        image = read_image(path)
         kwargs = {"frame_index": f, "timestamp": f / seq.fps}
-        if gt_boxes:
-            result = pipe.predict(image, boxes=boxes, **kwargs) if len(boxes) else None
+        if gt_boxes:  # nobody to give boxes for: nothing to run
+            result = pipe.predict(read_image(path), boxes=boxes, **kwargs) if len(boxes) else None
         else:
-            result = pipe.predict(image, **kwargs)
+            result = pipe.predict(read_image(path), **kwargs)
         pred_boxes = result.boxes if result is not None else np.zeros((0, 4))
         for pi, gi in counts.add(pred_boxes, boxes, iou):
             person, who = result[int(pi)], live[int(gi)]
@@ -148,21 +147,26 @@ def run_sequence(
                        counts)  # fmt: skip
 
 
-def _target(joint_set: str) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, tuple]:
-    """Map MHR70 -> the set, the available joints and the hips within them."""
+def _target(joint_set: str) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, list[str]]:
+    """Map MHR70 -> the set, the set's joints that have a counterpart, and the set's names."""
     if joint_set == "mhr70":
-        idx = np.arange(NUM_JOINTS)
-        return (lambda x: x), idx, (JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"])
+        return (lambda x: np.asarray(x, np.float64)), np.arange(NUM_JOINTS), list(JOINT_INDEX)
     m = jm.MAPS[joint_set]
-    avail = m.available
-    hips = tuple(int(np.flatnonzero(avail == h)[0]) for h in jm.HIPS[joint_set])
-    return m, avail, hips
+    return m, m.available, list(m.names)
 
 
-def _feet(joint_set: str, avail: np.ndarray) -> list[int]:
-    names = list(jm.MAPS[joint_set].names) if joint_set != "mhr70" else list(JOINT_INDEX)
-    chosen = [names.index(n) for n in FOOT_JOINTS if n in names]
-    return [int(np.flatnonzero(avail == c)[0]) for c in chosen if c in avail]
+def _columns(person: PersonTrack, avail: np.ndarray, names: list[str]) -> np.ndarray | None:
+    """The joints compared for this person: those with a counterpart whose ground truth is
+    known on every valid frame; None when a hip is missing (no pelvis to align on)."""
+    gt = person.joints[person.valid]
+    cols = np.array([c for c in avail if np.isfinite(gt[:, c]).all()], np.int64)
+    hips = [names.index("left_hip"), names.index("right_hip")]
+    return cols if all(h in cols for h in hips) else None
+
+
+def _positions(cols: np.ndarray, names: list[str], wanted: tuple[str, ...]) -> list[int]:
+    return [int(np.flatnonzero(cols == names.index(n))[0]) for n in wanted
+            if n in names and names.index(n) in cols]  # fmt: skip
 
 
 def _runs(mask: np.ndarray) -> list[slice]:
@@ -172,17 +176,26 @@ def _runs(mask: np.ndarray) -> list[slice]:
 
 
 def score_sequence(seq: EvalSequence, pred: Predictions) -> dict[str, Any]:
-    """Per-frame metric values of one sequence (lists to concatenate), counts and skips."""
-    mapper, avail, hips = _target(seq.joint_set)
+    """Per-frame metric values of one sequence (arrays to pool), counts and skip reasons.
+
+    Per person, the compared joints are those of the set with an MHR70 counterpart and a
+    known ground truth on every valid frame; frames count when valid and matched.
+    Acceleration and the world metrics use runs of consecutive such frames (>= 3 and >= 4).
+    """
+    mapper, avail, names = _target(seq.joint_set)
     vals: dict[str, list[np.ndarray]] = {}
     skipped: dict[str, str] = {"pve": "the model outputs joints, no mesh vertices"}
     add = lambda key, v: vals.setdefault(key, []).append(np.atleast_1d(v))  # noqa: E731
     valid_frames = matched_frames = 0
     for person, p_cam, p_world in zip(seq.persons, pred.joints_cam, pred.joints_world, strict=True):
-        gt = person.joints[:, avail]
-        pr = mapper(p_cam)[:, avail]
-        ok = person.valid & np.isfinite(gt).all(axis=(1, 2)) & np.isfinite(pr).all(axis=(1, 2))
         valid_frames += int(person.valid.sum())
+        cols = _columns(person, avail, names)
+        if cols is None:
+            skipped[f"{seq.name}/{person.person_id}"] = "hip ground truth unknown"
+            continue
+        hips = _positions(cols, names, ("left_hip", "right_hip"))
+        gt, pr = person.joints[:, cols], mapper(p_cam)[:, cols]
+        ok = person.valid & np.isfinite(pr).all(axis=(1, 2))
         matched_frames += int(ok.sum())
         if not ok.any():
             continue
@@ -190,7 +203,9 @@ def score_sequence(seq: EvalSequence, pred: Predictions) -> dict[str, Any]:
         add("pa_mpjpe", M.pa_mpjpe(pr[ok], gt[ok]))
         for run in _runs(ok):
             if run.stop - run.start >= 3:
-                add("accel_error", M.accel_error(pr[run], gt[run]))
+                rel_pr = pr[run] - M.pelvis_of(pr[run], hips)  # pelvis-aligned, as GVHMR
+                rel_gt = gt[run] - M.pelvis_of(gt[run], hips)
+                add("accel_error", M.accel_error(rel_pr, rel_gt))
         if person.joints_world is None:
             skipped["world"] = "the dataset gives no world-frame ground truth"
             continue
@@ -198,8 +213,9 @@ def score_sequence(seq: EvalSequence, pred: Predictions) -> dict[str, Any]:
             skipped["world"] = ("the pipeline gives no joints_3d_world (the world-frame "
                                 "stage is absent or off)")  # fmt: skip
             continue
-        gw, pw = person.joints_world[:, avail], mapper(p_world)[:, avail]
+        gw, pw = person.joints_world[:, cols], mapper(p_world)[:, cols]
         okw = ok & np.isfinite(gw).all(axis=(1, 2)) & np.isfinite(pw).all(axis=(1, 2))
+        feet = _positions(cols, names, FOOT_JOINTS)
         for run in _runs(okw):
             if run.stop - run.start < 4:
                 continue
@@ -209,7 +225,6 @@ def score_sequence(seq: EvalSequence, pred: Predictions) -> dict[str, Any]:
             if np.linalg.norm(np.diff(roots[1], axis=0), axis=-1).sum() > 0:
                 add("rte", M.rte(*roots))
             add("jitter", M.jitter(pw[run], fps=seq.fps))
-            feet = _feet(seq.joint_set, avail)
             if feet:
                 add("foot_sliding", M.foot_sliding(pw[run][:, feet], gw[run][:, feet]))
     return {"values": {k: np.concatenate(v) for k, v in vals.items()}, "skipped": skipped,
