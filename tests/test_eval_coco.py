@@ -104,6 +104,7 @@ def test_eval_coco_cli_with_gt_boxes(tmp_path: Path, oracle: Path, capsys) -> No
     report = json.loads(out.with_suffix(".json").read_text())
     m = report["overall"]["metrics"]
     assert m["AP"] == pytest.approx(100.0) and m["AP50"] == pytest.approx(100.0)
+    assert m["APm"] is None  # no medium-sized people: COCOeval's -1 becomes null, not -100
     assert report["overall"]["frames"] == 3 and report["overall"]["persons"] == 4
     assert report["overall"]["detection"]["tp"] == 4
     assert "AP (%)" in capsys.readouterr().out

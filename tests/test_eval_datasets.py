@@ -353,3 +353,18 @@ def test_unknown_ground_truth_joints_are_left_out(tmp_path: Path, oracle: Path) 
     scored = score_sequence(seq, run_sequence(pipe, seq, gt_boxes=True))
     assert "mpjpe" not in scored["values"]
     assert scored["skipped"]["walk/person0"] == "hip ground truth unknown"
+
+
+def test_a_random_init_detector_also_raises_the_banner(oracle: Path) -> None:
+    from instanthmr.evaluation import report as R  # noqa: N812
+
+    class Det:
+        variant, backend, model_path, random_init = "nano", "onnx", Path("det.onnx"), True
+
+    model = R.model_entry(oracle, False, Det())
+    assert model["detector"] == {"variant": "nano", "backend": "onnx", "path": "det.onnx",
+                                 "random_init": True}  # fmt: skip
+    rep = R.build_report("coco", {}, {"metrics": {}}, model, {})
+    assert rep["banner"] == R.RANDOM_INIT_BANNER
+    assert R.build_report("coco", {}, {"metrics": {}}, R.model_entry(oracle, False), {})[
+        "banner"] is None  # fmt: skip

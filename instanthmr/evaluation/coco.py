@@ -87,7 +87,9 @@ def keypoint_ap(coco_gt: Any, results: list[dict], image_ids: list[int]) -> dict
         e.evaluate()
         e.accumulate()
         e.summarize()
-    return {n: float(v) * 100 for n, v in zip(STAT_NAMES, e.stats, strict=True)}
+    # COCOeval writes -1 where a statistic has no objects (no medium people, say)
+    return {n: float(v) * 100 if v >= 0 else float("nan")
+            for n, v in zip(STAT_NAMES, e.stats, strict=True)}  # fmt: skip
 
 
 def gt_person_boxes(coco_gt: Any, image_id: int) -> np.ndarray:

@@ -29,9 +29,9 @@ UNITS: dict[str, str] = {
 }  # fmt: skip
 METRIC_ORDER = tuple(UNITS)
 RANDOM_INIT_BANNER = (
-    "RANDOM-INIT MODEL: these numbers are meaningless. The model file records random "
-    "weights (an export for plumbing and speed tests); the metrics below measure noise, not "
-    "the method. Evaluate the released weights for accuracy."
+    "RANDOM-INIT MODEL: these numbers are meaningless. The model (or detector) file records "
+    "random weights (an export for plumbing and speed tests); the metrics below measure "
+    "noise, not the method. Evaluate the released weights for accuracy."
 )
 
 
@@ -75,11 +75,23 @@ def _ordered(metrics: Mapping[str, float]) -> dict[str, float]:
     return {k: metrics[k] for k in known + sorted(set(metrics) - set(known))}
 
 
-def model_entry(path: str | os.PathLike[str] | None, random_init: bool) -> dict[str, Any]:
-    """The model's path, SHA-256 and random-init flag."""
-    if path is None:
-        return {"path": None, "sha256": None, "random_init": bool(random_init)}
-    return {"path": str(path), "sha256": file_sha256(path), "random_init": bool(random_init)}
+def model_entry(
+    path: str | os.PathLike[str] | None, random_init: bool, detector: Any = None
+) -> dict[str, Any]:
+    """The model's path, SHA-256 and random-init flag; with a ``detector`` object, its
+    variant, backend, file and random-init flag too."""
+    entry: dict[str, Any] = {"path": None if path is None else str(path),
+                             "sha256": None if path is None else file_sha256(path),
+                             "random_init": bool(random_init)}  # fmt: skip
+    if detector is not None:
+        det_path = getattr(detector, "model_path", None)
+        entry["detector"] = {
+            "variant": getattr(detector, "variant", None),
+            "backend": getattr(detector, "backend", None),
+            "path": None if det_path is None else str(det_path),
+            "random_init": bool(getattr(detector, "random_init", False)),
+        }
+    return entry
 
 
 def build_report(
@@ -94,12 +106,16 @@ def build_report(
         "dataset": dataset,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": dict(model),
-        "banner": RANDOM_INIT_BANNER if model.get("random_init") else None,
+        "banner": RANDOM_INIT_BANNER if _random(model) else None,
         "options": dict(options),
         "units": {k: v for k, v in UNITS.items()},
         "sequences": {k: dict(v) for k, v in sequences.items()},
         "overall": dict(overall_entry),
     }
+
+
+def _random(model: Mapping[str, Any]) -> bool:
+    return bool(model.get("random_init") or (model.get("detector") or {}).get("random_init"))
 
 
 def _fmt(v: Any) -> str:
