@@ -214,6 +214,13 @@ def test_derived_joints_and_missing_ones() -> None:
     np.testing.assert_allclose(h[jm.H36M17.index("pelvis")], hips)
     np.testing.assert_allclose(h[jm.H36M17.index("thorax")], thorax)
     np.testing.assert_allclose(h[jm.H36M17.index("spine")], (hips + thorax) / 2)
+    x_nan = x.copy()
+    x_nan[JOINT_INDEX["left_index_tip"]] = np.nan  # unused by H36M17: must not leak in
+    x_nan[JOINT_INDEX["left_hip"]] = np.nan  # used by left_hip, pelvis and spine only
+    h_nan = jm.H36M17(x_nan)
+    bad = {jm.H36M17.index(n) for n in ("left_hip", "pelvis", "spine", "head")}
+    assert [i for i in range(17) if np.isnan(h_nan[i]).any()] == sorted(bad)
+    np.testing.assert_allclose(h_nan[jm.H36M17.index("thorax")], thorax)
     assert jm.LSP14.missing == ("head_top",)
     assert jm.H36M17.missing == ("head",)
     assert len(jm.SMPL24.available) == 12

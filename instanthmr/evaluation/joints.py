@@ -112,12 +112,17 @@ class JointMap:
             raise KeyError(f"{target!r} is not a {self.name} joint; joints: {self.names}") from None
 
     def __call__(self, joints70: object) -> np.ndarray:
-        """(..., 70, D) MHR70 joints -> (..., T, D); NaN for joints with no counterpart."""
+        """(..., 70, D) MHR70 joints -> (..., T, D); NaN for joints with no counterpart and
+        where a joint a target is made from is NaN (unused MHR70 joints never leak in)."""
         j = np.asarray(joints70, dtype=np.float64)
         if j.ndim < 2 or j.shape[-2] != NUM_JOINTS:
             raise ValueError(f"expected (..., {NUM_JOINTS}, D) MHR70 joints, got {j.shape}")
-        out = np.einsum("tk,...kd->...td", self.weights, j)
-        out[..., self.weights.sum(axis=1) == 0, :] = np.nan
+        w = self.weights
+        bad = ~np.isfinite(j).all(axis=-1)
+        out = np.einsum("tk,...kd->...td", w, np.where(bad[..., None], 0.0, j))
+        hit = np.einsum("tk,...k->...t", (w != 0).astype(np.float64), bad.astype(np.float64))
+        out[hit > 0] = np.nan
+        out[..., ~w.any(axis=1), :] = np.nan
         return out
 
 
