@@ -159,8 +159,12 @@ def _accessor(doc: pygltflib.GLTF2, blob: bytes, index: int) -> np.ndarray:
     return data.reshape(acc.count, width) if width > 1 else data
 
 
-def glb_positions(path) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, tuple]]:
-    """Read a .glb with pygltflib: per node world positions at each key of the first sampler."""
+def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+    """Read a .glb with pygltflib: world positions of one track's nodes at each of its keys.
+
+    ``group`` picks the scene root (one per track); returns (node name -> (K, 3) positions,
+    the K key times, every channel as (node, path) -> (times, values)).
+    """
     doc = pygltflib.GLTF2().load(str(path))
     blob = doc.binary_blob()
     anim = doc.animations[0]
@@ -169,7 +173,8 @@ def glb_positions(path) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, tu
         s = anim.samplers[ch.sampler]
         tracks[(ch.target.node, ch.target.path)] = (_accessor(doc, blob, s.input),
                                                     _accessor(doc, blob, s.output))  # fmt: skip
-    times = next(v[0] for k, v in tracks.items() if k[1] == "rotation")
+    top = doc.scenes[doc.scene].nodes[group]
+    times = tracks[(doc.nodes[top].children[0], "rotation")][0]  # the root joint's keys
     world: dict[str, np.ndarray] = {}
 
     def visit(node: int, parent: np.ndarray) -> None:
@@ -185,8 +190,7 @@ def glb_positions(path) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, tu
         for c in n.children:
             visit(c, mat)
 
-    for root in doc.scenes[doc.scene].nodes:
-        visit(root, np.tile(np.eye(4), (len(times), 1, 1)))
+    visit(top, np.tile(np.eye(4), (len(times), 1, 1)))  # the group's scale is animated: skip it
     return world, times, tracks
 
 
