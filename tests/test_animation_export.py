@@ -219,3 +219,35 @@ def test_mhr_skeleton_with_assets(tmp_path) -> None:
     assert motion.rotations.shape == (3, joints, 3, 3)
     fk = read_bvh(write_bvh(tmp_path / "mhr.bvh", motion)).positions()[:, :joints]
     np.testing.assert_allclose(fk, motion.positions()[:, :joints], atol=MM)
+
+
+class _OneBoxDetector:
+    """One person box in the middle of every frame (stands in for RF-DETR's boxes only)."""
+
+    def detect(self, image: np.ndarray):
+        import supervision as sv
+
+        h, w = image.shape[:2]
+        box = np.array([[0.3 * w, 0.1 * h, 0.6 * w, 0.95 * h]], dtype=np.float32)
+        return sv.Detections(
+            xyxy=box, confidence=np.array([0.9], np.float32), class_id=np.array([1])
+        )
+
+
+def test_demo_exports_bvh_and_glb_from_the_real_pipeline(hmr_onnx, tmp_path, monkeypatch) -> None:
+    """The random-init HMR export (meaningless poses) on the sample clip: files parse, no NaN."""
+    from instanthmr.apps import demo
+
+    monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: _OneBoxDetector())
+    out = [tmp_path / "run.jsonl", tmp_path / "run.bvh", tmp_path / "run.glb"]
+    argv = ["--max-frames", "6", "--headless", "--model", str(hmr_onnx), "--device", "cpu"]
+    assert demo.main([*argv, *(a for p in out for a in ("--export", str(p)))]) == 0
+    frames = read_results(out[0])
+    ids = {p.track_id for f in frames for p in f}
+    assert len(ids) == 1 and min(ids) >= 0
+    bvh_path = tmp_path / f"run.track{ids.pop()}.bvh"
+    assert "nan" not in bvh_path.read_text().lower()
+    bvh = read_bvh(bvh_path)
+    assert len(bvh.values) == 6 and np.all(np.isfinite(bvh.positions()))
+    assert bvh.frame_time == pytest.approx(frames[1].timestamp - frames[0].timestamp, rel=1e-3)
+    assert pygltflib.GLTF2().load(str(out[2])).animations[0].channels
