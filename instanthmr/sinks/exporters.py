@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..animation.exporter import BvhExporter, GlbExporter
 from ..results import FrameResult
 from .formats_common import FORMAT, UNITS, VERSION, Exporter, TextExporter, metadata
 from .formats_csv import CSV_COLUMNS, CsvExporter, read_csv
@@ -67,7 +66,8 @@ _EXPORTERS: dict[str, type[Exporter]] = {
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_EXPORTERS)
 """Results file suffixes, in the order error messages list them."""
 
-_ANIMATION_EXPORTERS: dict[str, type[Exporter]] = {".bvh": BvhExporter, ".glb": GlbExporter}
+# Imported on use: the animation writers pull in scipy.spatial and pygltflib.
+_ANIMATION_EXPORTERS: dict[str, str] = {".bvh": "BvhExporter", ".glb": "GlbExporter"}
 ANIMATION_SUFFIXES: tuple[str, ...] = tuple(_ANIMATION_EXPORTERS)
 """Animation exports: written by :func:`open_exporter`, not readable by :func:`read_results`."""
 EXPORT_SUFFIXES: tuple[str, ...] = SUPPORTED_SUFFIXES + ANIMATION_SUFFIXES
@@ -98,7 +98,9 @@ def open_exporter(path: str | Path) -> Exporter:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ANIMATION_SUFFIXES:
-        return _ANIMATION_EXPORTERS[suffix](path)
+        from ..animation import exporter as animation
+
+        return getattr(animation, _ANIMATION_EXPORTERS[suffix])(path)
     if suffix not in (*EXPORT_SUFFIXES, ".partial"):
         raise ValueError(
             f"unsupported export format {suffix or '(no suffix)'!r} for {path}; "
