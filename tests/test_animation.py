@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pygltflib
 import pytest
-from animation_synth import mhr70_from_points, rest_offsets, walker
+from animation_synth import glb_positions, mhr70_from_points, rest_offsets, walker
 from scipy.spatial.transform import Rotation
 
 from instanthmr.animation import rig
@@ -148,50 +148,6 @@ def test_median_offsets_ignore_held_frames() -> None:
     observed = np.ones(len(pts), dtype=bool)
     observed[:5] = False  # ...marked as not observed
     np.testing.assert_allclose(median_offsets(pts, observed), rest_offsets(), atol=1e-9)
-
-
-def _accessor(doc: pygltflib.GLTF2, blob: bytes, index: int) -> np.ndarray:
-    acc = doc.accessors[index]
-    view = doc.bufferViews[acc.bufferView]
-    width = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}[acc.type]
-    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
-    data = np.frombuffer(blob, dtype=np.float32, count=acc.count * width, offset=start)
-    return data.reshape(acc.count, width) if width > 1 else data
-
-
-def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
-    """Read a .glb with pygltflib: world positions of one track's nodes at each of its keys.
-
-    ``group`` picks the scene root (one per track); returns (node name -> (K, 3) positions,
-    the K key times, every channel as (node, path) -> (times, values)).
-    """
-    doc = pygltflib.GLTF2().load(str(path))
-    blob = doc.binary_blob()
-    anim = doc.animations[0]
-    tracks: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
-    for ch in anim.channels:
-        s = anim.samplers[ch.sampler]
-        tracks[(ch.target.node, ch.target.path)] = (_accessor(doc, blob, s.input),
-                                                    _accessor(doc, blob, s.output))  # fmt: skip
-    top = doc.scenes[doc.scene].nodes[group]
-    times = tracks[(doc.nodes[top].children[0], "rotation")][0]  # the root joint's keys
-    world: dict[str, np.ndarray] = {}
-
-    def visit(node: int, parent: np.ndarray) -> None:
-        n = doc.nodes[node]
-        trans = np.broadcast_to(np.asarray(n.translation or [0, 0, 0], float), (len(times), 3))
-        trans = tracks.get((node, "translation"), (None, trans))[1]
-        quat = tracks.get((node, "rotation"), (None, np.array([n.rotation or [0, 0, 0, 1]])))[1]
-        m = np.tile(np.eye(4), (len(times), 1, 1))
-        m[:, :3, :3] = Rotation.from_quat(np.broadcast_to(quat, (len(times), 4))).as_matrix()
-        m[:, :3, 3] = trans
-        mat = parent @ m
-        world[n.name] = mat[:, :3, 3]
-        for c in n.children:
-            visit(c, mat)
-
-    visit(top, np.tile(np.eye(4), (len(times), 1, 1)))  # the group's scale is animated: skip it
-    return world, times, tracks
 
 
 def test_glb_round_trip_with_pygltflib_within_1mm(tmp_path) -> None:

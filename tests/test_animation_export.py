@@ -11,9 +11,8 @@ import os
 import numpy as np
 import pygltflib
 import pytest
-from animation_synth import frames_from, mhr70_from_points, walker, with_world
+from animation_synth import frames_from, glb_positions, mhr70_from_points, walker, with_world
 from scipy.spatial.transform import Rotation
-from test_animation import glb_positions
 
 from instanthmr.animation import rig
 from instanthmr.animation.bvh import read_bvh, write_bvh
