@@ -118,8 +118,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     out = parser.add_argument_group("outputs")
     out.add_argument("--export", action="append", metavar="FILE",
-                     type=_suffix_checker("..sinks.exporters", "SUPPORTED_SUFFIXES", "--export"),
-                     help="write results to FILE.jsonl, FILE.npz or FILE.csv; repeatable")
+                     type=_suffix_checker("..sinks.exporters", "EXPORT_SUFFIXES", "--export"),
+                     help="write results to FILE.jsonl, FILE.npz or FILE.csv, or a skeleton "
+                     "animation to FILE.bvh (one FILE.trackN.bvh per track) or FILE.glb; "
+                     "repeatable")
     out.add_argument("--write-video", metavar="FILE.mp4",
                      type=_suffix_checker("..sinks.video", "FOURCC_BY_SUFFIX", "--write-video"),
                      help="write the frames with boxes and skeletons drawn on them (.mp4, .avi)")

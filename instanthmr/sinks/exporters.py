@@ -22,6 +22,10 @@ Files are written to ``<name>.partial`` and renamed on :meth:`Exporter.close`, s
 never replaces a good file with a half-written one; after a crash, the ``.partial`` JSONL or
 CSV holds every frame up to the last one and :func:`read_results` reads it.
 
+``.bvh`` and ``.glb`` are animation exports (:mod:`instanthmr.animation`): ``open_exporter``
+returns them too (:data:`EXPORT_SUFFIXES`), but they hold a skeleton animation, not results,
+so :func:`read_results` refuses them.
+
 This module picks the format by suffix; each format lives in its own module
 (:mod:`.formats_jsonl`, :mod:`.formats_npz`, :mod:`.formats_csv`) on top of the shared
 record layout in :mod:`.formats_common`. Every public name is importable from here.
@@ -38,7 +42,9 @@ from .formats_jsonl import JsonlExporter, read_jsonl
 from .formats_npz import NpzExporter, read_npz
 
 __all__ = [
+    "ANIMATION_SUFFIXES",
     "CSV_COLUMNS",
+    "EXPORT_SUFFIXES",
     "FORMAT",
     "SUPPORTED_SUFFIXES",
     "UNITS",
@@ -60,12 +66,25 @@ _EXPORTERS: dict[str, type[Exporter]] = {
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_EXPORTERS)
 """Results file suffixes, in the order error messages list them."""
 
+# Imported on use: the animation writers pull in scipy.spatial and pygltflib.
+_ANIMATION_EXPORTERS: dict[str, str] = {".bvh": "BvhExporter", ".glb": "GlbExporter"}
+ANIMATION_SUFFIXES: tuple[str, ...] = tuple(_ANIMATION_EXPORTERS)
+"""Animation exports: written by :func:`open_exporter`, not readable by :func:`read_results`."""
+EXPORT_SUFFIXES: tuple[str, ...] = SUPPORTED_SUFFIXES + ANIMATION_SUFFIXES
+"""Every suffix :func:`open_exporter` writes."""
+
 
 def _format_of(path: Path) -> tuple[str, bool]:
     """(suffix, partial) of a results path; raises ValueError for unknown suffixes."""
     suffix, partial = path.suffix.lower(), False
     if suffix == ".partial":
         suffix, partial = Path(path.stem).suffix.lower(), True
+    if suffix in ANIMATION_SUFFIXES:
+        raise ValueError(
+            f"{path} is an animation export ({suffix}), not a results file: read_results reads "
+            f"{', '.join(SUPPORTED_SUFFIXES)}; open {suffix} in Blender or three.js "
+            "(docs/animation.md), or export results with --export FILE.jsonl as well"
+        )
     if suffix not in SUPPORTED_SUFFIXES:
         raise ValueError(
             f"unsupported results format {suffix or '(no suffix)'!r} for {path}; "
@@ -75,8 +94,18 @@ def _format_of(path: Path) -> tuple[str, bool]:
 
 
 def open_exporter(path: str | Path) -> Exporter:
-    """The writer for ``path``'s suffix (.jsonl, .npz or .csv); ValueError for others."""
+    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ANIMATION_SUFFIXES:
+        from ..animation import exporter as animation
+
+        return getattr(animation, _ANIMATION_EXPORTERS[suffix])(path)
+    if suffix not in (*EXPORT_SUFFIXES, ".partial"):
+        raise ValueError(
+            f"unsupported export format {suffix or '(no suffix)'!r} for {path}; "
+            f"use one of {', '.join(EXPORT_SUFFIXES)}"
+        )
     suffix, partial = _format_of(path)
     if partial:
         raise ValueError(f"write to the final name, not a .partial file: {path}")
