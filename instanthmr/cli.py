@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("instanthmr.apps.demo", "run the live demo with the Rerun viewer"),
     "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
     "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
+    "serve": ("instanthmr.apps.serve", "serve the browser app (webcam/upload in, 3D out)"),
     "export": ("instanthmr.apps.export_hmr", "export InstantHMR to ONNX (extra 'export')"),
     "export-detector": (
         "instanthmr.apps.export_detector",
