@@ -9,8 +9,11 @@ build, only with these two models.
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,7 +26,9 @@ from starlette.websockets import WebSocketDisconnect
 from test_pipeline import BlobDetector
 
 from instanthmr.app import AppConfig, InferenceWorker, QueueFullError, create_app
+from instanthmr.app.records import LIVE_ARRAYS, frame_record
 from instanthmr.pipeline import PosePipeline
+from instanthmr.results import FrameResult, PersonResult
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.formats_common import PERSON_ARRAYS, PERSON_SCALARS
 
@@ -318,3 +323,120 @@ def test_worker_runs_in_order_and_refuses_when_full() -> None:
         worker.submit(lambda: None)
     with pytest.raises(ValueError, match="max_queue"):
         InferenceWorker(0)
+
+
+def test_cross_origin_and_foreign_host_are_refused(oracle: Path) -> None:
+    data = jpeg(blob_image([(100, 100)]))
+    with make_client(oracle) as client:
+        evil = {"origin": "http://evil.example"}
+        assert client.post("/api/predict", content=data, headers=evil).status_code == 403
+        ok = {"origin": "http://testserver"}
+        assert client.post("/api/predict", content=data, headers=ok).status_code == 200
+        with pytest.raises(WebSocketDisconnect) as err:
+            with client.websocket_connect("/ws", headers=evil) as ws:
+                ws.receive_json()
+        assert err.value.code == 1008
+    with make_client(oracle, allowed_hosts=("testserver",)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/health", headers={"host": "rebound.example"}).status_code == 400
+
+
+@dataclass(frozen=True)
+class _WorldPerson(PersonResult):
+    """A PersonResult with the world fields another part of the project adds."""
+
+    joints_3d_world: np.ndarray | None = None
+    root_world: np.ndarray | None = None
+
+
+def test_records_carry_world_fields_and_the_camera_pose() -> None:
+    rng = np.random.default_rng(3)
+    local = rng.normal(scale=0.3, size=(70, 3))
+    cam_t = np.array([0.2, -0.1, 4.0])
+    angle = 0.3  # camera pitched down: world Y up = camera -Y, rotated about X
+    rot = np.array(
+        [[1, 0, 0], [0, -np.cos(angle), np.sin(angle)], [0, -np.sin(angle), -np.cos(angle)]]
+    )
+    position = np.array([0.0, 1.6, 0.0])
+    world = (local + cam_t) @ rot.T + position
+    base = dict(
+        bbox=[0, 0, 10, 10], score=0.9, joints_2d=np.zeros((70, 2)), joints_3d_local=local,
+        cam_trans=cam_t, mhr_params=np.zeros(204), shape_params=np.zeros(45),
+        focal_length=500.0, principal_point=[5, 5], image_size=(10, 10), track_id=4,
+    )  # fmt: skip
+    p = _WorldPerson(**base, joints_3d_world=world, root_world=world[9])
+    frame = FrameResult(persons=[p], image_size=(10, 10))
+    rec = frame_record(frame, LIVE_ARRAYS, decimals=6)
+    person = rec["persons"][0]
+    assert np.allclose(person["joints_3d_world"], world, atol=1e-5)
+    assert np.allclose(person["root_world"], world[9], atol=1e-5)
+    assert np.allclose(rec["camera_world"]["rotation"], rot, atol=1e-4)
+    assert np.allclose(rec["camera_world"]["position"], position, atol=1e-4)
+    plain = frame_record(FrameResult(persons=[PersonResult(**base)], image_size=(10, 10)))
+    assert "joints_3d_world" not in plain["persons"][0] and "camera_world" not in plain
+    assert set(plain["persons"][0]) == {*PERSON_SCALARS, *PERSON_ARRAYS, "image_size"}
+
+
+def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from instanthmr.apps.serve import build_parser, exposure_warning, is_loopback
+    from instanthmr.cli import main as cli_main
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+    assert exposure_warning("127.0.0.1", None) is None
+    warn = exposure_warning("0.0.0.0", None)
+    assert warn is not None and "--token" in warn and "0.0.0.0" in warn
+    assert "--token" not in exposure_warning("0.0.0.0", "abc")
+    args = build_parser().parse_args(["--model", "m.onnx", "--detector-stride", "2"])
+    assert args.host == "127.0.0.1" and args.port == 8000 and args.detector_stride == 2
+    for argv in (["serve", "--help"], ["demo", "--serve-app", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            cli_main(argv)
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        assert "--max-upload-mb" in out and "--detector-model" in out and "--video" not in out
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--max-upload-mb", "0"])
+
+
+def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
+    """The real command, on random-init exports of both models, as a user would start it."""
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--model", str(hmr_onnx),
+           "--detector-model", str(detector_onnx), "--detector-backend", "onnx",
+           "--device", "cpu", "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=5) as r:
+                    health = json.load(r)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "instanthmr serve did not answer"
+                time.sleep(0.5)
+        assert health["random_init"] is True and health["detector"]["random_init"] is True
+        assert health["model"] == hmr_onnx.name
+        with urllib.request.urlopen(base + "/", timeout=5) as r:
+            assert b"InstantHMR" in r.read()
+        req = urllib.request.Request(base + "/api/predict", data=jpeg(blob_image([(90, 90)])))
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert json.load(r)["image_size"] == [320, 240]
+        rebound = urllib.request.Request(base + "/health", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(rebound, timeout=5)
+        assert err.value.code == 400  # loopback binding: foreign host names are refused
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert "open http://127.0.0.1:" in proc.stderr.read()

@@ -11,6 +11,7 @@ Protocol and security: ``docs/app.md``.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
@@ -50,6 +52,19 @@ def supplied_token(conn: Request | WebSocket) -> str | None:
     return conn.headers.get("x-token") or conn.query_params.get("token")
 
 
+def same_origin(conn: Request | WebSocket) -> bool:
+    """False for a browser request sent by a page of another origin.
+
+    Browsers send ``Origin`` on WebSocket handshakes and cross-site POSTs, and the same-
+    origin policy does not protect either, so another site open in the user's browser could
+    otherwise use the app. Clients that send no ``Origin`` (curl, scripts) pass.
+    """
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == conn.headers.get("host", "").lower()
+
+
 def token_ok(config: AppConfig, conn: Request | WebSocket) -> bool:
     """True when no token is configured or the client sent the right one."""
     if config.token is None:
@@ -79,6 +94,8 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
     info = health_info(pipeline)
 
     def require_token(request: Request) -> None:
+        if not same_origin(request):
+            raise HTTPException(403, "cross-origin request refused: use the app's own page")
         if not token_ok(config, request):
             raise HTTPException(401, "missing or wrong token: open the page as /?token=...")
 
@@ -111,10 +128,15 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
+        if not same_origin(websocket):
+            await websocket.close(code=1008, reason="cross-origin connection refused")
+            return
         if not token_ok(config, websocket):
             await websocket.close(code=1008, reason="missing or wrong token")
             return
         await serve_websocket(websocket, pipeline, worker, config)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if config.allowed_hosts is not None:  # DNS rebinding: a foreign name pointing at us
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
     return app

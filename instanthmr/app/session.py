@@ -32,6 +32,9 @@ class AppConfig:
         retry_after_s: the ``Retry-After`` sent with 503.
         live_decimals: decimals of the arrays sent over the WebSocket.
         max_fps: the page's cap on frames sent per second.
+        allowed_hosts: ``Host`` header values accepted (None: any). ``instanthmr serve`` sets
+            the loopback names when it binds a loopback address, so a web page whose own
+            domain name resolves to 127.0.0.1 (DNS rebinding) cannot reach the app.
     """
 
     token: str | None = None
@@ -43,6 +46,7 @@ class AppConfig:
     retry_after_s: int = 1
     live_decimals: int = 4
     max_fps: float = 30.0
+    allowed_hosts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_video_frames", "max_frame_bytes", "max_pixels",

@@ -18,6 +18,7 @@ from typing import Any
 from .demo import _make_pipeline, _user_errors, add_pipeline_options
 
 MB = 1_000_000
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def _positive(kind: type) -> Any:
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         max_video_frames=args.max_video_frames,
         max_queue=args.max_queue,
         max_fps=args.max_fps,
+        allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None,
     )
     warning = exposure_warning(args.host, args.token)
     if warning:
