@@ -112,9 +112,13 @@ class VideoUpload:
             )
         self._dir = tempfile.TemporaryDirectory(prefix="instanthmr-upload-")
         self.path = Path(self._dir.name) / f"upload{suffix}"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except OSError:
+            self._dir.cleanup()
+            raise
         self.capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not self.capture.isOpened():
             self.close()
