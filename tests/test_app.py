@@ -440,3 +440,21 @@ def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
         proc.terminate()
         proc.wait(20)
     assert "open http://127.0.0.1:" in proc.stderr.read()
+
+
+def test_every_static_file_ships_in_the_wheel() -> None:
+    """pyproject's package-data globs cover every file of the page (no build step)."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = Path(__file__).resolve().parents[1]
+    conf = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = conf["tool"]["setuptools"]["package-data"]["instanthmr"]
+    static = root / "instanthmr" / "app" / "static"
+    files = [
+        p.relative_to(root / "instanthmr").as_posix() for p in static.rglob("*") if p.is_file()
+    ]
+    assert len(files) > 10
+    missing = [f for f in files if not any(fnmatch.fnmatchcase(f, g) for g in globs)]
+    assert not missing, f"add these to [tool.setuptools.package-data]: {missing}"

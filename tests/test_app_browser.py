@@ -123,14 +123,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     write_y4m(tmp / "camera.y4m")
-    yield f"http://127.0.0.1:{port}", tmp / "camera.y4m"
+    yield f"http://127.0.0.1:{port}", tmp / "camera.y4m", server
     server.should_exit = True
     thread.join(10)
 
 
 def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, clip = live_server
+    url, clip, server = live_server
     args = [
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}", "--no-sandbox", "--disable-gpu",
@@ -150,14 +150,33 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             page.wait_for_function(f"{hook_js} && {hook_js}.ready", timeout=30000)
             assert page.locator("#banner").is_hidden()  # the oracle is not marked random-init
             assert page.locator("#model-info").inner_text().startswith("figure-oracle.onnx")
+            upload = '#errors [data-kind="upload"]'
+            page.set_input_files(
+                "#file-input",
+                files=[  # a bad upload: its error shows
+                    {"name": "x.jpg", "mimeType": "image/jpeg", "buffer": b"not an image"}
+                ],
+            )
+            page.wait_for_selector(upload, timeout=20000)
+            assert "not a decodable" in page.locator(upload).inner_text()
+            still = np.full((480, 640, 3), 30, np.uint8)
+            cv2.circle(still, (300, 200), 18, (40, 40, 255), -1)
+            png = cv2.imencode(".png", still)[1].tobytes()
+            page.set_input_files(
+                "#file-input", files=[{"name": "disc.png", "mimeType": "image/png", "buffer": png}]
+            )
+            page.wait_for_function(f"{hook_js}.personsSeen >= 1", timeout=30000)
+            assert "1 persons" in page.locator("#upload-info").inner_text()
+            assert page.locator(upload).count() == 0  # a good upload clears the error
+
             page.click("#camera-start")
             page.wait_for_function(
-                f"{hook_js}.framesReceived >= 15 && {hook_js}.skeletonsDrawn > 0",
+                f"{hook_js}.framesReceived >= 15 && {hook_js}.skeletonsDrawn > 1",
                 timeout=90000,
             )
             hook = page.evaluate("window.__instanthmr")
             assert hook["framesSent"] >= hook["framesReceived"] >= 15
-            assert hook["personsSeen"] > 0 and hook["errors"] == []
+            assert hook["personsSeen"] > 15 and len(hook["errors"]) == 1  # the bad upload
             assert hook["lastLatency"]["hmr"] > 0 and hook["lastLatency"]["roundTrip"] > 0
             assert float(page.locator("#ms-hmr").inner_text()) > 0  # the readout updates
             assert float(page.locator("#fps").inner_text()) > 0
@@ -166,13 +185,10 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             page.wait_for_timeout(1500)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
-            page.click("#camera-stop")
-            # a bad upload shows its error in the page
-            page.set_input_files(
-                "#file-input", files=[{"name": "x.jpg", "mimeType": "image/jpeg",
-                                       "buffer": b"not an image"}],
-            )  # fmt: skip
-            page.wait_for_selector('#errors [data-kind="upload"]', timeout=20000)
-            assert "not a decodable" in page.locator('#errors [data-kind="upload"]').inner_text()
+
+            server.should_exit = True  # the server goes away: the page says so
+            page.wait_for_selector('#errors [data-kind="server"]', timeout=30000)
+            assert "server is gone" in page.locator('#errors [data-kind="server"]').inner_text()
+            assert page.locator("#conn").inner_text() == "disconnected"
         finally:
             browser.close()
