@@ -31,7 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from instanthmr.benchmark import machine_info
+from instanthmr.app.records import LIVE_ARRAYS, frame_record
+from instanthmr.benchmark import machine_info, stats, time_calls
 from instanthmr.pipeline import PosePipeline
 from instanthmr.sources import sample_video_path
 
@@ -50,6 +51,19 @@ def frames_from(path: Path, n: int, width: int) -> list[np.ndarray]:
     if not out:
         raise SystemExit(f"no frames read from {path}")
     return out
+
+
+def codec_costs(rgb: np.ndarray, result: object, repeats: int = 200) -> dict[str, dict]:
+    """CPU cost of each conversion on the web path, alone (least disturbed by load)."""
+    jpg = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])[1]
+    text = json.dumps(frame_record(result, LIVE_ARRAYS, 4))
+    calls = {
+        "jpeg_encode": lambda: cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80]),
+        "jpeg_decode": lambda: cv2.cvtColor(cv2.imdecode(jpg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB),
+        "record_and_json_dumps": lambda: json.dumps(frame_record(result, LIVE_ARRAYS, 4)),
+        "json_loads": lambda: json.loads(text),
+    }
+    return {k: stats(time_calls(fn, repeats)) for k, fn in calls.items()}
 
 
 def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
@@ -129,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         proc.terminate()
         proc.wait(20)
+    costs = codec_costs(frames[-1], direct)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     added = statistics.median(r["web_ms"] - r["direct_ms"] for r in rows)
     overhead = statistics.median(r["web_ms"] - r["server_predict_ms"] for r in rows)
@@ -138,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  median {k:<20} {v:8.2f}")
     print(f"  median web - direct (same frame)   {added:8.2f} ms")
     print(f"  median web - server predict        {overhead:8.2f} ms  (the web path itself)")
+    print("alone (p50 / min ms):")
+    for k, v in costs.items():
+        print(f"  {k:<24} {v['p50']:8.2f} {v['min']:8.2f}")
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "median": med, "added_ms": added,
-                                              "web_overhead_ms": overhead}, indent=1))  # fmt: skip
+                                              "web_overhead_ms": overhead, "alone": costs},
+                                             indent=1))  # fmt: skip
     return 0
 
 

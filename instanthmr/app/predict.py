@@ -105,12 +105,16 @@ async def _video_frames(
     video = await run_in_threadpool(VideoUpload, data, config.max_pixels)
     try:
         frames: list[FrameResult] = []
+        step_s = 1.0 / (video.fps or 30.0)
 
         def step() -> FrameResult | None:
             item = video.read()
             if item is None:
                 return None
             image, ts = item
+            last = frames[-1].timestamp if frames else None
+            if ts is None or (last is not None and ts <= last):  # the smoother needs order
+                ts = 0.0 if last is None else last + step_s
             return stream.predict(image, frame_index=len(frames), timestamp=ts, smooth=True)
 
         while len(frames) < config.max_video_frames:
