@@ -6,6 +6,9 @@ camera plays a generated clip (a bright disc moving across a dark frame, written
 so the detector finds one "person" per frame. The oracle is given a standing-figure
 template for its 2D offsets and its 3D joints, so the skeletons look like a person; they
 are the template moved with the disc, not a pose estimate. Skips when Chromium is absent.
+
+The screenshot goes to the test's temporary folder; ``INSTANTHMR_UPDATE_SCREENSHOTS=1``
+also copies it to ``docs/img/app.png`` (how the one in ``docs/app.md`` was made).
 """
 
 from __future__ import annotations
@@ -168,6 +171,24 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             page.wait_for_function(f"{hook_js}.personsSeen >= 1", timeout=30000)
             assert "1 persons" in page.locator("#upload-info").inner_text()
             assert page.locator(upload).count() == 0  # a good upload clears the error
+            clip_mp4 = clip.with_name("walk.mp4")
+            writer = cv2.VideoWriter(str(clip_mp4), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+            for i in range(6):
+                frame = np.full((240, 320, 3), 30, np.uint8)
+                cv2.circle(frame, (100 + 10 * i, 120), 12, (40, 40, 255), -1)
+                writer.write(frame)
+            writer.release()
+            page.set_input_files("#file-input", files=[str(clip_mp4)])
+            page.wait_for_function(
+                "document.querySelector('#upload-info').textContent.includes('6 frames')",
+                timeout=30000,
+            )
+            with page.expect_download(timeout=30000) as download:
+                page.click("#export-jsonl")
+            first = Path(download.value.path()).read_text().splitlines()[0]
+            assert '"instanthmr-results"' in first and download.value.suggested_filename.endswith(
+                ".jsonl"
+            )
 
             page.click("#camera-start")
             page.wait_for_function(
@@ -183,8 +204,11 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             assert page.locator("#conn").inner_text() == "live"
             assert problems == []
             page.wait_for_timeout(1500)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            shot = clip.with_name("app.png")
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("INSTANTHMR_UPDATE_SCREENSHOTS") == "1":  # refresh the docs' copy
+                shutil.copyfile(shot, SCREENSHOT)
 
             server.should_exit = True  # the server goes away: the page says so
             page.wait_for_selector('#errors [data-kind="server"]', timeout=30000)
