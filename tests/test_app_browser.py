@@ -107,8 +107,22 @@ def write_y4m(path: Path, n: int = 60, size: tuple[int, int] = (640, 480)) -> No
             fh.write(b"FRAME\n" + cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def chromium_args(fake_ui: bool, clip: Path) -> list[str]:
+    """Headless Chromium with a fake camera playing ``clip`` and software WebGL.
+
+    ``fake_ui`` accepts the camera permission prompt; without it the prompt is refused.
+    """
+    args = [
+        "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}",
+        "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run",
+    ]  # fmt: skip
+    return [*args, "--use-fake-ui-for-media-stream"] if fake_ui else args
+
+
+@pytest.fixture
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     import uvicorn
 
     tmp = tmp_path_factory.mktemp("browser")
@@ -134,13 +148,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     url, clip, server = live_server
-    args = [
-        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-video-capture={clip}", "--no-sandbox", "--disable-gpu",
-        "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run",
-    ]  # fmt: skip
+    args = chromium_args(fake_ui=True, clip=clip)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
@@ -214,5 +222,27 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             page.wait_for_selector('#errors [data-kind="server"]', timeout=30000)
             assert "server is gone" in page.locator('#errors [data-kind="server"]').inner_text()
             assert page.locator("#conn").inner_text() == "disconnected"
+        finally:
+            browser.close()
+
+
+def test_page_reports_a_refused_camera(live_server) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, clip, _ = live_server
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=False, clip=clip)
+        )
+        try:
+            page = browser.new_context(bypass_csp=True, permissions=[]).new_page()
+            page.goto(url + "/")
+            page.wait_for_function(
+                "window.__instanthmr && window.__instanthmr.ready", timeout=30000
+            )
+            page.click("#camera-start")
+            line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=30000)
+            assert "permission denied" in line.inner_text()
+            assert page.locator("#camera-start").is_enabled()  # the user can try again
+            assert page.evaluate("window.__instanthmr.framesSent") == 0
         finally:
             browser.close()
