@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
     "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
     "eval": ("instanthmr.apps.eval", "accuracy on COCO/3DPW/EMDB/your data; the synthetic gate"),
+    "serve": ("instanthmr.apps.serve", "serve the browser app (webcam/upload in, 3D out)"),
     "export": ("instanthmr.apps.export_hmr", "export InstantHMR to ONNX (extra 'export')"),
     "export-detector": (
         "instanthmr.apps.export_detector",

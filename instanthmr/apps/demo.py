@@ -61,26 +61,9 @@ def _suffix_checker(module: str, table: str, what: str) -> Any:
     return parse
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The demo's command line (every flag is described in ``--help``)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Real-time 3D human pose (MHR70 keypoints) with the InstantHMR ONNX model: "
-        "view results in Rerun, export them, or write an annotated video.",
-        epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
-    )
+def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
+    """Add the PosePipeline flags (group "pipeline"); shared with ``instanthmr serve``."""
     # fmt: off
-    src = parser.add_argument_group("input (pick one; default: the embedded sample clip)")
-    one = src.add_mutually_exclusive_group()
-    one.add_argument("--image", action="append", metavar="PATH",
-                     help="an image file or a glob such as 'shots/*.jpg' (quote it); repeatable")
-    one.add_argument("--folder", metavar="DIR", help="every image in DIR, in name order")
-    one.add_argument("--video", metavar="PATH", help="a video file (timestamps from the container)")
-    one.add_argument("--camera", type=int, metavar="INDEX",
-                     help="a local camera by index (0 = default webcam); always the latest frame")
-    one.add_argument("--url", metavar="URL",
-                     help="a network stream (rtsp://, http://, ...) read like a camera")
-
     pipe = parser.add_argument_group("pipeline")
     pipe.add_argument("--model", metavar="NAME_OR_PATH",
                       help="InstantHMR ONNX file, or a Hub name (default: the released model)")
@@ -111,6 +94,31 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     pipe.add_argument("--target", type=_target, metavar="WHO",
                       help="follow one person only: 'largest' (biggest box), 'center' (nearest "
                       "the image centre) or a track id such as 3 (default: everyone)")
+    # fmt: on
+    return pipe
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The demo's command line (every flag is described in ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Real-time 3D human pose (MHR70 keypoints) with the InstantHMR ONNX model: "
+        "view results in Rerun, export them, or write an annotated video.",
+        epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
+    )
+    # fmt: off
+    src = parser.add_argument_group("input (pick one; default: the embedded sample clip)")
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--image", action="append", metavar="PATH",
+                     help="an image file or a glob such as 'shots/*.jpg' (quote it); repeatable")
+    one.add_argument("--folder", metavar="DIR", help="every image in DIR, in name order")
+    one.add_argument("--video", metavar="PATH", help="a video file (timestamps from the container)")
+    one.add_argument("--camera", type=int, metavar="INDEX",
+                     help="a local camera by index (0 = default webcam); always the latest frame")
+    one.add_argument("--url", metavar="URL",
+                     help="a network stream (rtsp://, http://, ...) read like a camera")
+
+    pipe = add_pipeline_options(parser)
     pipe.add_argument("--max-frames", type=_int_at_least(1), metavar="N",
                       help="stop after processing N frames")
     pipe.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
@@ -139,6 +147,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       "keeps serving after the run until Ctrl-C")
     view.add_argument("--stdout", action="store_true",
                       help="write the recording to stdout, e.g. '| rerun -'")
+    view.add_argument("--serve-app", action="store_true",
+                      help="serve the browser app instead (same as `instanthmr serve`; "
+                      "see docs/app.md and `instanthmr serve --help`)")
     # fmt: on
     return parser
 
@@ -358,6 +369,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the demo and return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--serve-app" in argv:  # the browser app instead (docs/app.md): same pipeline flags
+        from .serve import main as serve_main
+
+        return serve_main([a for a in argv if a != "--serve-app"])
     args = build_parser().parse_args(argv)
     errors = _user_errors()
     try:
