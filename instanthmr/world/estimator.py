@@ -102,7 +102,6 @@ class Estimate:
     reason: str = "no still-foot samples yet"
 
 
-
 @dataclass
 class GroundEstimator:
     """Collects still-foot points per track and fits the ground plane online."""
@@ -202,6 +201,7 @@ class GroundEstimator:
             angle = math.degrees(math.acos(float(np.clip(prev.normal @ frame.normal, -1, 1))))
             dh = abs(prev.camera_height - frame.camera_height)
             est.frozen = dh <= cfg.freeze_height and angle <= cfg.freeze_angle
-        est.frame, est.confidence, est.inliers, est.reason = frame, confidence, plane.num_inliers, ""
+        est.frame, est.confidence, est.inliers = frame, confidence, plane.num_inliers
+        est.reason = ""
         if est.frozen:
             self._points, self._last = [], {}

@@ -119,7 +119,7 @@ class WorldFrame:
 
     @property
     def plane(self) -> np.ndarray:
-        """(4,) the ground plane in the camera frame: ``a, b, c, d`` with ``a x + b y + c z + d = 0``."""
+        """(4,) the camera-frame ground plane ``a, b, c, d``: ``a x + b y + c z + d = 0``."""
         return np.append(self.normal, self.camera_height)
 
     @property

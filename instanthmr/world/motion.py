@@ -28,9 +28,10 @@ FOOT_POINTS: tuple[tuple[int, ...], tuple[int, ...]] = tuple(
     for side in ("left", "right")
 )  # type: ignore[assignment]
 """Heel and toe tips of the left and right foot (contact points)."""
-FOOT_LOCKED: tuple[tuple[int, ...], tuple[int, ...]] = tuple(
-    (JOINT_INDEX[f"{side}_ankle"], *pts) for side, pts in zip(("left", "right"), FOOT_POINTS)
-)  # type: ignore[assignment]
+FOOT_LOCKED: tuple[tuple[int, ...], tuple[int, ...]] = (
+    (JOINT_INDEX["left_ankle"], *FOOT_POINTS[0]),
+    (JOINT_INDEX["right_ankle"], *FOOT_POINTS[1]),
+)
 """Joints moved by the foot lock: ankle, heel and toe tips of each foot."""
 
 TRAJECTORY_PRESETS: dict[str, OneEuroParams | None] = {
