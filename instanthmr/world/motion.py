@@ -51,7 +51,8 @@ class MotionConfig:
         trajectory: a :data:`TRAJECTORY_PRESETS` name or :class:`OneEuroParams` ["default"].
         contact_height: a foot point lower than this above the ground may touch it, m [0.06].
         contact_speed: ... when slower than this, m/s [0.5].
-        speed_window: shortest baseline of the foot speed, seconds [0.1].
+        speed_window: shortest baseline of the foot speed, seconds [0.05]: two frames
+            at 30 FPS, one at 20 FPS or less.
         foot_lock: pin feet in contact (changes ``joints_3d_world`` only) [False].
         forget_after: drop a track's state when unseen this long, seconds [2.0].
     """
@@ -59,7 +60,7 @@ class MotionConfig:
     trajectory: str | OneEuroParams = "default"
     contact_height: float = 0.06
     contact_speed: float = 0.5
-    speed_window: float = 0.1
+    speed_window: float = 0.05
     foot_lock: bool = False
     forget_after: float = 2.0
 
