@@ -245,6 +245,10 @@ class FrameResult:
         self.persons = list(self.persons)
         if self.world is not None and not isinstance(self.world, WorldInfo):
             raise TypeError(f"world must be a WorldInfo or None, got {type(self.world).__name__}")
+        if self.world is not None:
+            extra = {w.track_id for w in self.world.persons} - {p.track_id for p in self.persons}
+            if extra:
+                raise ValueError(f"world.persons has track ids {sorted(extra)} not in persons")
         for i, p in enumerate(self.persons):
             if not isinstance(p, PersonResult):
                 raise TypeError(f"persons[{i}] must be a PersonResult, got {type(p).__name__}")
