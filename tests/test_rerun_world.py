@@ -81,7 +81,7 @@ def test_world_space_holds_ground_camera_and_status(logged) -> None:
     assert translation == pytest.approx([0.0, info.camera_height, 0.0], abs=1e-5)
     assert info.camera_height == pytest.approx(2.5, abs=0.02)
     (label,) = _column(path, "/ground/camera/label", "Points3D:labels")[-1]
-    assert "pitch 20.0 deg" in label
+    assert f"camera {info.camera_height:.2f} m, pitch {info.pitch_deg:.1f} deg" in label
 
 
 def test_world_joints_contacts_and_trajectories(logged) -> None:
