@@ -37,7 +37,8 @@ CALIB_FORMAT = "instanthmr-world"
 CALIB_VERSION = 1
 
 
-def _check_range(name: str, value: float, bounds: tuple[float, float], unit: str) -> float:
+def check_range(name: str, value: float, bounds: tuple[float, float], unit: str) -> float:
+    """``value`` as a float; ValueError naming the accepted range when outside ``bounds``."""
     v = float(value)
     if not (math.isfinite(v) and bounds[0] <= v <= bounds[1]):
         raise ValueError(
@@ -67,7 +68,7 @@ class WorldFrame:
         if n.shape != (3,) or not np.all(np.isfinite(n)) or np.linalg.norm(n) < 1e-6:
             raise ValueError(f"normal must be a finite non-zero (3,) vector, got {self.normal}")
         object.__setattr__(self, "normal", n / np.linalg.norm(n))
-        _check_range("camera height", self.camera_height, HEIGHT_RANGE, "m")
+        check_range("camera height", self.camera_height, HEIGHT_RANGE, "m")
         object.__setattr__(self, "camera_height", float(self.camera_height))
         for name, value, bounds in (("camera pitch", self.pitch_deg, PITCH_RANGE),
                                     ("camera roll", self.roll_deg, ROLL_RANGE)):  # fmt: skip
@@ -92,9 +93,9 @@ class WorldFrame:
         Raises ValueError naming the accepted range when a value is outside it
         (:data:`HEIGHT_RANGE`, :data:`PITCH_RANGE`, :data:`ROLL_RANGE`).
         """
-        h = _check_range("camera height", height, HEIGHT_RANGE, "m")
-        p = math.radians(_check_range("camera pitch", pitch_deg, PITCH_RANGE, "deg"))
-        r = math.radians(_check_range("camera roll", roll_deg, ROLL_RANGE, "deg"))
+        h = check_range("camera height", height, HEIGHT_RANGE, "m")
+        p = math.radians(check_range("camera pitch", pitch_deg, PITCH_RANGE, "deg"))
+        r = math.radians(check_range("camera roll", roll_deg, ROLL_RANGE, "deg"))
         normal = np.array([math.cos(p) * math.sin(r), -math.cos(p) * math.cos(r), -math.sin(p)])
         return cls(normal, h, source)
 
