@@ -53,6 +53,7 @@ class MotionConfig:
         contact_speed: ... when slower than this, m/s [0.5].
         speed_window: shortest baseline of the foot speed, seconds [0.05]: two frames
             at 30 FPS, one at 20 FPS or less.
+        trajectory_window: shortest baseline of the ground speed, seconds [0.25].
         foot_lock: pin feet in contact (changes ``joints_3d_world`` only) [False].
         forget_after: drop a track's state when unseen this long, seconds [2.0].
     """
@@ -61,6 +62,7 @@ class MotionConfig:
     contact_height: float = 0.06
     contact_speed: float = 0.5
     speed_window: float = 0.05
+    trajectory_window: float = 0.25
     foot_lock: bool = False
     forget_after: float = 2.0
 
@@ -70,8 +72,12 @@ class MotionConfig:
                 f"unknown trajectory preset {self.trajectory!r}; use one of "
                 f"{', '.join(TRAJECTORY_PRESETS)} or a OneEuroParams"
             )
-        if min(self.contact_height, self.contact_speed, self.speed_window) <= 0:
-            raise ValueError(f"contact_height, contact_speed and speed_window must be > 0: {self}")
+        if min(self.contact_height, self.contact_speed, self.speed_window,
+               self.trajectory_window) <= 0:  # fmt: skip
+            raise ValueError(
+                "contact_height, contact_speed, speed_window and trajectory_window must be "
+                f"> 0: {self}"
+            )
 
     @property
     def params(self) -> OneEuroParams | None:
@@ -96,10 +102,25 @@ class TrackMotion:
 class _State:
     ground: OneEuroFilter | None
     facing: OneEuroFilter | None
-    last: tuple[float, np.ndarray] | None = None
+    path: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     feet: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     anchors: list[np.ndarray | None] = field(default_factory=lambda: [None, None])
     seen: float = 0.0
+
+
+def _speed(
+    past: deque[tuple[float, np.ndarray]], t: float, x: np.ndarray, window: float, axis: int = 0
+) -> np.ndarray | float:
+    """Speed of ``x`` against the newest past sample at least ``window`` seconds old (else
+    the oldest); records ``x``. Zero (shaped like the norm) when there is no earlier sample."""
+    while len(past) > 1 and t - past[1][0] >= window:
+        past.popleft()
+    speed = np.zeros(x.shape[:axis]) if axis else 0.0
+    if past and t > past[0][0]:
+        t0, old = past[0]
+        speed = np.linalg.norm(x - old, axis=axis) / (t - t0)
+    past.append((t, x))
+    return float(speed) if axis == 0 else speed
 
 
 def _filtered(f: OneEuroFilter | None, x: np.ndarray, t: float) -> np.ndarray:
@@ -138,20 +159,10 @@ class MotionTracker:
         forward = np.array([across[2], -across[0]])  # up x (right - left), as (x, z)
         forward = _filtered(st.facing, forward / max(np.linalg.norm(forward), 1e-9), t)
         heading = math.atan2(-forward[0], -forward[1])
-        speed = 0.0
-        if st.last is not None and t > st.last[0]:
-            speed = float(np.linalg.norm(ground - st.last[1]) / (t - st.last[0]))
-        st.last = (t, ground)
+        speed = _speed(st.path, t, ground, cfg.trajectory_window)
 
         feet = np.stack([joints_world[list(idx)] for idx in FOOT_POINTS])  # (2, 3, 3)
-        while len(st.feet) > 1 and t - st.feet[1][0] >= cfg.speed_window:
-            st.feet.popleft()  # keep the newest sample at least speed_window old
-        if st.feet and t > st.feet[0][0]:
-            t0, old = st.feet[0]
-            foot_speed = np.linalg.norm(feet - old, axis=2) / (t - t0)
-        else:
-            foot_speed = np.zeros((2, 3))
-        st.feet.append((t, feet))
+        foot_speed = _speed(st.feet, t, feet, cfg.speed_window, axis=2)
         touching = (feet[..., 1] < cfg.contact_height) & (foot_speed < cfg.contact_speed)
         contact = (bool(touching[0].any()), bool(touching[1].any()))
 

@@ -19,6 +19,10 @@ DEFAULT_DOWN = np.array([0.0, 1.0, 0.0])
 """Camera +Y: "down" in the image, used to orient the normal when no body hint is given."""
 
 
+VOTERS = 1500
+"""Most points each RANSAC proposal is scored on (a random subset of larger inputs)."""
+
+
 class DegeneratePlaneError(ValueError):
     """The points do not define a ground plane (too few, collinear, or the camera under it)."""
 
@@ -117,9 +121,12 @@ def fit_ground_plane(
     rng = np.random.default_rng(seed)
     idx = np.stack([rng.choice(len(pts), 3, replace=False) for _ in range(iterations)])
     normals, offsets = _plane_through(pts[idx[:, 0]], pts[idx[:, 1]], pts[idx[:, 2]])
-    dist = np.abs(normals @ pts.T + offsets[:, None])  # (K, N)
+    # Proposals are scored on at most VOTERS points (bounded cost); the refits use all.
+    voters = pts if len(pts) <= VOTERS else pts[rng.choice(len(pts), VOTERS, replace=False)]
+    dist = np.abs(normals @ voters.T + offsets[:, None])  # (K, min(N, VOTERS))
     votes = np.where(np.linalg.norm(normals, axis=1) > 0, (dist < threshold).sum(axis=1), -1)
-    inliers = dist[int(np.argmax(votes))] < threshold
+    best = int(np.argmax(votes))
+    inliers = np.abs(pts @ normals[best] + offsets[best]) < threshold
     if inliers.sum() < 3:
         raise DegeneratePlaneError(
             "no three foot points define a plane (all points coincide or are collinear)"
