@@ -325,24 +325,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _world_line(stage: Any) -> str:
+    """One line on the world frame a run ended with."""
+    est, frame = stage.estimator.estimate, stage.frame
+    if frame is None:
+        return f"world: unknown ({est.reason})"
+    how = frame.source
+    if how == "fitted":
+        how += f", {est.inliers} foot points, confidence {est.confidence:.2f}"
+    return (
+        f"world: camera {frame.camera_height:.2f} m above the ground, pitch "
+        f"{frame.pitch_deg:.1f} deg, roll {frame.roll_deg:.1f} deg ({how})"
+    )
+
+
 def _save_world(args: argparse.Namespace, pipeline: Any, written: list[str]) -> None:
     """Report the world frame; ``--save-world`` writes it, or says why there is none."""
     stage = getattr(pipeline, "world", None)
     if stage is not None:
-        est = stage.estimator.estimate
-        frame = stage.frame
-        print(
-            f"world: camera {frame.camera_height:.2f} m above the ground, pitch "
-            f"{frame.pitch_deg:.1f} deg, roll {frame.roll_deg:.1f} deg ({frame.source}"
-            + (f", {est.inliers} foot points, confidence {est.confidence:.2f})"
-               if frame.source == "fitted" else ")")
-            if frame is not None else f"world: unknown ({est.reason})",
-            file=sys.stderr,
-        )  # fmt: skip
+        print(_world_line(stage), file=sys.stderr)
     if not args.save_world:
         return
     if stage is None or stage.frame is None:
-        reason = stage.estimator.estimate.reason if stage is not None else "world frame off"
+        reason = (stage.estimator.estimate.reason if stage is not None
+                  else "the world stage is off (add --world)")  # fmt: skip
         print(f"--save-world: {args.save_world} not written: {reason}", file=sys.stderr)
         return
     stage.save(args.save_world)

@@ -9,6 +9,7 @@ from people's still feet, and until then every person's ``joints_3d_world`` stay
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -107,4 +108,4 @@ class WorldTracker:
                 records.append(PersonWorld(p.track_id, m.position, m.heading, m.speed, m.contact))
             out.append(p.replace(joints_3d_world=joints.astype(np.float32),
                                  root_world=root.astype(np.float32)))  # fmt: skip
-        return out, WorldInfo(**{**info.__dict__, "persons": tuple(records)})
+        return out, dataclasses.replace(info, persons=tuple(records))
