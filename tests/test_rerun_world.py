@@ -80,6 +80,12 @@ def test_world_space_holds_ground_camera_and_status(logged) -> None:
     (translation,) = _column(path, "/ground/camera", "Transform3D:translation")[-1]
     assert translation == pytest.approx([0.0, info.camera_height, 0.0], abs=1e-5)
     assert info.camera_height == pytest.approx(2.5, abs=0.02)
+    (mat,) = _column(path, "/ground/camera", "Transform3D:mat3x3")[-1]
+    world_from_cam = np.asarray(mat, dtype=np.float64).reshape(3, 3).T  # stored column-major
+    forward = world_from_cam @ [0.0, 0.0, 1.0]  # the optical axis, in the world
+    pitch = np.radians(info.pitch_deg)
+    assert forward == pytest.approx([forward[0], -np.sin(pitch), -np.cos(pitch)], abs=0.06)
+    assert abs(forward[0]) < 0.06 and world_from_cam[1] @ [0, -1, 0] > 0.9  # image up ~ up
     (label,) = _column(path, "/ground/camera/label", "Points3D:labels")[-1]
     assert f"camera {info.camera_height:.2f} m, pitch {info.pitch_deg:.1f} deg" in label
 
