@@ -119,11 +119,14 @@ def fit_ground_plane(
             f"{max(3, min_points)} (let people walk or stand in view longer)"
         )
     rng = np.random.default_rng(seed)
-    idx = np.stack([rng.choice(len(pts), 3, replace=False) for _ in range(iterations)])
+    idx = rng.integers(0, len(pts), (iterations, 3))  # repeats give a zero normal: no vote
     normals, offsets = _plane_through(pts[idx[:, 0]], pts[idx[:, 1]], pts[idx[:, 2]])
     # Proposals are scored on at most VOTERS points (bounded cost); the refits use all.
     voters = pts if len(pts) <= VOTERS else pts[rng.choice(len(pts), VOTERS, replace=False)]
-    dist = np.abs(normals @ voters.T + offsets[:, None])  # (K, min(N, VOTERS))
+    # Written out rather than a matmul: a (K, 3) @ (3, N) product goes to a multi-threaded
+    # BLAS, which is many times slower than this on a busy machine.
+    signed = sum(normals[:, k, None] * voters[None, :, k] for k in range(3)) + offsets[:, None]
+    dist = np.abs(signed)  # (K, min(N, VOTERS))
     votes = np.where(np.linalg.norm(normals, axis=1) > 0, (dist < threshold).sum(axis=1), -1)
     best = int(np.argmax(votes))
     inliers = np.abs(pts @ normals[best] + offsets[best]) < threshold
