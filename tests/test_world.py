@@ -263,3 +263,14 @@ def test_frame_rate_does_not_change_the_answer() -> None:
     _, info = _run(stage, scene)[-1]
     assert info.known and abs(info.camera_height - 2.5) < 0.005
     assert 1 / FPS < scene[1][0] - scene[0][0]
+
+
+def test_implausible_fitted_height_keeps_the_world_unknown() -> None:
+    """Feet 80 m below the camera fit a plane, but a height outside 0.1..50 m is refused."""
+    far = WorldFrame.from_camera(40.0, 20.0)
+    stage = WorldTracker()
+    for t, persons, _ in frames(far, default_walkers(), 40):
+        scaled = [p.replace(cam_trans=p.cam_trans * 2.0, joints_3d_local=p.joints_3d_local * 2)
+                  for p in persons]  # fmt: skip
+        _, info = stage.update(scaled, t)
+    assert not info.known and "out of range" in info.reason and "0.1..50 m" in info.reason

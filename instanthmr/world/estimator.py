@@ -27,7 +27,7 @@ import numpy as np
 from ..results import PersonResult
 from ..skeleton import JOINT_INDEX
 from .frame import WorldFrame
-from .plane import DegeneratePlaneError, fit_ground_plane
+from .plane import fit_ground_plane
 
 FOOT_JOINTS: tuple[int, ...] = tuple(
     JOINT_INDEX[n]
@@ -121,10 +121,6 @@ class GroundEstimator:
         self._new = False
         self.estimate = Estimate()
 
-    def forget(self, track_id: int) -> None:
-        """Drop the previous-frame feet of a track that ended."""
-        self._last.pop(int(track_id), None)
-
     def add(self, persons: list[PersonResult], timestamp: float) -> None:
         """Take the still feet of this frame's tracked persons."""
         if self.estimate.frozen:
@@ -185,7 +181,7 @@ class GroundEstimator:
                 pts, down=self._down, threshold=cfg.threshold, min_extent=cfg.min_extent
             )
             frame = WorldFrame.from_plane(plane)
-        except DegeneratePlaneError as err:
+        except ValueError as err:  # DegeneratePlaneError, or a height outside HEIGHT_RANGE
             est.reason = f"no ground plane yet: {err}"
             return
         if plane.num_inliers < cfg.min_inliers:
