@@ -134,4 +134,5 @@ def test_world_flag_errors(
 )
 def test_world_default_by_input(flags: list[str], expected: bool) -> None:
     args = demo.build_parser().parse_args(flags)
-    assert demo.world_option(args, demo.input_kind(args)) is expected
+    static = demo.input_kind(args) not in demo.IMAGE_INPUTS
+    assert demo.world_option(args, static=static) is expected

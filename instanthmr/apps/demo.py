@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
+
 APP_ID = "instanthmr"
 DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
@@ -47,30 +49,6 @@ def _target(text: str) -> str | int:
     if text not in ("largest", "center"):
         raise argparse.ArgumentTypeError(f"must be 'largest', 'center' or a track id, got {text}")
     return text
-
-
-def _world_value(name: str, unit: str) -> Any:
-    """A camera height/pitch parser that refuses values outside the world frame's range."""
-
-    def parse(text: str) -> float:
-        from ..world import frame
-
-        bounds = getattr(frame, f"{name.upper()}_RANGE")
-        try:
-            return frame.check_range(f"camera {name}", float(text), bounds, unit)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
-
-
-def _world_file(text: str) -> Any:
-    from ..world import WorldFrame
-
-    try:
-        return WorldFrame.load(text)
-    except (ValueError, FileNotFoundError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _suffix_checker(module: str, table: str, what: str) -> Any:
@@ -140,21 +118,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     pipe.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
                       help="skip N source frames after each processed one (default: 0)")
 
-    world = parser.add_argument_group("world frame (docs/world.md)")
-    world.add_argument("--world", action=argparse.BooleanOptionalAction, default=None,
-                       help="put people in a gravity-aligned world frame (ground plane from "
-                       "their still feet): world joints, trajectories, foot contact (default: "
-                       "on for video, camera and stream, which assume a static camera; off "
-                       "for images and folders)")
-    world.add_argument("--camera-height", type=_world_value("height", "m"), metavar="M",
-                       help="the camera's height above the ground in metres (0.1..50), with "
-                       "--camera-pitch: the world frame is then known from the first frame")
-    world.add_argument("--camera-pitch", type=_world_value("pitch", "deg"), metavar="DEG",
-                       help="degrees the camera looks below the horizon (-80..80)")
-    world.add_argument("--world-from", type=_world_file, metavar="CALIB.json",
-                       help="load the world frame saved by an earlier run's --save-world")
-    world.add_argument("--save-world", metavar="CALIB.json",
-                       help="at the end, save the world frame for later runs (--world-from)")
+    add_world_arguments(parser)
 
     out = parser.add_argument_group("outputs")
     out.add_argument("--export", action="append", metavar="FILE",
@@ -221,35 +185,6 @@ def _open_source(args: argparse.Namespace, kind: str) -> Any:
         raise SourceError(str(exc)) from exc
 
 
-def world_option(args: argparse.Namespace, kind: str) -> Any:
-    """The pipeline's ``world=`` value: a given frame, True (estimate online) or False.
-
-    A given frame (``--world-from``, ``--camera-height`` with ``--camera-pitch``) turns the
-    world on. Otherwise ``--world``/``--no-world`` decide, and by default the world is on for
-    videos, cameras and streams (one static camera is assumed: a stream from one place) and
-    off for images and folders (unrelated shots, no motion to find still feet in).
-    """
-    from ..world import WorldFrame
-
-    if args.world_from is not None:
-        return args.world_from
-    if args.camera_height is not None:
-        return WorldFrame.from_camera(args.camera_height, args.camera_pitch)
-    if args.world is not None:
-        return bool(args.world)
-    return kind not in IMAGE_INPUTS
-
-
-def _check_world_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    given = args.camera_height is not None, args.camera_pitch is not None
-    if any(given) and not all(given):
-        parser.error("--camera-height and --camera-pitch go together (give both)")
-    if args.world_from is not None and any(given):
-        parser.error("--world-from already holds the camera height and pitch; drop one")
-    if args.world is False and (args.world_from is not None or any(given) or args.save_world):
-        parser.error("--no-world contradicts --world-from/--camera-height/--save-world")
-
-
 def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -> Any:
     from ..pipeline import PosePipeline
 
@@ -284,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
 
     kind = input_kind(args)
     smooth = args.smooth if args.smooth is not None else kind not in IMAGE_INPUTS
-    world = world_option(args, kind)
+    world = world_option(args, static=kind not in IMAGE_INPUTS)
     args.world = world is not False
     stats = _Stats()
     with contextlib.ExitStack() as stack:
@@ -314,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: closing outputs", file=sys.stderr)
         bar.close()
-        _save_world(args, pipeline, outputs.written)
+        finish_world(args, pipeline, outputs.written)
         dropped = source.dropped if source.is_live else None
         # With --stdout the recording itself goes to stdout: keep the summary off it.
         print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
@@ -323,36 +258,6 @@ def run(args: argparse.Namespace) -> int:
 
             rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
     return 0
-
-
-def _world_line(stage: Any) -> str:
-    """One line on the world frame a run ended with."""
-    est, frame = stage.estimator.estimate, stage.frame
-    if frame is None:
-        return f"world: unknown ({est.reason})"
-    how = frame.source
-    if how == "fitted":
-        how += f", {est.inliers} foot points, confidence {est.confidence:.2f}"
-    return (
-        f"world: camera {frame.camera_height:.2f} m above the ground, pitch "
-        f"{frame.pitch_deg:.1f} deg, roll {frame.roll_deg:.1f} deg ({how})"
-    )
-
-
-def _save_world(args: argparse.Namespace, pipeline: Any, written: list[str]) -> None:
-    """Report the world frame; ``--save-world`` writes it, or says why there is none."""
-    stage = getattr(pipeline, "world", None)
-    if stage is not None:
-        print(_world_line(stage), file=sys.stderr)
-    if not args.save_world:
-        return
-    if stage is None or stage.frame is None:
-        reason = (stage.estimator.estimate.reason if stage is not None
-                  else "the world stage is off (add --world)")  # fmt: skip
-        print(f"--save-world: {args.save_world} not written: {reason}", file=sys.stderr)
-        return
-    stage.save(args.save_world)
-    written.append(args.save_world)
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
@@ -462,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the demo and return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_world_flags(parser, args)
+    check_world_flags(parser, args)
     errors = _user_errors()
     try:
         return run(args)
