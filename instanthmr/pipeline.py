@@ -52,6 +52,21 @@ def boxes_and_scores(boxes: Any) -> tuple[np.ndarray, np.ndarray]:
     return arr, np.ones(len(arr))
 
 
+def _world_stage(world: Any) -> Any:
+    """The world stage for the ``world=`` option (None when off); see ``docs/world.md``."""
+    if world is False or world is None:
+        return None
+    from .world import WorldFrame, WorldTracker
+
+    if world is True:
+        return WorldTracker()
+    if isinstance(world, WorldFrame):
+        return WorldTracker(world)
+    if isinstance(world, WorldTracker):
+        return world
+    raise TypeError(f"world must be a bool, a WorldFrame or a WorldTracker, got {world!r}")
+
+
 class PosePipeline:
     """Everyone in a frame, in 3D, with stable ids on video.
 
@@ -78,6 +93,10 @@ class PosePipeline:
         threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
         tracker, scheduler, smoother: swap in your own configured parts.
+        world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
+            True (ground plane estimated online from people's still feet), a
+            :class:`~instanthmr.world.WorldFrame` (known camera height and pitch, or loaded
+            from a calibration file) or a configured :class:`~instanthmr.world.WorldTracker`.
 
     Threads and streams: a pipeline holds one stream's state (tracks, stride schedule,
     smoothing filters, frame counter), so it serves **one stream at a time**. A call to
@@ -110,6 +129,7 @@ class PosePipeline:
         tracker: Tracker | None = None,
         scheduler: StrideScheduler | None = None,
         smoother: PoseSmoother | None = None,
+        world: Any = False,
     ) -> None:
         if detector_stride < 1:
             raise ValueError(f"detector_stride must be >= 1, got {detector_stride}")
@@ -140,6 +160,7 @@ class PosePipeline:
         self.tracker = tracker or Tracker(max_tracks=max_persons)
         self.scheduler = scheduler or StrideScheduler(detector_stride, fixed_stride=fixed_stride)
         self.smoother = smoother or PoseSmoother()
+        self.world = _world_stage(world)
         self._frame = 0
         self._busy = threading.Lock()
 
@@ -154,6 +175,7 @@ class PosePipeline:
         twin.tracker = copy.deepcopy(self.tracker)
         twin.scheduler = copy.deepcopy(self.scheduler)
         twin.smoother = copy.deepcopy(self.smoother)
+        twin.world = copy.deepcopy(self.world)
         twin._busy = threading.Lock()
         twin.reset()
         return twin
@@ -163,6 +185,8 @@ class PosePipeline:
         self.tracker.reset()
         self.scheduler.reset()
         self.smoother.reset()
+        if self.world is not None:
+            self.world.reset()
         self._frame = 0
 
     def _cap(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -265,12 +289,14 @@ class PosePipeline:
 
         t0 = time.perf_counter()
         persons = self._track(persons, b, scores, keys, source, size, index, timestamp, smooth)
+        ts = timestamp if timestamp is not None else index / DEFAULT_FPS
+        persons, world = self.world.update(persons, ts) if self.world else (persons, None)
         t.track = _ms(t0)
         t.total = _ms(t_start)
         return FrameResult(
             persons=persons, frame_index=index, image_size=size, timings=t,
             detector_ran=source == "detector", timestamp=timestamp,
-            boxes_from=boxes_from, detect_reason=reason,
+            boxes_from=boxes_from, detect_reason=reason, world=world,
         )  # fmt: skip
 
     def _track(

@@ -28,6 +28,7 @@ _PERSON_SHAPES: dict[str, tuple[int, ...]] = {
     "shape_params": (NUM_SHAPE_PARAMS,),
     "principal_point": (2,),
 }
+_WORLD_SHAPES: dict[str, tuple[int, ...]] = {"joints_3d_world": (NUM_JOINTS, 3), "root_world": (3,)}
 
 
 def _as_array(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
@@ -55,8 +56,13 @@ class PersonResult:
         principal_point: (2,) principal point of that pinhole, pixels.
         image_size: ``(width, height)`` of the frame.
         track_id: stable identity across frames; -1 when not tracked.
+        joints_3d_world: (70, 3) joints in the world frame, metres, or None when no world
+            frame is known (see ``docs/world.md``).
+        root_world: (3,) the pelvis (mid-hip) in the world frame, metres, or None.
 
-    The camera frame is right-handed: X right, Y down, Z forward.
+    The camera frame is right-handed: X right, Y down, Z forward. The world frame is
+    gravity-aligned: X right, Y up, Z back towards the camera, origin on the ground below
+    the camera, metres.
     """
 
     bbox: np.ndarray
@@ -70,10 +76,15 @@ class PersonResult:
     principal_point: np.ndarray
     image_size: tuple[int, int]
     track_id: int = -1
+    joints_3d_world: np.ndarray | None = None
+    root_world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name, shape in _PERSON_SHAPES.items():
             object.__setattr__(self, name, _as_array(name, getattr(self, name), shape))
+        for name, shape in _WORLD_SHAPES.items():
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _as_array(name, getattr(self, name), shape))
         if not np.isfinite(self.score):
             raise ValueError(f"score must be finite, got {self.score}")
         object.__setattr__(self, "score", float(self.score))
@@ -121,6 +132,85 @@ class StageTimings:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class PersonWorld:
+    """One tracked person's place in the world on one frame (see ``docs/world.md``).
+
+    Attributes:
+        track_id: the person's track id.
+        position: (3,) the point on the ground below the pelvis, world frame, metres
+            (``y`` = 0), smoothed in the world frame.
+        heading: the way the person faces, radians about +Y: 0 faces -Z (away from the
+            camera), positive turns left (counter-clockwise seen from above).
+        speed: ground speed, m/s.
+        contact: (2,) bool, ``left, right`` foot on the ground.
+    """
+
+    track_id: int
+    position: np.ndarray
+    heading: float
+    speed: float
+    contact: tuple[bool, bool]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "position", _as_array("position", self.position, (3,)))
+        for name in ("heading", "speed"):
+            value = float(getattr(self, name))
+            if not np.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
+            object.__setattr__(self, name, value)
+        if len(self.contact) != 2:
+            raise ValueError(f"contact must be (left, right), got {self.contact}")
+        object.__setattr__(self, "contact", (bool(self.contact[0]), bool(self.contact[1])))
+        object.__setattr__(self, "track_id", int(self.track_id))
+
+
+@dataclass(frozen=True)
+class WorldInfo:
+    """Whether a frame's world frame is known, how well, and each person's place in it.
+
+    Attributes:
+        known: a world frame is known (``joints_3d_world`` is then set for every person).
+        confidence: 0..1; 1 for a user-given or loaded world frame.
+        source: ``"fitted"``, ``"user"``, ``"file"``, or ``""`` while unknown.
+        reason: why the world frame is unknown (``""`` when known).
+        frozen: the estimate no longer changes.
+        inliers: foot points supporting the fitted plane (0 when given).
+        plane: (4,) the ground plane in the camera frame, ``a, b, c, d`` with
+            ``a x + b y + c z + d = 0``, ``(a, b, c)`` the unit up vector and ``d`` the
+            camera height; None while unknown.
+        camera_height: metres above the ground, or None.
+        pitch_deg: degrees the camera looks below the horizon, or None.
+        roll_deg: degrees the camera is turned about its optical axis, or None.
+        persons: one :class:`PersonWorld` per tracked person of the frame (in frame
+            order) when known, empty otherwise; persons without a track id get none, so
+            match them by ``track_id`` (:meth:`person`).
+    """
+
+    known: bool = False
+    confidence: float = 0.0
+    source: str = ""
+    reason: str = ""
+    frozen: bool = False
+    inliers: int = 0
+    plane: np.ndarray | None = None
+    camera_height: float | None = None
+    pitch_deg: float | None = None
+    roll_deg: float | None = None
+    persons: tuple[PersonWorld, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.plane is not None:
+            object.__setattr__(self, "plane", _as_array("plane", self.plane, (4,)))
+        if self.known and self.plane is None:
+            raise ValueError("a known WorldInfo needs its plane")
+        object.__setattr__(self, "persons", tuple(self.persons))
+
+    def person(self, track_id: int) -> PersonWorld | None:
+        """The world record of one track on this frame, or None."""
+        return next((p for p in self.persons if p.track_id == track_id), None)
+
+
 @dataclass
 class FrameResult:
     """Everyone found in one frame, with per-stage timings.
@@ -137,6 +227,8 @@ class FrameResult:
             (carried from last frame's keypoints), ``"caller"`` or ``""`` (no boxes).
         detect_reason: why the detector ran (``"stride"``, ``"no-tracks"``,
             ``"box-left-frame"``, ...), or ``""`` when it did not.
+        world: the world-frame stage's report (:class:`WorldInfo`), or None when the
+            pipeline runs without it.
     """
 
     persons: list[PersonResult] = field(default_factory=list)
@@ -147,9 +239,16 @@ class FrameResult:
     timestamp: float | None = None
     boxes_from: str = ""
     detect_reason: str = ""
+    world: WorldInfo | None = None
 
     def __post_init__(self) -> None:
         self.persons = list(self.persons)
+        if self.world is not None and not isinstance(self.world, WorldInfo):
+            raise TypeError(f"world must be a WorldInfo or None, got {type(self.world).__name__}")
+        if self.world is not None:
+            extra = {w.track_id for w in self.world.persons} - {p.track_id for p in self.persons}
+            if extra:
+                raise ValueError(f"world.persons has track ids {sorted(extra)} not in persons")
         for i, p in enumerate(self.persons):
             if not isinstance(p, PersonResult):
                 raise TypeError(f"persons[{i}] must be a PersonResult, got {type(p).__name__}")

@@ -218,7 +218,7 @@ def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "model": "m.onnx", "device": "cpu", "fallback": True, "detector_variant": "small",
         "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
         "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
-        "smoothing": True, "target": 4,
+        "smoothing": True, "target": 4, "world": True,
     }  # fmt: skip
 
 

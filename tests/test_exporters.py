@@ -12,6 +12,7 @@ from instanthmr.results import FrameResult, PersonResult, StageTimings
 from instanthmr.sinks.exporters import (
     CSV_COLUMNS,
     SUPPORTED_SUFFIXES,
+    VERSION,
     open_exporter,
     read_results,
 )
@@ -198,7 +199,7 @@ def _write_csv(tmp_path: Path) -> Path:
 def test_csv_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = _write_csv(tmp_path)
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace(" v1;", " v9;", 1), encoding="utf-8")
+    path.write_text(text.replace(f" v{VERSION};", " v9;", 1), encoding="utf-8")
     with pytest.raises(ValueError, match="format version 9"):
         read_results(path)
 
@@ -207,7 +208,7 @@ def test_csv_bad_number_names_the_file_and_row(tmp_path: Path) -> None:
     path = _write_csv(tmp_path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     cells = lines[3].split(",")  # row 4 of the file: the second data row
-    cells[-1] = "oops\n"
+    cells[CSV_COLUMNS.index("shape_params.44")] = "oops"
     lines[3] = ",".join(cells)
     path.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(ValueError, match=r"out\.csv: row 4.*oops"):

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
+
 APP_ID = "instanthmr"
 DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
@@ -124,6 +126,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     pipe.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
                       help="skip N source frames after each processed one (default: 0)")
 
+    add_world_arguments(parser)
+
     out = parser.add_argument_group("outputs")
     out.add_argument("--export", action="append", metavar="FILE",
                      type=_suffix_checker("..sinks.exporters", "EXPORT_SUFFIXES", "--export"),
@@ -194,7 +198,7 @@ def _open_source(args: argparse.Namespace, kind: str) -> Any:
         raise SourceError(str(exc)) from exc
 
 
-def _make_pipeline(args: argparse.Namespace, smooth: bool) -> Any:
+def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -> Any:
     from ..pipeline import PosePipeline
 
     return PosePipeline(
@@ -210,6 +214,7 @@ def _make_pipeline(args: argparse.Namespace, smooth: bool) -> Any:
         batch_persons=not args.no_batch_persons,
         smoothing=smooth,
         target=args.target,
+        world=world,
     )
 
 
@@ -227,11 +232,13 @@ def run(args: argparse.Namespace) -> int:
 
     kind = input_kind(args)
     smooth = args.smooth if args.smooth is not None else kind not in IMAGE_INPUTS
+    world = world_option(args, static=kind not in IMAGE_INPUTS)
+    args.world = world is not False
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
         stack.callback(source.close)
-        pipeline = _make_pipeline(args, smooth)
+        pipeline = _make_pipeline(args, smooth, world)
         outputs = _Outputs(args, stack, fps=_source_fps(source, args))
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
@@ -255,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: closing outputs", file=sys.stderr)
         bar.close()
+        finish_world(args, pipeline, outputs.written)
         dropped = source.dropped if source.is_live else None
         # With --stdout the recording itself goes to stdout: keep the summary off it.
         print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
@@ -289,10 +297,11 @@ class _Outputs:
 
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
-            rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=default_blueprint())
+            blueprint = default_blueprint(world=bool(args.world))
+            rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=blueprint)
             stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
             stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
-            self.sink = RerunSink(rec, send_blueprint=False)
+            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world))
             if args.save:
                 self.written.append(args.save)
         if args.export:
@@ -374,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import main as serve_main
 
         return serve_main([a for a in argv if a != "--serve-app"])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_world_flags(parser, args)
     errors = _user_errors()
     try:
         return run(args)

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from .demo import _make_pipeline, _user_errors, add_pipeline_options
+from .demo_world import add_world_arguments, check_world_flags, world_option
 
 MB = 1_000_000
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -40,6 +41,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "Guide: docs/app.md",
     )
     add_pipeline_options(parser)
+    add_world_arguments(parser)
     # fmt: off
     srv = parser.add_argument_group("server")
     srv.add_argument("--host", default="127.0.0.1",
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     smooth = True if args.smooth is None else args.smooth  # a live stream: on by default
-    pipeline = _make_pipeline(args, smooth)
+    # a webcam is one static view: the world stage is on unless --no-world (docs/world.md)
+    pipeline = _make_pipeline(args, smooth, world_option(args, static=True))
     app = create_app(pipeline, config)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     query = "?token=..." if args.token else ""
@@ -116,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), serve, and return the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_world_flags(parser, args)
     try:
         return run(args)
     except _user_errors() as exc:

@@ -23,20 +23,29 @@ from ..results import (
     STAGES,
     FrameResult,
     PersonResult,
+    PersonWorld,
     StageTimings,
+    WorldInfo,
 )
 from ..skeleton import JOINT_NAMES, NUM_JOINTS
 
 log = logging.getLogger(__name__)
 
 FORMAT = "instanthmr-results"
-VERSION = 1
+VERSION = 2
+"""2 added the world fields (``docs/world.md``); version 1 files still read (world: None)."""
 UNITS: dict[str, str] = {
     "bbox": "pixels", "joints_2d": "pixels", "focal_length": "pixels",
     "principal_point": "pixels", "image_size": "pixels", "joints_3d_cam": "metres",
     "joints_3d_local": "metres", "cam_trans": "metres", "timestamp": "seconds",
-    "timings": "milliseconds",
+    "timings": "milliseconds", "joints_3d_world": "metres", "root_world": "metres",
+    "world.position": "metres", "world.heading": "radians", "world.speed": "m/s",
+    "world.camera_height": "metres", "world.pitch_deg": "degrees", "world.roll_deg": "degrees",
 }  # fmt: skip
+WORLD_AXES = (
+    "gravity-aligned, right-handed: X right, Y up, Z back towards the camera; origin on the "
+    "ground below the camera; heading about +Y, 0 = facing -Z"
+)
 
 PERSON_SCALARS: tuple[str, ...] = ("track_id", "score", "focal_length")
 """Per-person scalar fields, in file order."""
@@ -48,8 +57,24 @@ PERSON_ARRAYS: dict[str, tuple[int, ...]] = {
 }  # fmt: skip
 """Per-person array fields (attributes of :class:`PersonResult`) and their shapes, in file order."""
 
+PERSON_WORLD_ARRAYS: dict[str, tuple[int, ...]] = {
+    "joints_3d_world": (NUM_JOINTS, 3), "root_world": (3,),
+}  # fmt: skip
+"""Optional per-person arrays (None when no world frame is known): NaN-filled in NPZ,
+empty cells in CSV, ``null`` in JSONL."""
+
+WORLD_SCALARS: tuple[str, ...] = (
+    "known", "confidence", "source", "reason", "frozen", "inliers", "camera_height",
+    "pitch_deg", "roll_deg",
+)  # fmt: skip
+"""The frame's world report (:class:`WorldInfo` attributes) besides ``plane`` (4,)."""
+
 RawFrame = tuple[dict[str, Any], list[dict[str, Any]]]
-"""A frame record (the keys of :func:`frame_fields`) and its person records, as read."""
+"""A frame record (the keys of :func:`frame_fields`) and its person records, as read.
+
+The world values are optional: a frame record's ``world`` (the dict of :func:`world_fields`)
+and a person record's :data:`PERSON_WORLD_ARRAYS` and ``world`` (see
+:func:`person_world_fields`) may be None or missing (version 1 files)."""
 
 
 def metadata() -> dict[str, Any]:
@@ -57,7 +82,7 @@ def metadata() -> dict[str, Any]:
     return {
         "format": FORMAT, "version": VERSION, "joint_names": list(JOINT_NAMES), "units": UNITS,
         "camera": "right-handed, X right, Y down, Z forward; pinhole focal_length, principal_point",
-        "stages": list(STAGES),
+        "stages": list(STAGES), "world": WORLD_AXES,
     }  # fmt: skip
 
 
@@ -86,7 +111,50 @@ def frame_fields(frame: FrameResult) -> dict[str, Any]:
         "detector_ran": bool(frame.detector_ran),
         "num_persons": len(frame.persons),
         "timings": frame.timings.as_dict(),
+        "world": world_fields(frame.world),
     }
+
+
+def world_fields(info: WorldInfo | None) -> dict[str, Any] | None:
+    """The frame's world report as plain values (None when the world stage did not run)."""
+    if info is None:
+        return None
+    rec: dict[str, Any] = {k: getattr(info, k) for k in WORLD_SCALARS}
+    rec["plane"] = None if info.plane is None else [float(v) for v in info.plane]
+    return rec
+
+
+def person_world_fields(frame: FrameResult, person: PersonResult) -> dict[str, Any]:
+    """A person's world values: the optional arrays (lists or None) and ``world``, the
+    trajectory record ``{position, heading, speed, contact}`` or None."""
+    rec: dict[str, Any] = {}
+    for k in PERSON_WORLD_ARRAYS:
+        value = getattr(person, k, None)
+        rec[k] = None if value is None else value.tolist()
+    pw = None if frame.world is None or person.track_id < 0 else frame.world.person(person.track_id)
+    rec["world"] = None if pw is None else {
+        "position": [float(v) for v in pw.position], "heading": pw.heading,
+        "speed": pw.speed, "contact": list(pw.contact),
+    }  # fmt: skip
+    return rec
+
+
+def _world_from(rec: dict[str, Any] | None, persons: list[dict[str, Any]]) -> WorldInfo | None:
+    if rec is None:
+        return None
+    records = tuple(
+        PersonWorld(int(p["track_id"]), w["position"], float(w["heading"]), float(w["speed"]),
+                    (bool(w["contact"][0]), bool(w["contact"][1])))
+        for p in persons if (w := p.get("world")) is not None
+    )  # fmt: skip
+    opt = {k: (None if rec.get(k) is None else float(rec[k]))
+           for k in ("camera_height", "pitch_deg", "roll_deg")}  # fmt: skip
+    return WorldInfo(
+        known=bool(rec["known"]), confidence=float(rec["confidence"]),
+        source=str(rec.get("source") or ""), reason=str(rec.get("reason") or ""),
+        frozen=bool(rec["frozen"]), inliers=int(rec["inliers"]), plane=rec.get("plane"),
+        persons=records, **opt,
+    )  # fmt: skip
 
 
 class Exporter:
@@ -174,6 +242,7 @@ def _person_from(values: dict[str, Any], image_size: tuple[int, int]) -> PersonR
         principal_point=values["principal_point"],
         image_size=image_size,
         track_id=int(values["track_id"]),
+        **{k: values.get(k) for k in PERSON_WORLD_ARRAYS},
     )
 
 
@@ -202,6 +271,7 @@ def assemble_frames(frames: list[RawFrame], path: Path) -> list[FrameResult]:
                 timings=StageTimings(**{s: float(f["timings"][s]) for s in STAGES}),
                 detector_ran=bool(f["detector_ran"]),
                 timestamp=None if f["timestamp"] is None else float(f["timestamp"]),
+                world=_world_from(f.get("world"), persons),
             )
         )
     return out

@@ -19,13 +19,16 @@ from .formats_common import (
     FORMAT,
     PERSON_ARRAYS,
     PERSON_SCALARS,
+    PERSON_WORLD_ARRAYS,
     UNITS,
     VERSION,
+    WORLD_SCALARS,
     RawFrame,
     TextExporter,
     assemble_frames,
     check_metadata,
     frame_fields,
+    person_world_fields,
 )
 
 _XYZ = ("x", "y", "z")
@@ -40,21 +43,55 @@ _FRAME_COLUMNS = [
 
 
 def _array_columns(name: str) -> list[str]:
-    shape = PERSON_ARRAYS[name]
+    shape = PERSON_ARRAYS.get(name) or PERSON_WORLD_ARRAYS[name]
     if name.startswith("joints_"):
         axes = _XYZ[: shape[1]]
         return [f"{name}.{j}.{a}" for j in JOINT_NAMES for a in axes]
     if name == "bbox":
         return ["bbox.x1", "bbox.y1", "bbox.x2", "bbox.y2"]
-    if name in ("cam_trans", "principal_point"):
+    if name in ("cam_trans", "principal_point", "root_world"):
         return [f"{name}.{a}" for a in _XYZ[: shape[0]]]
     return [f"{name}.{i}" for i in range(shape[0])]
 
 
-CSV_COLUMNS: tuple[str, ...] = tuple(
+CSV_COLUMNS_V1: tuple[str, ...] = tuple(
     _FRAME_COLUMNS + list(PERSON_SCALARS) + [c for k in PERSON_ARRAYS for c in _array_columns(k)]
 )
-"""The CSV header, in order."""
+"""The header of version 1 files (no world columns); still read."""
+_WORLD_FRAME_COLUMNS = [f"world.{k}" for k in WORLD_SCALARS] + [f"world.plane.{a}" for a in "abcd"]
+_WORLD_PERSON_COLUMNS = [c for k in PERSON_WORLD_ARRAYS for c in _array_columns(k)] + [
+    "world.position.x", "world.position.y", "world.position.z", "world.heading",
+    "world.speed", "world.contact.left", "world.contact.right",
+]  # fmt: skip
+CSV_COLUMNS: tuple[str, ...] = CSV_COLUMNS_V1 + tuple(_WORLD_FRAME_COLUMNS + _WORLD_PERSON_COLUMNS)
+"""The CSV header, in order: version 1's columns, then the frame's world report (empty
+``world.known`` when the world stage did not run), then each person's world values (empty
+when unknown)."""
+
+
+def _world_frame_cells(world: dict[str, Any] | None) -> list[str]:
+    if world is None:
+        return [""] * len(_WORLD_FRAME_COLUMNS)
+    cells = []
+    for k in WORLD_SCALARS:
+        v = world[k]
+        cells.append("" if v is None else str(int(v)) if isinstance(v, bool) else str(v))
+    return cells + (_fmt(np.asarray(world["plane"])) if world["plane"] else [""] * 4)
+
+
+def _world_person_cells(rec: dict[str, Any]) -> list[str]:
+    cells: list[str] = []
+    for k, shape in PERSON_WORLD_ARRAYS.items():
+        v = rec[k]
+        cells += [""] * int(np.prod(shape)) if v is None else _fmt(np.asarray(v))
+    w = rec["world"]
+    if w is None:
+        return cells + [""] * 7
+    return (
+        cells
+        + _fmt(np.asarray([*w["position"], w["heading"], w["speed"]]))
+        + [str(int(c)) for c in w["contact"]]
+    )
 
 
 def _fmt(values: np.ndarray) -> list[str]:
@@ -86,13 +123,15 @@ class CsvExporter(TextExporter):
             str(int(f["detector_ran"])),
             str(f["num_persons"]),
         ] + [f"{f['timings'][s]:.6g}" for s in STAGES]
+        world = _world_frame_cells(f["world"])
         if not frame.persons:
-            self._csv.writerow(head + [""] * (len(CSV_COLUMNS) - len(head)))
+            empty = [""] * (len(CSV_COLUMNS_V1) - len(head))
+            self._csv.writerow(head + empty + world + [""] * len(_WORLD_PERSON_COLUMNS))
         for p in frame.persons:
             row = head + [str(p.track_id), f"{p.score:.9g}", f"{p.focal_length:.9g}"]
             for k in PERSON_ARRAYS:
                 row += _fmt(getattr(p, k))
-            self._csv.writerow(row)
+            self._csv.writerow(row + world + _world_person_cells(person_world_fields(frame, p)))
 
 
 def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
@@ -102,21 +141,21 @@ def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
         match = re.match(rf"# {re.escape(FORMAT)} v(\d+)", first)
         if match is None:
             raise ValueError(f"{path} is not an InstantHMR results CSV (no '# {FORMAT}' line)")
-        check_metadata({"format": FORMAT, "version": int(match.group(1))}, path)
+        version = int(match.group(1))
+        check_metadata({"format": FORMAT, "version": version}, path)
         rows = list(csv.reader(fh))
-    if not rows or tuple(rows[0]) != CSV_COLUMNS:
-        raise ValueError(f"{path}: unexpected CSV columns (not written by this version?)")
-    col = {c: i for i, c in enumerate(CSV_COLUMNS)}
+    columns = CSV_COLUMNS_V1 if version == 1 else CSV_COLUMNS
+    if not rows or tuple(rows[0]) != columns:
+        raise ValueError(f"{path}: unexpected CSV columns for format version {version}")
+    col = {c: i for i, c in enumerate(columns)}
     frames: list[RawFrame] = []
     i = 1
     while i < len(rows):
         row = rows[i]
-        if len(row) != len(CSV_COLUMNS):
+        if len(row) != len(columns):
             if i == len(rows) - 1 and partial:
                 break
-            raise ValueError(
-                f"{path}: row {i + 2} has {len(row)} columns, expected {len(CSV_COLUMNS)}"
-            )
+            raise ValueError(f"{path}: row {i + 2} has {len(row)} columns, expected {len(columns)}")
         try:
             n, f, persons = _parse_frame(rows, i, col)
         except ValueError as exc:  # a number that does not parse: name the file and row
@@ -140,19 +179,56 @@ def _parse_frame(
             "detector_ran": row[4] == "1",
             "num_persons": n,
             "timings": {s: float(row[col[f"timings.{s}"]]) for s in STAGES},
+            "world": _parse_world_frame(row, col),
         }
     except ValueError as exc:
         raise ValueError(f"row {i + 2}: {exc}") from exc
     persons = []
     for j, prow in enumerate(rows[i : i + n], start=i):
-        if len(prow) != len(CSV_COLUMNS):
+        if len(prow) != len(col):
             break
         rec: dict[str, Any] = {k: prow[col[k]] for k in PERSON_SCALARS}
         try:
             for k, shape in PERSON_ARRAYS.items():
                 vals = np.array([float(prow[col[c]]) for c in _array_columns(k)], np.float32)
                 rec[k] = vals.reshape(shape)
+            rec.update(_parse_world_person(prow, col))
         except ValueError as exc:
             raise ValueError(f"row {j + 2}: {exc}") from exc
         persons.append(rec)
     return n, f, persons
+
+
+def _floats(row: list[str], col: dict[str, int], names: list[str]) -> np.ndarray | None:
+    """The named cells as floats, or None when they are empty."""
+    cells = [row[col[c]] for c in names]
+    return None if all(c == "" for c in cells) else np.array([float(c) for c in cells])
+
+
+def _parse_world_frame(row: list[str], col: dict[str, int]) -> dict[str, Any] | None:
+    if "world.known" not in col or row[col["world.known"]] == "":  # v1, or no world stage
+        return None
+    rec: dict[str, Any] = {k: row[col[f"world.{k}"]] for k in WORLD_SCALARS}
+    for k in ("known", "frozen"):
+        rec[k] = rec[k] == "1"
+    rec["inliers"] = int(rec["inliers"])
+    for k in ("confidence", "camera_height", "pitch_deg", "roll_deg"):
+        rec[k] = None if rec[k] == "" else float(rec[k])
+    rec["plane"] = _floats(row, col, [f"world.plane.{a}" for a in "abcd"])
+    return rec
+
+
+def _parse_world_person(row: list[str], col: dict[str, int]) -> dict[str, Any]:
+    if "world.heading" not in col:  # version 1
+        return {}
+    rec: dict[str, Any] = {}
+    for k, shape in PERSON_WORLD_ARRAYS.items():
+        vals = _floats(row, col, _array_columns(k))
+        rec[k] = None if vals is None else vals.reshape(shape)
+    track = _floats(row, col, ["world.position.x", "world.position.y", "world.position.z",
+                               "world.heading", "world.speed"])  # fmt: skip
+    rec["world"] = None if track is None else {
+        "position": track[:3], "heading": track[3], "speed": track[4],
+        "contact": [row[col[f"world.contact.{s}"]] == "1" for s in ("left", "right")],
+    }  # fmt: skip
+    return rec

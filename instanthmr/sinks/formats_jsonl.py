@@ -20,6 +20,7 @@ from .formats_common import (
     check_metadata,
     frame_fields,
     metadata,
+    person_world_fields,
 )
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class JsonlExporter(TextExporter):
                 "image_size": list(p.image_size),
             }
             rec.update({k: getattr(p, k).tolist() for k in PERSON_ARRAYS})
+            rec.update(person_world_fields(frame, p))
             lines.append(json.dumps(rec))
         self._fh.write("\n".join(lines) + "\n")
 

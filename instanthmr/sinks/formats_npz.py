@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +16,74 @@ from ..results import STAGES, FrameResult
 from .formats_common import (
     PERSON_ARRAYS,
     PERSON_SCALARS,
+    PERSON_WORLD_ARRAYS,
+    WORLD_SCALARS,
     Exporter,
     RawFrame,
     assemble_frames,
     check_metadata,
     frame_fields,
     metadata,
+    person_world_fields,
 )
+
+_WORLD_DTYPES: dict[str, Any] = {
+    "known": bool, "confidence": np.float32, "source": str, "reason": str, "frozen": bool,
+    "inliers": np.int64, "camera_height": np.float64, "pitch_deg": np.float64,
+    "roll_deg": np.float64,
+}  # fmt: skip
+
+
+def _nan_or(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    return np.full(shape, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+
+
+def _world_arrays(fr: list[dict[str, Any]], pw: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Frame ``world_*`` arrays (``world_stage`` False where it did not run) and person ones
+    (NaN where unknown; ``world_track`` False where a person has no trajectory record)."""
+    worlds = [f["world"] for f in fr]
+    out: dict[str, np.ndarray] = {"world_stage": np.array([w is not None for w in worlds], bool)}
+    for k, dtype in _WORLD_DTYPES.items():
+        empty = "" if dtype is str else (np.nan if dtype is np.float64 else 0)
+        vals = [empty if w is None or w[k] is None else w[k] for w in worlds]
+        out[f"world_{k}"] = np.array(vals, dtype=dtype if dtype is not str else np.str_)
+    out["world_plane"] = np.array([_nan_or(w and w["plane"], (4,)) for w in worlds]).reshape(-1, 4)
+    for k, shape in PERSON_WORLD_ARRAYS.items():
+        out[k] = np.array([_nan_or(p[k], shape) for p in pw], np.float32).reshape(-1, *shape)
+    recs = [p["world"] for p in pw]
+    out["world_track"] = np.array([r is not None for r in recs], dtype=bool)
+    positions = [_nan_or(r and r["position"], (3,)) for r in recs]
+    out["world_position"] = np.array(positions).reshape(-1, 3)
+    for k in ("heading", "speed"):
+        out[f"world_{k}"] = np.array([np.nan if r is None else r[k] for r in recs], np.float64)
+    out["world_contact"] = np.array(
+        [(False, False) if r is None else r["contact"] for r in recs], dtype=bool
+    ).reshape(-1, 2)
+    return out
+
+
+def _world_frame(d: dict[str, np.ndarray], r: int) -> dict[str, Any] | None:
+    if "world_stage" not in d or not d["world_stage"][r]:  # version 1, or no world stage
+        return None
+    rec: dict[str, Any] = {k: d[f"world_{k}"][r].item() for k in WORLD_SCALARS}
+    for k in ("camera_height", "pitch_deg", "roll_deg"):
+        rec[k] = None if np.isnan(rec[k]) else rec[k]
+    plane = d["world_plane"][r]
+    rec["plane"] = None if np.isnan(plane).any() else plane
+    return rec
+
+
+def _world_person(d: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    if "world_track" not in d:  # version 1
+        return {}
+    rec: dict[str, Any] = {
+        k: None if np.isnan(d[k][i]).any() else d[k][i] for k in PERSON_WORLD_ARRAYS
+    }
+    rec["world"] = None if not d["world_track"][i] else {
+        "position": d["world_position"][i], "heading": float(d["world_heading"][i]),
+        "speed": float(d["world_speed"][i]), "contact": d["world_contact"][i].tolist(),
+    }  # fmt: skip
+    return rec
 
 
 class NpzExporter(Exporter):
@@ -62,6 +124,8 @@ class NpzExporter(Exporter):
             ),
             "metadata": np.array(json.dumps(metadata())),
         }
+        pw = [person_world_fields(self._frames[r], p) for r, p in persons]
+        arrays.update(_world_arrays(fr, pw))
         for k, shape in PERSON_ARRAYS.items():
             arrays[k] = (
                 np.stack([getattr(p, k) for p in ps]).astype(np.float32)
@@ -93,6 +157,7 @@ def read_npz(path: Path) -> list[FrameResult]:
                     "detector_ran": bool(d["detector_ran"][r]),
                     "timings": dict(zip(STAGES, d["timings"][r].tolist(), strict=True)),
                     "num_persons": int(counts[r]),
+                    "world": _world_frame(d, r),
                 },
                 [],
             )
@@ -100,5 +165,6 @@ def read_npz(path: Path) -> list[FrameResult]:
     for i, r in enumerate(d["person_frame"].tolist()):
         rec = {k: d[k][i] for k in (*PERSON_ARRAYS, *PERSON_SCALARS)}
         rec["image_size"] = d["person_image_size"][i].tolist()
+        rec.update(_world_person(d, i))
         frames[r][1].append(rec)
     return assemble_frames(frames, path)

@@ -13,6 +13,21 @@ X right, Y down, Z forward, metres)::
     world/persons/<id>/joints     Points3D, 70 camera-space joints (edges: annotation context)
     latency/{detect,crop,hmr,track,total}_ms, latency/fps, latency/<extra>_ms   Scalars
 
+With a world frame (``FrameResult.world``, ``docs/world.md``) a second 3D space, gravity
+aligned with Y up, is logged under ``ground`` (its own view, "world")::
+
+    ground                        ViewCoordinates.RUB (static)
+    ground/plane/grid             LineStrips3D, a 20 m grid on the ground (y = 0)
+    ground/plane/box              Boxes3D, a thin translucent floor under the grid
+    ground/camera                 Transform3D: the camera at its height, pitch and roll,
+                                  and a Pinhole frustum (static)
+    ground/camera/label           Points3D at the camera centre, labelled with the values
+    ground/persons/<id>/joints    Points3D, the 70 world joints
+    ground/persons/<id>/contacts  Points3D, heel and toe points of feet in contact (red)
+    ground/trajectories/<id>      LineStrips3D, the track's ground trajectory (kept after
+                                  the person leaves; the last 900 points)
+    ground/status                 TextLog: why the world frame is unknown, when it is
+
 ``camera`` is both the 2D view (origin there: the image with its overlay) and a
 frustum in the 3D view (origin ``/``), because the 3D world *is* the camera frame: ``camera``
 and ``world`` both sit at the root with identity transforms.
@@ -36,6 +51,7 @@ import rerun.blueprint as rrb
 from ..geometry import full_frame_camera, validate_image
 from ..results import FrameResult, PersonResult
 from ..skeleton import BODY_EDGES, FULL_EDGES, GROUP_COLORS, JOINT_NAMES, joint_colors
+from . import rerun_world as rw
 
 FRAME_TIMELINE = "frame"
 TIME_TIMELINE = "time"
@@ -70,8 +86,17 @@ def skeleton_annotation(full_skeleton: bool = False) -> rr.AnnotationContext:
     return rr.AnnotationContext([person])
 
 
-def default_blueprint() -> rrb.Blueprint:
-    """Image with its 2D overlay, the 3D scene, and the latency plots (ms and FPS)."""
+def default_blueprint(world: bool = False) -> rrb.Blueprint:
+    """Image with its 2D overlay, the 3D scene, and the latency plots (ms and FPS).
+
+    ``world=True`` adds the gravity-aligned world view (ground, camera, trajectories) below
+    the camera-frame 3D view.
+    """
+    scene: rrb.View | rrb.Container = rrb.Spatial3DView(
+        name="3D", origin="/", contents=[f"+ /{CAMERA_PATH}/**", "+ /world/**"]
+    )
+    if world:
+        scene = rrb.Vertical(scene, rrb.Spatial3DView(name="world", origin=f"/{rw.WORLD_SPACE}"))
     return rrb.Blueprint(
         rrb.Horizontal(
             rrb.Vertical(
@@ -86,9 +111,7 @@ def default_blueprint() -> rrb.Blueprint:
                 ),
                 row_shares=[3, 1],
             ),
-            rrb.Spatial3DView(
-                name="3D", origin="/", contents=[f"+ /{CAMERA_PATH}/**", "+ /world/**"]
-            ),
+            scene,
             column_shares=[1, 1],
         ),
         collapse_panels=True,
@@ -106,6 +129,8 @@ class RerunSink:
         full_skeleton: draw face, toes and finger chains (:data:`FULL_EDGES`) instead of
             the contract's minimal skeleton (:data:`BODY_EDGES`).
         send_blueprint: send :func:`default_blueprint` from :meth:`log_static`.
+        world: the blueprint includes the world view (frames with a known world frame are
+            logged to the world space either way).
 
     The sink does no inference: it only consumes results.
     """
@@ -117,6 +142,7 @@ class RerunSink:
         jpeg_quality: int = 85,
         full_skeleton: bool = False,
         send_blueprint: bool = True,
+        world: bool = False,
     ) -> None:
         if not 1 <= int(jpeg_quality) <= 100:
             raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
@@ -127,6 +153,11 @@ class RerunSink:
         self._static_logged = False
         self._camera_size: tuple[int, int] | None = None
         self._present: set[str] = set()
+        self.world = world
+        self._world_present: set[str] = set()
+        self._world_static = False
+        self._world_status = ""
+        self._trails = rw.Trails()
 
     def _log(self, path: str, entity: object, *, static: bool = False) -> None:
         rr.log(path, entity, static=static, recording=self.recording)
@@ -144,7 +175,9 @@ class RerunSink:
             self._log(f"{LATENCY_PATH}/{stage}_ms", rr.SeriesLines(names=stage), static=True)
         self._log(f"{LATENCY_PATH}/fps", rr.SeriesLines(names="fps (1000/total_ms)"), static=True)
         if self.send_blueprint:
-            rr.send_blueprint(default_blueprint(), make_active=False, recording=self.recording)
+            rr.send_blueprint(
+                default_blueprint(self.world), make_active=False, recording=self.recording
+            )
         self._static_logged = True
 
     def _log_camera(self, size: tuple[int, int]) -> None:
@@ -210,8 +243,59 @@ class RerunSink:
             self._log(f"{PERSONS_2D_PATH}/{key}", rr.Clear(recursive=True))
             self._log(f"{PERSONS_3D_PATH}/{key}", rr.Clear(recursive=True))
         self._present = present
+        if frame.world is not None:
+            self._log_world(frame, size)
 
         self._log_timings(frame, extra_timings or {})
+
+    def _log_world(self, frame: FrameResult, size: tuple[int, int]) -> None:
+        """The world space: ground, camera pose, world joints, contacts and trajectories."""
+        info = frame.world
+        assert info is not None
+        space = rw.WORLD_SPACE
+        status = "" if info.known else f"world frame unknown: {info.reason}"
+        if status != self._world_status:
+            self._log(f"{space}/status", rr.TextLog(status or "world frame known"))
+            self._world_status = status
+        if not info.known:
+            return
+        if not self._world_static:
+            self._log(space, rr.ViewCoordinates.RUB, static=True)
+            self._log(f"{space}/plane/grid", rw.ground_grid(), static=True)
+            self._log(f"{space}/plane/box", rw.ground_box(), static=True)
+            focal, principal = full_frame_camera(size)
+            self._log(f"{space}/camera", rr.Pinhole(
+                focal_length=focal, principal_point=principal, resolution=size,
+                camera_xyz=rr.ViewCoordinates.RDF, image_plane_distance=IMAGE_PLANE_M,
+            ), static=True)  # fmt: skip
+            self._world_static = True
+        self._log(f"{space}/camera", rw.camera_pose(info))
+        self._log(f"{space}/camera/label", rr.Points3D(
+            [[0.0, 0.0, 0.0]], labels=rw.camera_label(info), radii=0.05, show_labels=True
+        ))  # fmt: skip
+        present: set[str] = set()
+        ids = np.arange(len(JOINT_NAMES), dtype=np.uint16)
+        for i, person in enumerate(frame.persons):
+            if person.joints_3d_world is None:
+                continue
+            key = person_key(person, i)
+            present.add(key)
+            base = f"{space}/persons/{key}"
+            self._log(f"{base}/joints", rr.Points3D(
+                person.joints_3d_world, class_ids=PERSON_CLASS_ID, keypoint_ids=ids, radii=0.015
+            ))  # fmt: skip
+            record = info.person(person.track_id) if person.track_id >= 0 else None
+            if record is None:
+                continue
+            feet = rw.contact_points(person, record)
+            self._log(f"{base}/contacts",
+                      rr.Points3D(feet, colors=rw.CONTACT_COLOR, radii=0.03))  # fmt: skip
+            self._log(f"{space}/trajectories/{key}",
+                      rr.LineStrips3D([self._trails.add(record)], radii=0.02,
+                                      labels=f"id {person.track_id}"))  # fmt: skip
+        for key in sorted(self._world_present - present):
+            self._log(f"{space}/persons/{key}", rr.Clear(recursive=True))
+        self._world_present = present
 
     def _log_person(self, key: str, person: PersonResult, radius_2d: float) -> None:
         ids = np.arange(len(JOINT_NAMES), dtype=np.uint16)

@@ -1,0 +1,33 @@
+"""People in the world: ground plane from still feet, world frame, trajectories, contacts.
+
+- :mod:`.plane`: :func:`fit_ground_plane` (RANSAC + least squares) -> :class:`GroundPlane`.
+- :mod:`.frame`: :class:`WorldFrame` (camera -> world, height, pitch, roll, save/load).
+- :mod:`.estimator`: :class:`GroundEstimator`, the online estimate from still feet.
+- :mod:`.motion`: per-track trajectory, heading, speed, foot contact and foot lock.
+- :mod:`.stage`: :class:`WorldTracker`, the pipeline stage that ties them together.
+
+See ``docs/world.md``.
+"""
+
+from __future__ import annotations
+
+from .estimator import EstimatorConfig, GroundEstimator
+from .frame import HEIGHT_RANGE, PITCH_RANGE, ROLL_RANGE, WorldFrame
+from .motion import TRAJECTORY_PRESETS, MotionConfig
+from .plane import DegeneratePlaneError, GroundPlane, fit_ground_plane
+from .stage import WorldTracker
+
+__all__ = [
+    "HEIGHT_RANGE",
+    "PITCH_RANGE",
+    "ROLL_RANGE",
+    "TRAJECTORY_PRESETS",
+    "DegeneratePlaneError",
+    "EstimatorConfig",
+    "GroundEstimator",
+    "GroundPlane",
+    "MotionConfig",
+    "WorldFrame",
+    "WorldTracker",
+    "fit_ground_plane",
+]
