@@ -647,7 +647,7 @@ def install_stamp(plan: Plan) -> str:
 def install_here(opts: Options, reinstall: bool) -> int:
     """Run this machine's plan in the running interpreter's environment (once per change)."""
     machine = detect_machine()
-    plan = build_plan(machine, opts)
+    plan = build_plan(machine, opts, reachable=lambda url: index_reachable(url))
     stamp_file = Path(sys.prefix) / (STAMP + ("-dev" if opts.dev else ""))
     stamp = install_stamp(plan)
     try:
