@@ -92,10 +92,12 @@ def test_demo_arguments(monkeypatch) -> None:
     argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), True, [])
     assert argv[argv.index("--export") + 1] == str(Path("out/sample-random-init-poses.jsonl"))
     assert "--headless" in argv and argv[argv.index("--model") + 1] == "m.onnx"
+    assert argv[argv.index("--det-confidence") + 1] == "0"  # random boxes: every stage runs
     mine = ["--video", "v.mp4", "--export", "p.csv", "--save", "r.rrd"]
     argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), False, mine)
     assert argv[-len(mine) :] == mine and argv.count("--export") == 1
     assert "--headless" not in argv and "--write-video" not in argv
+    assert "--det-confidence" not in argv  # the released models keep the demo's default
 
 
 def test_start_random_init_runs_the_sample_and_says_meaningless(
@@ -113,6 +115,7 @@ def test_start_random_init_runs_the_sample_and_says_meaningless(
     lines = (tmp_path / "out" / "sample-random-init-poses.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["type"] == "header"
     assert sum(json.loads(x)["type"] == "frame" for x in lines) == 2
+    assert sum(json.loads(x)["type"] == "person" for x in lines) == 4  # two boxes a frame
     assert (tmp_path / "out" / "sample-random-init-annotated.mp4").stat().st_size > 0
 
 

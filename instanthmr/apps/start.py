@@ -10,8 +10,9 @@ Where the Hub or the detector checkpoint cannot be reached it says so at once (a
 name lookup and connect, no retry loop) and names the two ways forward: the manual
 download, or ``--random-init``. That exports random-init models of both networks once,
 caches them in ``models/`` (``instanthmr-random.onnx``, ``rfdetr-nano-random.onnx``) and
-runs with them: everything works at full speed, but the poses are MEANINGLESS, and the
-run, the files and the log say so.
+runs with them (keeping the two best random boxes a frame, ``--det-confidence 0
+--max-persons 2``, so every stage runs): everything works at full speed, but the poses
+are MEANINGLESS, and the run, the file names and the log say so.
 
 Arguments it does not know go to the demo (``instanthmr demo --help``), e.g.
 ``--video clip.mp4`` or ``--camera 0`` instead of the sample clip.
@@ -146,6 +147,11 @@ def demo_arguments(
     if not any(a in ("--export", "--write-video") for a in extra):
         argv += ["--export", str(out / f"sample{tag}-poses.jsonl")]
         argv += ["--write-video", str(out / f"sample{tag}-annotated.mp4")]
+    if random_init:  # random detector scores are low: keep two boxes a frame, so every stage runs
+        if "--det-confidence" not in extra:
+            argv += ["--det-confidence", "0"]
+        if "--max-persons" not in extra:
+            argv += ["--max-persons", "2"]
     viewer_flags = ("--headless", "--save", "--connect", "--serve", "--stdout")
     if not has_display() and not any(a in viewer_flags for a in extra):
         argv.append("--headless")
