@@ -6,21 +6,33 @@ picks the onnxruntime build and the PyTorch wheel index that fit, prints the exa
 commands and runs them with this Python (``sys.executable -m pip``). The decision table is a
 set of pure functions over :class:`Machine` -> :class:`Plan`; see docs/install.md.
 
+    python3 install.py run                        # fresh clone: .venv, install, weights, demo
+    python3 install.py run --random-init          # the same without network (MEANINGLESS poses)
+    python3 install.py test                       # fresh clone: .venv, install, ruff, pytest
     python install.py --dry-run                   # show the plan and the commands, run nothing
     python install.py                             # install (onnxruntime, torch, the project)
     python install.py --runtime-only              # ONNX path only, no torch
     python install.py --doctor --device cuda      # check an existing install
+
+``run`` and ``test`` create (or reuse) a virtual environment, ``.venv`` beside this file
+unless one is active, re-run themselves with its Python, install the plan for this machine
+there (skipped when nothing changed since the last install) and then start the demo
+(``instanthmr start``) or the checks CI runs (``ruff check .`` and ``pytest -q``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import platform
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -463,9 +475,21 @@ def project_requirements(
 ) -> list[str]:
     """The project's dependencies plus those of ``extras``, from pyproject.toml."""
     project = _load_toml(pyproject).get("project", {})
+    name = canonical(project.get("name", ""))
+    optional = project.get("optional-dependencies", {})
     reqs = list(project.get("dependencies", []))
-    for extra in extras:
-        reqs += project.get("optional-dependencies", {}).get(extra, [])
+    todo, seen = list(extras), set()
+    while todo:  # an extra may pull others: "instanthmr[app,ray,eval]" in dev
+        extra = todo.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in optional.get(extra, []):
+            m = re.fullmatch(r"\s*([A-Za-z0-9._-]+)\[([^\]]*)\]\s*", req)
+            if m and canonical(m[1]) == name:
+                todo += [e.strip() for e in m[2].split(",") if e.strip()]
+            else:
+                reqs.append(req)
     return list(dict.fromkeys(reqs))
 
 
@@ -550,9 +574,151 @@ def _doctor(argv: list[str]) -> int:
     return doctor_main(argv)
 
 
+# ----------------------------------------------------------------------------- run / test
+TASKS = ("run", "test")
+STAMP = ".instanthmr-install"  # in the venv: what was installed there last
+EXIT_NO_TESTS = 5  # pytest: no tests were collected
+
+
+def venv_python(venv: Path) -> Path:
+    """The interpreter of a virtual environment (``Scripts\\python.exe`` on Windows)."""
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def default_venv() -> Path:
+    """The active virtual environment, else ``.venv`` beside install.py."""
+    return Path(sys.prefix) if sys.prefix != sys.base_prefix else ROOT / ".venv"
+
+
+def task_parser(task: str) -> argparse.ArgumentParser:
+    """Options of ``install.py run`` / ``install.py test``; the rest goes to the demo / pytest."""
+    what = (
+        "set up, get the models and run the demo on the sample clip; other options go to "
+        "`instanthmr start` / `instanthmr demo`"
+        if task == "run"
+        else "set up with the test tools, then run `ruff check .` and `pytest -q` (what CI "
+        "runs); other options go to pytest"
+    )
+    p = argparse.ArgumentParser(prog=f"install.py {task}", description=what)
+    p.add_argument(
+        "--venv",
+        type=Path,
+        default=None,
+        help="virtual environment to create or reuse (default: the active one, else .venv)",
+    )
+    p.add_argument(
+        "--reinstall",
+        action="store_true",
+        help="install again even when nothing changed since the last install",
+    )
+    p.add_argument("--force-cpu", action="store_true", help="CPU builds even with an NVIDIA GPU")
+    return p
+
+
+def make_venv(venv: Path) -> int:
+    """Create ``venv`` (with an up-to-date pip) unless it exists; returns an exit status."""
+    if venv_python(venv).is_file():
+        return 0
+    print(f">>> creating the virtual environment {venv}", flush=True)
+    code = subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode
+    if code != 0 or not venv_python(venv).is_file():
+        print(
+            f"install.py: could not create a virtual environment at {venv}. On Debian or "
+            "Ubuntu install the venv module first: sudo apt install python3-venv",
+            file=sys.stderr,
+        )
+        return code or 1
+    pip = [str(venv_python(venv)), "-m", "pip", "install", "--upgrade", "pip"]
+    if subprocess.run(pip).returncode != 0:
+        print("install.py: note: pip could not be upgraded; going on with the bundled one")
+    return 0
+
+
+def install_stamp(plan: Plan) -> str:
+    """What an install depends on: the commands, pyproject.toml and install.py itself."""
+    h = hashlib.sha256(json.dumps(plan.commands).encode())
+    for f in (ROOT / "pyproject.toml", Path(__file__).resolve()):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def install_here(opts: Options, reinstall: bool) -> int:
+    """Run this machine's plan in the running interpreter's environment (once per change)."""
+    machine = detect_machine()
+    plan = build_plan(machine, opts, reachable=lambda url: index_reachable(url))
+    stamp_file = Path(sys.prefix) / (STAMP + ("-dev" if opts.dev else ""))
+    stamp = install_stamp(plan)
+    try:
+        done = stamp_file.read_text().strip() == stamp
+    except OSError:
+        done = False
+    if done and not reinstall:
+        print(f"install.py: {sys.prefix} is up to date (--reinstall to install again)")
+        return 0
+    print(report(machine, plan), flush=True)
+    for cmd in plan.commands:
+        print(f"\n>>> {show(cmd)}", flush=True)
+        code = subprocess.run(cmd, cwd=ROOT).returncode
+        if code != 0:
+            print(
+                f"install.py: command failed with exit status {code}: {show(cmd)}", file=sys.stderr
+            )
+            return code
+    stamp_file.write_text(stamp + "\n")
+    return 0
+
+
+def run_tests(pytest_args: Sequence[str]) -> int:
+    """What CI runs: ``ruff check .`` then ``pytest -q``; pytest's exit 5 (nothing ran) fails."""
+    env = {**os.environ, "RERUN_ANALYTICS": "0", "PYTHONUNBUFFERED": "1"}
+    for cmd in (
+        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "pytest", "-q", *pytest_args],
+    ):
+        print(f"\n>>> {show(cmd)}", flush=True)
+        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        if code == EXIT_NO_TESTS and "pytest" in cmd:
+            print(
+                "install.py: pytest collected no tests (exit 5); an empty run is a failure: "
+                "check the pytest arguments and that tests/ is there",
+                file=sys.stderr,
+            )
+        if code != 0:
+            return code
+    return 0
+
+
+def run_task(task: str, argv: Sequence[str]) -> int:
+    """``install.py run|test``: venv, install, then the demo or the checks."""
+    args, rest = task_parser(task).parse_known_args(argv)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    venv = (args.venv or default_venv()).absolute()
+    if Path(sys.prefix).absolute() != venv:  # set up the venv, then continue inside it
+        code = make_venv(venv)
+        if code:
+            return code
+        cmd = [str(venv_python(venv)), str(Path(__file__).resolve()), task, "--venv", str(venv)]
+        return subprocess.run([*cmd, *argv], cwd=ROOT).returncode
+    code = install_here(Options(force_cpu=args.force_cpu, dev=task == "test"), args.reinstall)
+    if code:
+        return code
+    print(f"install.py: environment ready at {time.strftime('%H:%M:%S')}", flush=True)
+    if task == "test":
+        return run_tests(rest)
+    start = [sys.executable, "-m", "instanthmr.cli", "start", *rest]
+    print(f"\n>>> {show(start)}", flush=True)
+    return subprocess.run(start, cwd=ROOT).returncode
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Plan and (unless --dry-run) run the install; ``--doctor`` runs the doctor instead."""
+    """Plan and (unless --dry-run) run the install; ``--doctor`` runs the doctor instead;
+    ``run`` / ``test`` set up a virtual environment and run the demo / the checks."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] and args_list[0] in TASKS:
+        return run_task(args_list[0], args_list[1:])
     if "--doctor" in args_list:
         return _doctor([a for a in args_list if a != "--doctor"])
     args = parser().parse_args(args_list)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("instanthmr.apps.demo", "run the live demo with the Rerun viewer"),
+    "start": ("instanthmr.apps.start", "get the models (or --random-init), run the demo"),
     "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
     "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
     "eval": ("instanthmr.apps.eval", "accuracy on COCO/3DPW/EMDB/your data; the synthetic gate"),

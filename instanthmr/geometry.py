@@ -20,6 +20,8 @@ import numpy as np
 from .contract import CROP_SIZE
 
 CROP_SCALE = 1.2
+MAX_BOX_DIAGONALS = 10
+"""A box wider or taller than this many image diagonals is refused as absurd."""
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -72,10 +74,18 @@ def validate_boxes(boxes: object, image_size: tuple[int, int]) -> np.ndarray:
     """Check (N, 4) xyxy boxes against a frame of ``image_size = (W, H)``; return float64 copy.
 
     A box partly outside the frame is fine (that part becomes padding). NaN or infinite
-    coordinates, inverted or zero-size boxes, and boxes entirely outside the frame raise
-    ValueError naming the box.
+    coordinates, inverted or zero-size boxes, boxes entirely outside the frame, boxes
+    larger than :data:`MAX_BOX_DIAGONALS` times the image diagonal (no person is; such a
+    box is a unit or format mix-up) and values that are not numbers raise ValueError
+    naming the box.
     """
-    arr = np.asarray(boxes, dtype=np.float64)
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(
+            f"boxes must be numbers (N, 4) as x1, y1, x2, y2 in pixels; could not read them as "
+            f"float64 ({type(exc).__name__}: {exc})"
+        ) from None
     if arr.ndim == 1 and arr.shape[0] == 4:
         raise ValueError(
             f"boxes must have shape (N, 4), got {arr.shape}; wrap one box as boxes[None] "
@@ -86,6 +96,7 @@ def validate_boxes(boxes: object, image_size: tuple[int, int]) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ValueError(f"boxes must have shape (N, 4) as x1, y1, x2, y2; got {arr.shape}")
     w, h = image_size
+    limit = MAX_BOX_DIAGONALS * float(np.hypot(w, h))
     for i, b in enumerate(arr):
         if not np.all(np.isfinite(b)):
             raise ValueError(f"box {i} {b.tolist()} has NaN or infinite coordinates")
@@ -95,6 +106,13 @@ def validate_boxes(boxes: object, image_size: tuple[int, int]) -> np.ndarray:
             )
         if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
             raise ValueError(f"box {i} {b.tolist()} lies entirely outside the {w}x{h} frame")
+        side = max(b[2] - b[0], b[3] - b[1])
+        if not side <= limit:  # also catches an overflow to inf in the subtraction
+            raise ValueError(
+                f"box {i} {b.tolist()} is {side:.3g} px across, more than {MAX_BOX_DIAGONALS}x "
+                f"the diagonal of the {w}x{h} frame: boxes are x1, y1, x2, y2 in pixels of "
+                "this image (not normalised, not another image's scale)"
+            )
     return arr.copy()
 
 

@@ -35,16 +35,23 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 
 def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """Load an ONNX file, turning a parse failure into a message about a bad or truncated file."""
+    """Load an ONNX file, turning a parse failure, an empty file or a file without a graph
+    into one message about a bad, truncated or empty file."""
+    cause: Exception | None = None
     try:
-        return onnx.load(os.fspath(path))
+        model = onnx.load(os.fspath(path))
+        problem = "" if model.HasField("graph") else "it holds no graph"
     except Exception as exc:  # onnx raises DecodeError and several others for bad files
+        cause, problem = exc, str(exc)
+    if problem:
         size = Path(path).stat().st_size
+        problem = "the file is empty" if size == 0 else problem
         raise ValueError(
-            f"{path} is not a readable ONNX model ({size} bytes): {exc}. The file may be "
-            "truncated (an interrupted download) or not an ONNX file; delete it and download "
-            "or export it again."
-        ) from exc
+            f"{path} is not a readable ONNX model ({size} bytes): {problem}. The file may be "
+            "truncated or empty (an interrupted download or export) or not an ONNX file; "
+            "delete it and download or export it again."
+        ) from cause
+    return model
 
 
 def has_fp16_weights(model: onnx.ModelProto) -> bool:

@@ -84,6 +84,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
 """Suffixes (lower case) that :func:`open_source` treats as images in a folder."""
 
 SAMPLE_VIDEO = "sample.mp4"
+TIMESTAMP_NUDGE = 0.001
+"""Seconds a repeated or backwards video timestamp is moved past the previous one."""
 
 
 class SourceError(RuntimeError):
@@ -258,6 +260,10 @@ class VideoSource(FrameSource):
     Timestamps come from the container (``CAP_PROP_POS_MSEC`` after each read). When the
     container gives none (a negative or non-finite value, or 0 after the first frame), the
     timestamp falls back to ``index / fps`` (30 fps when the file declares no rate either).
+    Timestamps are strictly increasing: a damaged file whose frame repeats or goes back
+    in time gets its timestamp nudged to just after the previous one (by
+    :data:`TIMESTAMP_NUDGE` s, at most half a frame); :attr:`nudged` counts them, and one
+    warning gives the count when the video ends or is closed.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -278,6 +284,10 @@ class VideoSource(FrameSource):
         self.total_frames = count if count > 0 else None  # an estimate for some containers
         self.name = str(self.path)
         self._fallback_logged = False
+        self.nudged = 0
+        """Frames whose timestamp was not after the previous one's and was moved forward."""
+        self._last_ts: float | None = None
+        self._nudge_reported = False
 
     def _timestamp(self, index: int) -> float:
         msec = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
@@ -288,16 +298,36 @@ class VideoSource(FrameSource):
             log.info("%s: container has no timestamps; using index / fps", self.name)
         return index / (self.fps or 30.0)
 
+    def _increasing(self, ts: float) -> float:
+        last = self._last_ts
+        if last is not None and ts <= last:
+            ts = last + min(TIMESTAMP_NUDGE, 0.5 / (self.fps or 30.0))
+            self.nudged += 1
+        self._last_ts = ts
+        return ts
+
+    def _report_nudged(self) -> None:
+        if self.nudged and not self._nudge_reported:
+            self._nudge_reported = True
+            log.warning(
+                "%s: %d frames had a timestamp not after the previous frame's (a damaged "
+                "file?); each was moved just after it so timestamps keep increasing",
+                self.name, self.nudged,
+            )  # fmt: skip
+
     def __iter__(self) -> Iterator[Frame]:
         index = 0
         while self._cap is not None:
             ok, image = self._cap.read()
             if not ok or image is None:
-                return
-            yield Frame(bgr_to_rgb(image), index, self._timestamp(index), self.name)
+                break
+            ts = self._increasing(self._timestamp(index))
+            yield Frame(bgr_to_rgb(image), index, ts, self.name)
             index += 1
+        self._report_nudged()
 
     def close(self) -> None:
+        self._report_nudged()
         if self._cap is not None:
             self._cap.release()
             self._cap = None  # type: ignore[assignment]

@@ -28,7 +28,10 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import socket
+import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_MODEL_NAME = "instanthmr"
 DEFAULT_REPO_ID = "momolesang/InstantHMR"
@@ -51,6 +54,7 @@ __all__ = [
     "WeightsDownloadError",
     "WeightsNotFoundError",
     "resolve_model",
+    "unreachable",
 ]
 
 
@@ -181,6 +185,20 @@ def _from_hub(
     endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
     where = f"{filename!r} from {repo_id!r}" + (f" at revision {revision!r}" if revision else "")
     how = _how_to_get(repo_id, filename, revision, repo_type)
+    problem = "" if offline else unreachable(endpoint)
+    if problem:  # say so at once instead of waiting through the HTTP client's retries
+        try:
+            cached = try_to_load_from_cache(
+                repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type
+            )
+        except HFValidationError as exc:
+            raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
+        if isinstance(cached, str):
+            return Path(cached)  # the cached copy, as in offline mode
+        raise WeightsNotFoundError(
+            f"Could not download {where}: the Hub at {endpoint} cannot be reached from this "
+            f"machine: {problem}.\n{how}"
+        )
     try:
         before = try_to_load_from_cache(
             repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type
@@ -271,9 +289,50 @@ def _how_to_get(repo_id: str, filename: str, revision: str | None, repo_type: st
             "  - for offline testing only, a model that runs but predicts meaningless poses:",
             "      python tools/export_onnx.py --random-init"
             " --output models/instanthmr-random.onnx",
+            "    or set up and run everything with random-init models: python install.py run"
+            " --random-init",
             f"Licence: {WEIGHTS_LICENSE}.",
         ]
     return "\n".join(lines)
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                   "all_proxy")  # fmt: skip
+
+
+def unreachable(url: str, timeout: float = 3.0) -> str:
+    """Why ``url``'s host cannot be reached, or "" when a TCP connection to it opens.
+
+    A quick check (name lookup and connect, each within ``timeout`` seconds) made before a
+    download, so a machine without network access hears so at once rather than after the
+    HTTP client's retries. Behind a proxy (``HTTPS_PROXY`` and friends) the proxy does the
+    lookup, so nothing is checked and "" is returned.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host or any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found: list[object] = []
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            found.append(exc)
+
+    thread = threading.Thread(target=lookup, daemon=True)  # getaddrinfo has no timeout
+    thread.start()
+    thread.join(timeout)
+    if not found:
+        return f"no answer from DNS for {host} within {timeout:g} s"
+    if isinstance(found[0], OSError):
+        return f"the name {host} does not resolve (DNS: {found[0]})"
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot connect to {host}:{port} ({exc or type(exc).__name__})"
+    return ""
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

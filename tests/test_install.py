@@ -425,3 +425,47 @@ def test_bad_platform_exits_2_with_reason():
     res = dry_run("--platform", "plan9-mips")
     assert res.returncode == 2
     assert "linux-x86_64" in res.stderr
+
+
+# ----------------------------------------------------------------------------- run / test
+def test_dev_extra_expands_the_projects_own_extras():
+    """`dev` pulls `instanthmr[app,ray,eval]`: their requirements, never the project itself
+    (pip would look for `instanthmr` on the package index in the GPU plan)."""
+    names = {install.requirement_name(r) for r in install.project_requirements(["dev"])}
+    assert {"fastapi", "uvicorn", "ray", "pycocotools", "pytest", "ruff"} <= names
+    assert "instanthmr" not in names
+
+
+def test_venv_python_per_platform(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert install.venv_python(tmp_path) == tmp_path / "Scripts" / "python.exe"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert install.venv_python(tmp_path) == tmp_path / "bin" / "python"
+
+
+def test_install_is_skipped_when_the_stamp_matches(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    opts = install.Options(dev=True)
+    plan = install.build_plan(install.detect_machine(), opts, reachable=lambda _u: False)
+    monkeypatch.setattr(install, "index_reachable", lambda *_a, **_k: False)
+    (tmp_path / (install.STAMP + "-dev")).write_text(install.install_stamp(plan) + "\n")
+    assert install.install_here(opts, reinstall=False) == 0
+    assert "up to date" in capsys.readouterr().out
+    other = install.Plan([*plan.commands, ["x"]], [], plan.onnxruntime, plan.torch)
+    assert install.install_stamp(other) != install.install_stamp(plan)
+
+
+def test_test_task_fails_when_pytest_collects_nothing(capsys):
+    code = install.run_tests(["tests/test_cli.py", "-k", "no_test_has_this_name"])
+    assert code == install.EXIT_NO_TESTS
+    assert "collected no tests" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("task", "says"), [("run", "demo"), ("test", "pytest")])
+def test_task_help(task, says):
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), task, "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0 and f"install.py {task}" in res.stdout
+    assert says in res.stdout and "--reinstall" in res.stdout and "--venv" in res.stdout

@@ -4,8 +4,9 @@ Results go to the Rerun viewer (spawned by default; or an ``.rrd`` file, a gRPC 
 running viewer), to JSONL/NPZ/CSV exports and to an annotated video. With no input flag
 the embedded sample clip is used. See ``docs/demo.md`` for a guide to every flag.
 
-Exit codes: 0 success (also after Ctrl-C or a camera that stopped delivering frames),
-2 a problem with the input, the model or the device (a one-line message, no traceback).
+Exit codes: 0 success (also after a camera that stopped delivering frames), 2 a problem
+with the input, the model, the device or an output path (a one-line message, no
+traceback), 130 interrupted with Ctrl-C (outputs written so far are closed and kept).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ APP_ID = "instanthmr"
 DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 IMAGE_INPUTS = ("images", "folder")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
 
 
 def _int_at_least(low: int) -> Any:
@@ -244,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
         seen = 0
+        interrupted = False
         t_read = time.perf_counter()
         try:
             for frame in source:
@@ -260,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
                         break
                 t_read = time.perf_counter()
         except KeyboardInterrupt:
+            interrupted = True
             print("\ninterrupted: closing outputs", file=sys.stderr)
         bar.close()
         finish_world(args, pipeline, outputs.written)
@@ -270,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
             import rerun as rr
 
             rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
@@ -323,7 +327,7 @@ class _Outputs:
 
             if self.video is None:
                 size = (int(image.shape[1]), int(image.shape[0]))
-                self.video = AnnotatedVideoWriter(self._video_path, self._fps, size)
+                self.video = AnnotatedVideoWriter(self._video_path, self._fps, size, letterbox=True)
                 self._stack.callback(self.video.close)
                 self.written.append(self._video_path)
             self.video.write(draw_results(image, result))
@@ -364,10 +368,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, model or device: reported in one line, exit code 2."""
     from ..contract import ContractError
     from ..runtime import ProviderError
+    from ..sinks.formats_common import UnwritablePathError
     from ..sources import SourceError
 
     return (
         SourceError,
+        UnwritablePathError,
         ProviderError,
         ContractError,
         FileNotFoundError,
@@ -392,3 +398,6 @@ def main(argv: list[str] | None = None) -> int:
     except errors as exc:
         print(f"instanthmr demo: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # during start-up (loading models, opening the source)
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -36,7 +36,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import FrameResult
-from .formats_common import FORMAT, UNITS, VERSION, Exporter, TextExporter, metadata
+from .formats_common import (
+    FORMAT,
+    UNITS,
+    VERSION,
+    Exporter,
+    TextExporter,
+    UnwritablePathError,
+    check_errors,
+    metadata,
+)
 from .formats_csv import CSV_COLUMNS, CsvExporter, read_csv
 from .formats_jsonl import JsonlExporter, read_jsonl
 from .formats_npz import NpzExporter, read_npz
@@ -54,6 +63,7 @@ __all__ = [
     "JsonlExporter",
     "NpzExporter",
     "TextExporter",
+    "UnwritablePathError",
     "metadata",
     "open_exporter",
     "read_results",
@@ -112,14 +122,24 @@ def open_exporter(path: str | Path) -> Exporter:
     return _EXPORTERS[suffix](path)
 
 
-def read_results(path: str | Path) -> list[FrameResult]:
-    """Load a results file written by :func:`open_exporter` (also its ``.partial``)."""
+def read_results(path: str | Path, errors: str = "strict") -> list[FrameResult]:
+    """Load a results file written by :func:`open_exporter` (also its ``.partial``).
+
+    Args:
+        path: a ``.jsonl``, ``.npz`` or ``.csv`` file.
+        errors: ``"strict"`` (default) raises ValueError at the first bad record, naming the
+            file and the line or row. ``"skip"`` skips bad records of a JSONL or CSV file
+            (a corrupt line, a row that does not parse, a frame missing persons), logs one
+            warning with their count and returns the rest. An ``.npz`` file is written whole,
+            so it has no records to skip: a damaged one always raises.
+    """
+    check_errors(errors)
     path = Path(path)
     suffix, partial = _format_of(path)
     if not path.is_file():
         raise FileNotFoundError(f"results file not found: {path}")
     if suffix == ".jsonl":
-        return read_jsonl(path)
+        return read_jsonl(path, errors)
     if suffix == ".npz":
         return read_npz(path)
-    return read_csv(path, partial)
+    return read_csv(path, partial, errors)

@@ -12,8 +12,11 @@ records and hand them to :func:`assemble_frames`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -157,6 +160,36 @@ def _world_from(rec: dict[str, Any] | None, persons: list[dict[str, Any]]) -> Wo
     )  # fmt: skip
 
 
+class UnwritablePathError(OSError):
+    """A results or video file cannot be written where the user asked; says why."""
+
+
+@contextlib.contextmanager
+def unwritable_as_clear_error(path: Path) -> Iterator[None]:
+    """Turn an OSError while creating or writing ``path`` (or its ``.partial`` twin, or its
+    folder) into :class:`UnwritablePathError` naming the user's path and the reason."""
+    try:
+        yield
+    except UnwritablePathError:
+        raise
+    except OSError as exc:
+        why = {
+            errno.ENOENT: "a folder on the way is missing",
+            errno.ENOTDIR: "a part of the path is a file, not a folder",
+            errno.EACCES: "no permission to write there",
+            errno.EPERM: "no permission to write there",
+            errno.EROFS: "the file system is read-only",
+            errno.ENOSPC: "the disk is full",
+            errno.EISDIR: "it is a folder",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        culprit = Path(exc.filename) if exc.filename else None
+        if culprit is not None and culprit in path.parents:  # a folder, not our temp file
+            why += f" ({culprit})"
+        err = UnwritablePathError(f"cannot write {path}: {why}; choose another path")
+        err.errno = exc.errno
+        raise err from exc
+
+
 class Exporter:
     """Base writer: ``write(frame)`` per frame, ``close()`` at the end (or use ``with``).
 
@@ -168,8 +201,11 @@ class Exporter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
+        with unwritable_as_clear_error(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "it is a folder", str(self.path))
         self.frames_written = 0
         self._closed = False
 
@@ -187,8 +223,9 @@ class Exporter:
         if self._closed:
             return
         self._closed = True
-        self._finish()
-        os.replace(self.partial_path, self.path)
+        with unwritable_as_clear_error(self.path):
+            self._finish()
+            os.replace(self.partial_path, self.path)
         log.info("wrote %d frames to %s", self.frames_written, self.path)
 
     def __enter__(self) -> Exporter:
@@ -216,7 +253,8 @@ class TextExporter(Exporter):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self._fh: IO[str] = open(self.partial_path, "w", encoding="utf-8", newline=self.newline)
+        with unwritable_as_clear_error(self.path):
+            self._fh: IO[str] = open(self.partial_path, "w", encoding="utf-8", newline=self.newline)
 
     def _write(self, frame: FrameResult) -> None:
         self._write_frame(frame)
@@ -246,11 +284,33 @@ def _person_from(values: dict[str, Any], image_size: tuple[int, int]) -> PersonR
     )
 
 
-def assemble_frames(frames: list[RawFrame], path: Path) -> list[FrameResult]:
+ERRORS = ("strict", "skip")
+"""What readers do with a bad record: raise (``strict``) or skip and count it (``skip``)."""
+
+
+def check_errors(errors: str) -> bool:
+    """True for ``errors="skip"``; ValueError for anything but ``strict`` / ``skip``."""
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be 'strict' or 'skip', got {errors!r}")
+    return errors == "skip"
+
+
+def report_skipped(path: Path, bad: list[str]) -> None:
+    """One warning for every record a reader skipped (``errors="skip"``), with the first few."""
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        log.warning("%s: skipped %d bad records: %s%s", path, len(bad), "; ".join(bad[:5]), more)
+
+
+def assemble_frames(
+    frames: list[RawFrame], path: Path, bad: list[str] | None = None
+) -> list[FrameResult]:
     """Records read from ``path`` -> :class:`FrameResult` list.
 
     A last frame whose person count differs from its ``num_persons`` (the writer stopped
-    inside it) is dropped with a warning; such a mismatch anywhere else raises ValueError.
+    inside it) is dropped with a warning; such a mismatch anywhere else raises ValueError,
+    unless ``bad`` is a list (``errors="skip"``): then that frame, or one whose fields do
+    not convert, is left out and described in ``bad``.
     """
     out = []
     for i, (f, persons) in enumerate(frames):
@@ -258,20 +318,30 @@ def assemble_frames(frames: list[RawFrame], path: Path) -> list[FrameResult]:
             if i == len(frames) - 1:  # the writer stopped inside this frame
                 log.warning("%s: dropping incomplete last frame %s", path, f["frame_index"])
                 break
-            raise ValueError(
-                f"{path}: frame {f['frame_index']} says {f['num_persons']} "
-                f"persons but has {len(persons)}"
+            problem = (
+                f"frame {f['frame_index']} says {f['num_persons']} persons but has {len(persons)}"
             )
-        size = tuple(int(v) for v in f["image_size"])
-        out.append(
-            FrameResult(
-                persons=[_person_from(p, tuple(p.get("image_size", size))) for p in persons],
-                frame_index=int(f["frame_index"]),
-                image_size=size,
-                timings=StageTimings(**{s: float(f["timings"][s]) for s in STAGES}),
-                detector_ran=bool(f["detector_ran"]),
-                timestamp=None if f["timestamp"] is None else float(f["timestamp"]),
-                world=_world_from(f.get("world"), persons),
-            )
-        )
+            if bad is None:
+                raise ValueError(f"{path}: {problem}")
+            bad.append(problem)
+            continue
+        try:
+            out.append(_frame_from(f, persons))
+        except (KeyError, TypeError, ValueError) as exc:
+            if bad is None:
+                raise
+            bad.append(f"frame {f.get('frame_index', '?')}: {type(exc).__name__}: {exc}")
     return out
+
+
+def _frame_from(f: dict[str, Any], persons: list[dict[str, Any]]) -> FrameResult:
+    size = tuple(int(v) for v in f["image_size"])
+    return FrameResult(
+        persons=[_person_from(p, tuple(p.get("image_size", size))) for p in persons],
+        frame_index=int(f["frame_index"]),
+        image_size=size,
+        timings=StageTimings(**{s: float(f["timings"][s]) for s in STAGES}),
+        detector_ran=bool(f["detector_ran"]),
+        timestamp=None if f["timestamp"] is None else float(f["timestamp"]),
+        world=_world_from(f.get("world"), persons),
+    )

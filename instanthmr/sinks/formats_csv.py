@@ -26,9 +26,11 @@ from .formats_common import (
     RawFrame,
     TextExporter,
     assemble_frames,
+    check_errors,
     check_metadata,
     frame_fields,
     person_world_fields,
+    report_skipped,
 )
 
 _XYZ = ("x", "y", "z")
@@ -134,8 +136,15 @@ class CsvExporter(TextExporter):
             self._csv.writerow(row + world + _world_person_cells(person_world_fields(frame, p)))
 
 
-def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
-    """Read a ``.csv`` results file; in a ``.partial`` file a short last row is skipped."""
+def read_csv(path: Path, partial: bool = False, errors: str = "strict") -> list[FrameResult]:
+    """Read a ``.csv`` results file; in a ``.partial`` file a short last row is skipped.
+
+    ``errors="skip"`` skips bad rows (wrong column count, a number that does not parse; a
+    frame with a bad person row is skipped whole) and logs one warning with their count;
+    the default ``"strict"`` raises ValueError naming the file and row.
+    """
+    skip = check_errors(errors)
+    bad: list[str] = []
     with open(path, encoding="utf-8", newline="") as fh:
         first = fh.readline()
         match = re.match(rf"# {re.escape(FORMAT)} v(\d+)", first)
@@ -155,14 +164,33 @@ def read_csv(path: Path, partial: bool = False) -> list[FrameResult]:
         if len(row) != len(columns):
             if i == len(rows) - 1 and partial:
                 break
-            raise ValueError(f"{path}: row {i + 2} has {len(row)} columns, expected {len(columns)}")
+            problem = f"row {i + 2} has {len(row)} columns, expected {len(columns)}"
+            if not skip:
+                raise ValueError(f"{path}: {problem}")
+            bad.append(problem)
+            i = _next_frame(rows, i)
+            continue
         try:
             n, f, persons = _parse_frame(rows, i, col)
         except ValueError as exc:  # a number that does not parse: name the file and row
-            raise ValueError(f"{path}: {exc}") from exc
+            if not skip:
+                raise ValueError(f"{path}: {exc}") from exc
+            bad.append(str(exc))
+            i = _next_frame(rows, i)
+            continue
         frames.append((f, persons))
         i += max(n, 1)
-    return assemble_frames(frames, path)
+    out = assemble_frames(frames, path, bad if skip else None)
+    report_skipped(path, bad)
+    return out
+
+
+def _next_frame(rows: list[list[str]], i: int) -> int:
+    """The first row after ``rows[i]`` that starts another frame (another frame_index)."""
+    j = i + 1
+    while j < len(rows) and rows[j][:1] == rows[i][:1]:
+        j += 1
+    return j
 
 
 def _parse_frame(

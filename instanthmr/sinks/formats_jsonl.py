@@ -17,10 +17,12 @@ from .formats_common import (
     RawFrame,
     TextExporter,
     assemble_frames,
+    check_errors,
     check_metadata,
     frame_fields,
     metadata,
     person_world_fields,
+    report_skipped,
 )
 
 log = logging.getLogger(__name__)
@@ -54,30 +56,53 @@ class JsonlExporter(TextExporter):
         self._fh.write("\n".join(lines) + "\n")
 
 
-def read_jsonl(path: Path) -> list[FrameResult]:
-    """Read a ``.jsonl`` results file; a torn last line (crash mid-write) is skipped."""
+def read_jsonl(path: Path, errors: str = "strict") -> list[FrameResult]:
+    """Read a ``.jsonl`` results file; a torn last line (crash mid-write) is skipped.
+
+    ``errors="skip"`` skips bad records (a line that is not JSON, a person line that does not
+    belong to the frame before it, a frame missing persons or fields) and logs one warning
+    with their count; the default ``"strict"`` raises ValueError at the first one.
+    """
+    skip = check_errors(errors)
+    bad: list[str] = []
     with open(path, encoding="utf-8") as fh:
         lines = fh.read().splitlines()
-    records: list[dict[str, Any]] = []
+    records: list[tuple[int, dict[str, Any]]] = []
     for n, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError as err:
             if n == len(lines) - 1:  # torn last line after a crash
                 log.warning("%s: ignoring an incomplete last line", path)
                 break
-            raise ValueError(f"{path}:{n + 1}: not valid JSON ({err})") from None
-    if not records or records[0].get("type") != "header":
+            if not skip:
+                raise ValueError(f"{path}:{n + 1}: not valid JSON ({err})") from None
+            bad.append(f"line {n + 1}: not valid JSON")
+            continue
+        if not isinstance(rec, dict):
+            if not skip:
+                raise ValueError(f"{path}:{n + 1}: not a JSON object")
+            bad.append(f"line {n + 1}: not a JSON object")
+            continue
+        records.append((n + 1, rec))
+    if not records or records[0][1].get("type") != "header":
         raise ValueError(f"{path} is not an InstantHMR results file (no header line)")
-    check_metadata(records[0], path)
+    check_metadata(records[0][1], path)
     frames: list[RawFrame] = []
-    for rec in records[1:]:
+    for n, rec in records[1:]:
         if rec.get("type") == "frame":
             frames.append((rec, []))
         elif rec.get("type") == "person":
             if not frames:
-                raise ValueError(f"{path}: person record before any frame record")
-            frames[-1][1].append(rec)
-    return assemble_frames(frames, path)
+                if not skip:
+                    raise ValueError(f"{path}: person record before any frame record")
+                bad.append(f"line {n}: person record before any frame record")
+            elif skip and rec.get("frame_index") != frames[-1][0].get("frame_index"):
+                bad.append(f"line {n}: person of frame {rec.get('frame_index')} has no frame line")
+            else:
+                frames[-1][1].append(rec)
+    out = assemble_frames(frames, path, bad if skip else None)
+    report_skipped(path, bad)
+    return out

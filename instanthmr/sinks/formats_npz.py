@@ -7,6 +7,8 @@ is written when the exporter closes.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -137,34 +139,89 @@ class NpzExporter(Exporter):
         self._frames = []
 
 
+_FIX = "write it again with the exporter (or open the file it was meant to be)"
+_NEEDED = (
+    "frame_index", "timestamp", "image_size", "detector_ran", "timings", "person_frame",
+    "track_id", "score", "focal_length", "person_image_size", *PERSON_ARRAYS,
+)  # fmt: skip
+
+
+def _bad(path: Path, problem: str) -> ValueError:
+    return ValueError(f"{path} is not a readable InstantHMR .npz results file: {problem}; {_FIX}")
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the archive, never unpickling anything; ValueError naming the problem.
+
+    numpy's own errors (``BadZipFile``, ``EOFError``, and advice to pass ``allow_pickle``,
+    which would run code from the file) are replaced by a message about this file.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise _bad(path, "it is empty (0 bytes)")
+    if not zipfile.is_zipfile(path):
+        raise _bad(path, f"it is not a zip archive ({size} bytes; truncated, or another format)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = list(data.files)
+            arrays = {}
+            for name in names:
+                try:
+                    arrays[name] = data[name]
+                except ValueError:  # numpy suggests allow_pickle here: never follow that
+                    raise _bad(
+                        path, f"array {name!r} holds Python objects (pickled data), which "
+                        "results files never contain and which are not loaded, for safety"
+                    ) from None  # fmt: skip
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise _bad(path, f"the archive is damaged ({type(exc).__name__}: {exc})") from None
+    if "metadata" not in arrays:
+        raise ValueError(f"{path} is not an InstantHMR results file (no metadata)")
+    try:
+        meta = json.loads(str(arrays["metadata"]))
+    except json.JSONDecodeError as exc:
+        raise _bad(path, f"its metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _bad(path, "its metadata is not a JSON object")
+    check_metadata(meta, path)
+    missing = [k for k in _NEEDED if k not in arrays]
+    if missing:
+        raise _bad(path, f"arrays missing: {', '.join(missing)}")
+    return arrays
+
+
 def read_npz(path: Path) -> list[FrameResult]:
-    """Read a ``.npz`` results file (written whole on close, so never torn)."""
-    with np.load(path, allow_pickle=False) as data:
-        if "metadata" not in data:
-            raise ValueError(f"{path} is not an InstantHMR results file (no metadata)")
-        check_metadata(json.loads(str(data["metadata"])), path)
-        d = {k: data[k] for k in data.files}
-    counts = np.bincount(d["person_frame"], minlength=len(d["frame_index"]))
-    frames: list[RawFrame] = []
-    for r in range(len(d["frame_index"])):
-        ts = float(d["timestamp"][r])
-        frames.append(
-            (
-                {
-                    "frame_index": int(d["frame_index"][r]),
-                    "timestamp": None if np.isnan(ts) else ts,
-                    "image_size": d["image_size"][r].tolist(),
-                    "detector_ran": bool(d["detector_ran"][r]),
-                    "timings": dict(zip(STAGES, d["timings"][r].tolist(), strict=True)),
-                    "num_persons": int(counts[r]),
-                    "world": _world_frame(d, r),
-                },
-                [],
+    """Read a ``.npz`` results file (written whole on close, so never torn).
+
+    Raises:
+        ValueError: the file is empty, truncated, not a zip archive, holds pickled objects,
+            or lacks InstantHMR metadata or arrays; the message names the file and problem.
+    """
+    d = _load_arrays(Path(path))
+    try:
+        counts = np.bincount(d["person_frame"], minlength=len(d["frame_index"]))
+        frames: list[RawFrame] = []
+        for r in range(len(d["frame_index"])):
+            ts = float(d["timestamp"][r])
+            frames.append(
+                (
+                    {
+                        "frame_index": int(d["frame_index"][r]),
+                        "timestamp": None if np.isnan(ts) else ts,
+                        "image_size": d["image_size"][r].tolist(),
+                        "detector_ran": bool(d["detector_ran"][r]),
+                        "timings": dict(zip(STAGES, d["timings"][r].tolist(), strict=True)),
+                        "num_persons": int(counts[r]),
+                        "world": _world_frame(d, r),
+                    },
+                    [],
+                )
             )
-        )
-    for i, r in enumerate(d["person_frame"].tolist()):
-        rec = {k: d[k][i] for k in (*PERSON_ARRAYS, *PERSON_SCALARS)}
-        rec["image_size"] = d["person_image_size"][i].tolist()
-        rec.update(_world_person(d, i))
-        frames[r][1].append(rec)
+        for i, r in enumerate(d["person_frame"].tolist()):
+            rec = {k: d[k][i] for k in (*PERSON_ARRAYS, *PERSON_SCALARS)}
+            rec["image_size"] = d["person_image_size"][i].tolist()
+            rec.update(_world_person(d, i))
+            frames[r][1].append(rec)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise _bad(path, f"its arrays do not fit together ({type(exc).__name__}: {exc})") from None
     return assemble_frames(frames, path)

@@ -19,6 +19,7 @@ import numpy as np
 from ..geometry import validate_image
 from ..results import FrameResult
 from ..skeleton import BODY_EDGES, FULL_EDGES, NUM_JOINTS, edge_colors, joint_colors
+from .formats_common import unwritable_as_clear_error
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,23 @@ def draw_results(
     return out
 
 
+def letterbox_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fit ``size = (width, height)`` with its aspect ratio kept, centred
+    on black (the bars fill the rest)."""
+    h, w = image.shape[:2]
+    out_w, out_h = size
+    scale = min(out_w / w, out_h / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    out = np.zeros((out_h, out_w, image.shape[2]), dtype=image.dtype)
+    x0, y0 = (out_w - new_w) // 2, (out_h - new_h) // 2
+    out[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    return out
+
+
 class AnnotatedVideoWriter:
-    """Writes RGB frames of one fixed size to a video file.
+    """Writes RGB frames of one size to a video file.
 
     The file is written as ``<stem>.partial<suffix>`` and renamed on :meth:`close`, so a
     crash never replaces a good video with a broken one. Odd widths or heights are padded
@@ -109,9 +125,15 @@ class AnnotatedVideoWriter:
         path: output file, ``.mp4`` (also ``.m4v``, ``.mov``) or ``.avi``.
         fps: frame rate written into the file.
         size: ``(width, height)`` of the frames that will be written.
+        letterbox: a frame of another size (images of mixed sizes from a folder) is scaled
+            to fit ``size``, keeping its aspect ratio, and centred on black bars; the
+            count is in :attr:`letterboxed`. False (the default): such a frame raises
+            ValueError.
     """
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(
+        self, path: str | Path, fps: float, size: tuple[int, int], *, letterbox: bool = False
+    ) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in FOURCC_BY_SUFFIX:
@@ -132,8 +154,11 @@ class AnnotatedVideoWriter:
         self.output_size = (width + width % 2, height + height % 2)
         self.fps = float(fps)
         self.frames_written = 0
+        self.letterbox = bool(letterbox)
+        self.letterboxed = 0
         self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with unwritable_as_clear_error(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = FOURCC_BY_SUFFIX[suffix]
         self._writer = cv2.VideoWriter(
             str(self.partial_path), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.output_size
@@ -161,10 +186,20 @@ class AnnotatedVideoWriter:
         image = validate_image(image_rgb)
         h, w = image.shape[:2]
         if (w, h) != self.size:
-            raise ValueError(
-                f"frame is {w}x{h} but this video is {self.size[0]}x{self.size[1]}; "
-                "resize it or open a writer with the frame's size"
-            )
+            if not self.letterbox:
+                raise ValueError(
+                    f"frame is {w}x{h} but this video is {self.size[0]}x{self.size[1]}; "
+                    "resize it, open a writer with the frame's size, or pass letterbox=True"
+                )
+            if not self.letterboxed:
+                log.warning(
+                    "%s: frame %d is %dx%d, the video %dx%d: frames of other sizes are scaled "
+                    "to fit and centred on black bars", self.path, self.frames_written, w, h,
+                    *self.size,
+                )  # fmt: skip
+            image = letterbox_image(image, self.size)
+            h, w = image.shape[:2]
+            self.letterboxed += 1
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if self.output_size != self.size:
             bgr = cv2.copyMakeBorder(
