@@ -316,7 +316,7 @@ def test_csv_bad_row_strict_and_skip(tmp_path, caplog) -> None:
     path = _write(tmp_path / "r.csv", _frames(4))
     lines = path.read_text().splitlines()
     cells = lines[3].split(",")
-    cells[-1] = "garbage"
+    cells[lines[1].split(",").index("cam_trans.z")] = "garbage"
     lines[3] = ",".join(cells)  # frame 1's row
     lines[4] = lines[4][:40]  # frame 2's row, too few columns
     path.write_text("\n".join(lines) + "\n")
