@@ -61,26 +61,12 @@ def _suffix_checker(module: str, table: str, what: str) -> Any:
     return parse
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The demo's command line (every flag is described in ``--help``)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Real-time 3D human pose (MHR70 keypoints) with the InstantHMR ONNX model: "
-        "view results in Rerun, export them, or write an annotated video.",
-        epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
-    )
-    # fmt: off
-    src = parser.add_argument_group("input (pick one; default: the embedded sample clip)")
-    one = src.add_mutually_exclusive_group()
-    one.add_argument("--image", action="append", metavar="PATH",
-                     help="an image file or a glob such as 'shots/*.jpg' (quote it); repeatable")
-    one.add_argument("--folder", metavar="DIR", help="every image in DIR, in name order")
-    one.add_argument("--video", metavar="PATH", help="a video file (timestamps from the container)")
-    one.add_argument("--camera", type=int, metavar="INDEX",
-                     help="a local camera by index (0 = default webcam); always the latest frame")
-    one.add_argument("--url", metavar="URL",
-                     help="a network stream (rtsp://, http://, ...) read like a camera")
+def add_pipeline_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the "pipeline" flags (model, device, detector, tracking, frames) to ``parser``.
 
+    Shared by ``instanthmr demo`` and ``instanthmr batch``, so both take the same options.
+    """
+    # fmt: off
     pipe = parser.add_argument_group("pipeline")
     pipe.add_argument("--model", metavar="NAME_OR_PATH",
                       help="InstantHMR ONNX file, or a Hub name (default: the released model)")
@@ -115,6 +101,31 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       help="stop after processing N frames")
     pipe.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
                       help="skip N source frames after each processed one (default: 0)")
+    # fmt: on
+    return pipe
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The demo's command line (every flag is described in ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Real-time 3D human pose (MHR70 keypoints) with the InstantHMR ONNX model: "
+        "view results in Rerun, export them, or write an annotated video.",
+        epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
+    )
+    # fmt: off
+    src = parser.add_argument_group("input (pick one; default: the embedded sample clip)")
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--image", action="append", metavar="PATH",
+                     help="an image file or a glob such as 'shots/*.jpg' (quote it); repeatable")
+    one.add_argument("--folder", metavar="DIR", help="every image in DIR, in name order")
+    one.add_argument("--video", metavar="PATH", help="a video file (timestamps from the container)")
+    one.add_argument("--camera", type=int, metavar="INDEX",
+                     help="a local camera by index (0 = default webcam); always the latest frame")
+    one.add_argument("--url", metavar="URL",
+                     help="a network stream (rtsp://, http://, ...) read like a camera")
+
+    add_pipeline_options(parser)
 
     out = parser.add_argument_group("outputs")
     out.add_argument("--export", action="append", metavar="FILE",
