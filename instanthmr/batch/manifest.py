@@ -8,7 +8,8 @@ killed mid-write leaves at most a torn last line, which the reader skips. Fields
 ``options_hash``, ``status`` (``done``, ``failed``, ``partial``), ``frames`` (processed),
 ``persons`` (person detections, summed over frames), ``tracks`` (distinct track ids),
 ``seconds`` (wall time of the task in its worker), ``error`` (None when done),
-``outputs`` (file names in DIR), ``engine``, ``host``, ``finished`` (UTC, ISO 8601).
+``outputs`` (file names in DIR), ``rss_mb`` (the worker's resident memory after the task,
+MiB), ``engine``, ``host``, ``finished`` (UTC, ISO 8601).
 
 An input counts as done for a later run only if its last record is ``done`` with the same
 options hash, size and mtime, and its output files still exist.

@@ -41,7 +41,7 @@ def failed_record(task: Task, error: str) -> dict[str, Any]:
     return {
         "input": item.path, "kind": item.kind, "size": item.size, "mtime_ns": item.mtime_ns,
         "options_hash": task.options_hash, "status": "failed", "frames": 0, "persons": 0,
-        "tracks": 0, "seconds": None, "error": error, "outputs": [], "host": None,
+        "tracks": 0, "seconds": None, "error": error, "outputs": [], "host": None, "rss_mb": None,
     }  # fmt: skip
 
 
@@ -73,6 +73,9 @@ class BatchWorker:
     def process(self, task: Task, progress: Progress | None = None) -> dict[str, Any]:
         """Run one task; an unexpected error (say, a full disk) becomes a failed record."""
         try:
-            return run_task(self.pipeline, task, self.options, progress)
+            record = run_task(self.pipeline, task, self.options, progress)
         except Exception as exc:  # one bad input must not stop the worker
-            return failed_record(task, f"{type(exc).__name__}: {exc}")
+            record = failed_record(task, f"{type(exc).__name__}: {exc}")
+        rss = rss_mb()
+        record["rss_mb"] = None if rss is None else round(rss, 1)
+        return record
