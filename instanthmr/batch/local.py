@@ -101,8 +101,11 @@ class LocalEngine:
         slots = [self._start() for _ in range(min(self.workers, len(pending)))]
         try:
             while pending or any(s.task is not None for s in slots):
-                for slot in slots:
+                for n, slot in enumerate(slots):
                     if slot.task is None and pending:
+                        if not slot.process.is_alive():  # died while idle: nothing lost
+                            self._close(slot)
+                            slot = slots[n] = self._start()
                         slot.task = pending.popleft()
                         slot.conn.send(slot.task)
                 busy = [s for s in slots if s.task is not None]
@@ -155,6 +158,11 @@ class LocalEngine:
             )
         if pending:
             slots.append(self._start())
+
+    @staticmethod
+    def _close(slot: _Slot) -> None:
+        slot.process.join(1.0)
+        slot.conn.close()
 
     def _stop(self, slots: list[_Slot]) -> None:
         """Tell idle workers to exit; terminate busy ones (their task is abandoned)."""

@@ -167,6 +167,8 @@ class RayEngine:
 
     def _replace(self, ray: Any, dead: Any, actors: list[Any]) -> Any:
         actors.remove(dead)
+        with contextlib.suppress(Exception):  # usually dead already
+            ray.kill(dead, no_restart=True)
         fresh = self._spawn(ray)
         actors.append(fresh)
         self._ready(ray, [fresh])
