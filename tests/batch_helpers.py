@@ -40,12 +40,13 @@ class BrightBlockDetector:
 
 
 def block_centre(i: int, seed: int) -> tuple[float, float]:
-    """Centre (x, y) in pixels of the bright block in frame ``i`` of clip ``seed``."""
-    return 40.0 + 6 * i + 3 * seed, 50.0 + 2 * seed
+    """Centre (x, y) in pixels of the bright block in frame ``i`` of clip ``seed``; it moves
+    right and jumps back every 14 frames, so it never leaves the frame."""
+    return 40.0 + (6 * i + 3 * seed) % 84, 50.0 + 2 * seed
 
 
 def write_clip(path: Path, frames: int, seed: int = 0) -> Path:
-    """An MJPG AVI of a 24x40 bright block moving right on a dark background."""
+    """An MJPG AVI of a 24x40 bright block moving on a dark background."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
     assert writer.isOpened(), path
     for i in range(frames):

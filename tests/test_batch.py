@@ -38,6 +38,7 @@ from instanthmr.batch import (
     run_batch,
 )
 from instanthmr.batch.inputs import InputItem
+from instanthmr.batch.runner import available_cores, local_plan
 from instanthmr.batch.task import CRASH_ENV, Task, run_task
 from instanthmr.sinks.exporters import read_results
 
@@ -86,6 +87,9 @@ def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     at = chunks[6]  # the first is in the header, then one per frame
     raw[at : at + 4000] = bytes(min(4000, len(raw) - at))
     middle.write_bytes(bytes(raw))
+    photo = np.full((H, W, 3), 30, np.uint8)
+    photo[40:80, 60:84] = 230  # a bright block centred on (72, 60)
+    cv2.imwrite(str(clips / "photo.png"), photo)
     (clips / "notes.txt").write_text("not an input")
     return root
 
@@ -120,7 +124,12 @@ def test_local_batch_manifest_outputs_and_exit_code(local_run: tuple[int, Path, 
     code, out, table = local_run
     assert code == 1  # some inputs failed
     rows = _latest(out)
-    assert set(rows) == {*GOOD, *BROKEN, "broken/middle.avi"}  # notes.txt is not an input
+    assert set(rows) == {*GOOD, *BROKEN, "broken/middle.avi", "photo.png"}  # not notes.txt
+    photo = rows["photo.png"]
+    assert (photo["kind"], photo["status"], photo["frames"], photo["persons"]) == (
+        "image", "done", 1, 1)  # fmt: skip
+    (frame,) = read_results(out / photo["outputs"][0])
+    np.testing.assert_allclose(frame.joints_2d[0].mean(axis=0), (71.5, 59.5), atol=1.5)
     for name, (frames, seed) in GOOD.items():
         row = rows[name]
         assert row["status"] == "done" and row["error"] is None, row
@@ -147,7 +156,7 @@ def test_local_batch_manifest_outputs_and_exit_code(local_run: tuple[int, Path, 
     assert "decoding stopped after 5 of the 10 frames" in middle["error"]
     assert len(read_results(out / middle["outputs"][0])) == 5  # frames before it are kept
     counts = {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[2:5]}
-    assert counts == {"done": 4, "partial": 1, "failed": 4}
+    assert counts == {"done": 5, "partial": 1, "failed": 4}
     assert not (out / ".staging").exists()
 
 
@@ -160,7 +169,7 @@ def test_rerun_skips_done_and_option_change_redoes_with_a_dying_worker(
     clips = footage / "clips"
     again = run_batch(clips, out, _options(footage, formats=("npz", "jsonl")), workers=2,
                       progress=False)  # fmt: skip
-    assert len(again.skipped) == 4 and again.exit_code == 1
+    assert len(again.skipped) == 5 and again.exit_code == 1
     assert {os.path.relpath(r["input"], clips) for r in again.records} == {
         *BROKEN, "broken/middle.avi"}  # failed and partial ones are redone  # fmt: skip
     # Another option: every input is redone; a worker that dies fails only its input.
@@ -240,7 +249,7 @@ def test_ctrl_c_abandons_running_input_and_rerun_resumes(footage: Path) -> None:
     clips = footage / "ctrlc"
     clips.mkdir()
     write_clip(clips / "a_short.avi", 6)
-    write_clip(clips / "b_long.avi", 400)
+    write_clip(clips / "b_long.avi", 800)
     out = footage / "out-ctrlc"
     cmd = [sys.executable, "-m", "instanthmr.cli", "batch", str(clips), "--output", str(out),
            "--workers", "1", "--model", str(footage / "oracle.onnx"), "--device", "cpu",
@@ -262,7 +271,7 @@ def test_ctrl_c_abandons_running_input_and_rerun_resumes(footage: Path) -> None:
     resumed = run_batch(clips, out, _options(footage), workers=1, progress=False)
     assert [Path(p).name for p in resumed.skipped] == ["a_short.avi"]
     assert [(Path(r["input"]).name, r["status"], r["frames"]) for r in resumed.records] == [
-        ("b_long.avi", "done", 400)]  # fmt: skip
+        ("b_long.avi", "done", 800)]  # fmt: skip
 
 
 def test_ray_local_gives_the_same_outputs_as_local(
@@ -353,6 +362,14 @@ def test_manifest_last_record_wins_and_torn_line_is_skipped(tmp_path: Path) -> N
     assert not again.is_done(changed, "h1")
     (tmp_path / "v.npz").unlink()
     assert not again.is_done(item, "h1")  # outputs gone: do it again
+
+
+def test_default_plan_never_oversubscribes() -> None:
+    cores = available_cores()
+    for workers in (None, 1, 2, cores):
+        n, threads = local_plan(workers, None)
+        assert n * threads <= max(cores, n) and threads >= 1
+    assert local_plan(None, None)[0] == max(1, cores // 4)
 
 
 def test_options_hash_tracks_results_not_placement(tmp_path: Path) -> None:
