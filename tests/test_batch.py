@@ -386,3 +386,6 @@ def test_options_hash_tracks_results_not_placement(tmp_path: Path) -> None:
         BatchOptions(model=str(tmp_path / "missing.onnx")).check()
     with pytest.raises(BatchConfigError, match="cannot load the detector factory"):
         BatchOptions(detector_factory="no_such_module:make").check()
+    BatchOptions(model="instanthmr", detector_model=str(model)).check()  # the released model
+    with pytest.raises(BatchConfigError, match="Ray options"):
+        run_batch([str(model)], tmp_path / "out", address="auto")

@@ -83,7 +83,7 @@ class BatchOptions:
         """Fail fast, before any video: model files exist, the detector factory imports."""
         for name in ("model", "detector_model"):
             value = getattr(self, name)
-            if value is not None and _looks_like_path(value) and not os.path.isfile(value):
+            if _is_local(value) and not os.path.exists(value):
                 raise BatchConfigError(f"{name} file not found: {value}")
         if self.detector_factory is not None:
             load_factory(self.detector_factory)
@@ -104,12 +104,20 @@ class BatchOptions:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _looks_like_path(value: str) -> bool:
-    return value.endswith(".onnx") or os.sep in value or os.path.exists(value)
+def _is_local(value: str | None) -> bool:
+    """A local path, not the released model (None, ``instanthmr``) or an ``hf://`` address."""
+    from ..weights import DEFAULT_MODEL_NAME
+
+    return not (value is None or value.startswith("hf://") or value.lower() == DEFAULT_MODEL_NAME)
 
 
 def _identity(value: str | None) -> str | None:
-    """A model's identity: the SHA-256 of its file (so copies match), else its name."""
+    """A model's identity: the SHA-256 of its file (so copies match), else its name (pin
+    Hub models with ``hf://owner/repo@revision/file``: a moving branch keeps its name)."""
+    from ..weights import DEFAULT_FILENAME
+
+    if value is not None and os.path.isdir(value):
+        value = os.path.join(value, DEFAULT_FILENAME)
     if value is None or not os.path.isfile(value):
         return value
     st = os.stat(value)

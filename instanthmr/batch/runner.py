@@ -116,7 +116,9 @@ def _engine(
     return ray_engine.RayEngine(options, n, t, gpus, progress)
 
 
-def _validate(engine: str, workers: int | None, threads: int | None, gpus: float) -> None:
+def _validate(
+    engine: str, workers: int | None, threads: int | None, gpus: float, address: str
+) -> None:
     if engine not in ENGINES:
         raise BatchConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     for name, value in (("workers", workers), ("threads", threads)):
@@ -124,8 +126,8 @@ def _validate(engine: str, workers: int | None, threads: int | None, gpus: float
             raise BatchConfigError(f"{name} must be >= 1, got {value}")
     if gpus < 0:
         raise BatchConfigError(f"gpus_per_worker must be >= 0, got {gpus}")
-    if gpus > 0 and engine != "ray":
-        raise BatchConfigError("gpus_per_worker is a Ray option; use --engine ray")
+    if engine != "ray" and (gpus > 0 or address != "local"):
+        raise BatchConfigError("address and gpus_per_worker are Ray options; use --engine ray")
 
 
 def run_batch(
@@ -169,7 +171,7 @@ def run_batch(
     if options is not None and option_fields:
         raise BatchConfigError("pass either options=BatchOptions(...) or its fields, not both")
     options = options or BatchOptions(**option_fields)
-    _validate(engine, workers, threads, gpus_per_worker)
+    _validate(engine, workers, threads, gpus_per_worker, address)
     options.check()
     out = Path(os.path.abspath(os.path.expanduser(os.fspath(output))))
     check_writable(out)
