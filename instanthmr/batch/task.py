@@ -172,7 +172,7 @@ def _process(
     except _UnreadableError as exc:
         return str(exc)
     except Exception as exc:  # a worker boundary: any error is this row's
-        where = f"at frame {run.decoded}: " if run.frames else ""
+        where = f"at frame {run.decoded - 1}: " if run.frames else ""
         return f"{where}{type(exc).__name__}: {exc}"
     finally:
         for exporter in exporters:
