@@ -95,10 +95,15 @@ def plan(workers: int | None, threads: int | None, gpus: float) -> tuple[int, in
     cpus = int(resources.get("CPU", 1))
     if threads is None:
         threads = 1 if workers is None else max(1, min(8, cpus // workers))
+    fits = max(1, cpus // threads)
+    if gpus > 0:
+        fits = max(1, min(fits, int(resources.get("GPU", 0) / gpus)))
     if workers is None:
-        workers = max(1, cpus // threads)
-        if gpus > 0:
-            workers = max(1, min(workers, int(resources.get("GPU", 0) / gpus)))
+        workers = fits
+    elif workers > fits:  # the driver waits for every actor: never ask for more than fit
+        log.warning("the cluster has room for %d actors of %d CPUs (%s GPUs) now, not %d; "
+                    "using %d", fits, threads, gpus, workers, fits)  # fmt: skip
+        workers = fits
     return workers, threads
 
 
