@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "instanthmr.apps.export_detector",
         "export RF-DETR to ONNX (extra 'export')",
     ),
+    "batch": ("instanthmr.apps.batch", "process many videos, resumably, locally or on Ray"),
 }
 
 

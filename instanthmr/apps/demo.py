@@ -102,6 +102,17 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     return pipe
 
 
+def add_frame_options(group: Any) -> Any:
+    """Add ``--max-frames`` and ``--frame-skip`` (for file sources; shared with ``batch``)."""
+    # fmt: off
+    group.add_argument("--max-frames", type=_int_at_least(1), metavar="N",
+                       help="stop after processing N frames")
+    group.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
+                       help="skip N source frames after each processed one (default: 0)")
+    # fmt: on
+    return group
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The demo's command line (every flag is described in ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -122,11 +133,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     one.add_argument("--url", metavar="URL",
                      help="a network stream (rtsp://, http://, ...) read like a camera")
 
-    pipe = add_pipeline_options(parser)
-    pipe.add_argument("--max-frames", type=_int_at_least(1), metavar="N",
-                      help="stop after processing N frames")
-    pipe.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
-                      help="skip N source frames after each processed one (default: 0)")
+    add_frame_options(add_pipeline_options(parser))
 
     add_world_arguments(parser)
 
