@@ -1,9 +1,9 @@
-"""The ``instanthmr`` console script:
-``instanthmr {demo,bench,doctor,eval,export,export-detector}``.
+"""The ``instanthmr`` console script: ``instanthmr <command> [options]``.
 
-Each sub-command forwards its remaining arguments to the same ``main(argv)`` the thin
-scripts use (``demo.py``, ``tools/bench.py``, ``install.py --doctor``, ``tools/export_*.py``),
-so ``instanthmr demo --help`` and ``python demo.py --help`` print the same thing.
+The commands are the keys of :data:`COMMANDS` (``instanthmr --help`` lists them). Each
+forwards its remaining arguments to the same ``main(argv)`` the thin scripts use
+(``demo.py``, ``tools/bench.py``, ``install.py --doctor``, ``tools/export_*.py``), so
+``instanthmr demo --help`` and ``python demo.py --help`` print the same thing.
 """
 
 from __future__ import annotations

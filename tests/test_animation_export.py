@@ -233,7 +233,9 @@ class _OneBoxDetector:
         )
 
 
-def test_demo_exports_bvh_and_glb_from_the_real_pipeline(hmr_onnx, tmp_path, monkeypatch) -> None:
+def test_demo_exports_bvh_and_glb_from_the_real_pipeline(
+    hmr_onnx, tmp_path, monkeypatch, capsys
+) -> None:
     """The random-init HMR export (meaningless poses) on the sample clip: files parse, no NaN."""
     from instanthmr.apps import demo
 
@@ -245,6 +247,8 @@ def test_demo_exports_bvh_and_glb_from_the_real_pipeline(hmr_onnx, tmp_path, mon
     ids = {p.track_id for f in frames for p in f}
     assert len(ids) == 1 and min(ids) >= 0
     bvh_path = tmp_path / f"run.track{ids.pop()}.bvh"
+    summary = capsys.readouterr().out
+    assert str(bvh_path) in summary and f"{tmp_path / 'run.bvh'}," not in summary
     assert "nan" not in bvh_path.read_text().lower()
     bvh = read_bvh(bvh_path)
     assert len(bvh.values) == 6 and np.all(np.isfinite(bvh.positions()))

@@ -273,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
             print("\ninterrupted: closing outputs", file=sys.stderr)
         bar.close()
+        outputs.close_animation()
         finish_world(args, pipeline, outputs.written)
         dropped = source.dropped if source.is_live else None
         # With --stdout the recording itself goes to stdout: keep the summary off it.
@@ -322,7 +323,16 @@ class _Outputs:
                 exporter = open_exporter(path)
                 stack.callback(exporter.close)
                 self.exporters.append(exporter)
-                self.written.append(path)
+                if not hasattr(exporter, "written"):  # animation files are named on close
+                    self.written.append(path)
+
+    def close_animation(self) -> None:
+        """Write the animation files now (their later close is a no-op), so the summary
+        names the files really written: one per track, e.g. ``out.track3.bvh``."""
+        for exporter in self.exporters:
+            if hasattr(exporter, "written"):
+                exporter.close()
+                self.written.extend(str(p) for p in exporter.written)
 
     def write(self, image: Any, result: Any, read_ms: float) -> None:
         """Send one frame's results to every output."""
