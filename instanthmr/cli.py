@@ -1,4 +1,4 @@
-"""The ``instanthmr`` console script: ``instanthmr {demo,bench,doctor,export,export-detector}``.
+"""The ``instanthmr`` console script: ``instanthmr {demo,bench,doctor,export,...,quantize}``.
 
 Each sub-command forwards its remaining arguments to the same ``main(argv)`` the thin
 scripts use (``demo.py``, ``tools/bench.py``, ``install.py --doctor``, ``tools/export_*.py``),
@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "instanthmr.apps.export_detector",
         "export RF-DETR to ONNX (extra 'export')",
     ),
+    "quantize": ("instanthmr.apps.quantize", "int8 copy of an ONNX model, with measured parity"),
 }
 
 
