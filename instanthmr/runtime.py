@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -126,6 +127,12 @@ def providers_for(
 
 def _name(provider: str | tuple[str, dict]) -> str:
     return provider if isinstance(provider, str) else provider[0]
+
+
+class Runnable(Protocol):
+    """Anything with ``run(feeds) -> outputs``: a ModelSession or a BoundRunner."""
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass
@@ -370,7 +377,7 @@ class Runtime:
 
     @staticmethod
     def warmup(
-        model: ModelSession,
+        model: Runnable,
         make_feeds: Callable[[int], dict[str, np.ndarray]],
         batch_sizes: Iterable[int],
         runs: int = 1,
