@@ -62,7 +62,8 @@ _LOWER_IS_BETTER = {"joints_2d_px_p99", "joints_2d_px_max", "joints_3d_mm_p99",
                     "joints_3d_mm_max", "score_diff_max"}  # fmt: skip
 _UNITS = {"px": " px", "mm": " mm"}
 QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-                       "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger"})  # fmt: skip
+                       "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
+                       "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm"})  # fmt: skip
 
 
 class ParityError(ValueError):

@@ -91,6 +91,9 @@ class OnnxPersonDetector:
         device, threads, fallback: see :class:`~instanthmr.runtime.Runtime`.
         warmup: run one frame at construction so the first real frame is not slow.
         num_select: queries ranked by person score before thresholding (default all 300).
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8``: which file runs (an int8
+            ``<stem>.int8.onnx`` from ``instanthmr quantize`` where it measured faster; see
+            :func:`~instanthmr.precision.choose_file`).
 
     Raises:
         FileNotFoundError: no file at ``model_path``.
@@ -112,6 +115,7 @@ class OnnxPersonDetector:
         fallback: bool = False,
         warmup: bool = True,
         num_select: int = NUM_SELECT,
+        precision: str = "auto",
     ) -> None:
         self.confidence = check_confidence(confidence)
         if num_select < 1:
@@ -120,7 +124,7 @@ class OnnxPersonDetector:
         self.runtime = runtime if runtime is not None else Runtime(device, threads, fallback)
         path = Path(model_path)
         # the detector runs every Nth frame: no spinning threads left to slow the HMR call
-        self.model_session = self.runtime.load(path, spin=False)
+        self.model_session = self.runtime.load(path, precision=precision, spin=False)
         self.resolution, self.variant = _validate_session(self.model_session, str(path), variant)
         self.model_path = path
         if warmup:
