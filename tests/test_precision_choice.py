@@ -7,6 +7,7 @@ to make it missing, out of tolerance or stale.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -149,3 +150,36 @@ def test_fp16_and_fp32_requests(models: Path, tmp_path: Path) -> None:
     assert rt.load(half).precision == "fp32"  # auto on CPU: converted
     trt = choose_file(half, "auto", "TensorrtExecutionProvider")
     assert trt.path == half and trt.precision == "fp16"
+
+
+def test_quantize_takes_fp16_weights_like_the_release(tmp_path: Path) -> None:
+    half = tmp_path / "release-like.onnx"
+    onnx.save(convert_float_to_float16(build_oracle(), keep_io_types=True), half)
+    result = quantize_model(half, calibration_frames=2, eval_frames=1, speed_rounds=0)
+    assert result.path == tmp_path / "release-like.int8.onnx"
+    assert result.report["source"]["weights"] == "fp16" and result.within_tolerance
+    assert result.report["speed"] == {}  # not measured: auto will not pick it
+    model = Runtime("cpu").load(half, precision="int8")
+    assert model.precision == "int8" and model.path == result.path
+    assert Runtime("cpu").load(half).precision == "fp32"  # auto: no speed measured, no int8
+    with pytest.raises(ValueError, match="already quantised"):
+        quantize_model(result.path)
+
+
+def test_quantize_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from instanthmr.cli import main
+
+    src = tmp_path / "m.onnx"
+    onnx.save(build_oracle(), src)
+    report = tmp_path / "r.json"
+    args = ["quantize", "--model", str(src), "--calibration-frames", "2", "--eval-frames", "1",
+            "--speed-rounds", "1", "--json", str(report)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "joints_2d_px_p99" in out and (tmp_path / "m.int8.onnx").is_file()
+    assert (
+        P.read_report(tmp_path / "m.int8.onnx")["parity"]
+        == json.loads(report.read_text())["parity"]
+    )
+    assert main(["quantize", "--model", str(tmp_path / "missing.onnx")]) == 2
+    assert "model file not found" in capsys.readouterr().err
