@@ -37,6 +37,13 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
 
 from . import parity as P  # noqa: N812
 from .contract import CROP_SIZE, META_RANDOM_INIT
@@ -174,8 +181,8 @@ def prepare_graph(runtime: Runtime, fp32_path: Path, work: Path) -> Path:
     return out
 
 
-class _Reader:
-    """A calibration data reader over a list of feeds (onnxruntime's reader protocol)."""
+class _Reader(CalibrationDataReader):
+    """A calibration data reader over a list of feeds."""
 
     def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
         self._feeds = feeds
@@ -189,22 +196,13 @@ class _Reader:
 
 
 def _quantize(prepared: Path, out: Path, method: str, calib: list[dict[str, np.ndarray]]) -> None:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
-
     if method == "dynamic":
         # per-channel MatMul weights are refused by onnxruntime's DynamicQuantizeMatMul
         quantize_dynamic(prepared, out, op_types_to_quantize=["MatMul", "Gemm", "Conv"],
                          per_channel=False, weight_type=QuantType.QInt8)  # fmt: skip
         return
-    reader = type("Reader", (_Reader, CalibrationDataReader), {})(calib)
     quantize_static(
-        prepared, out, reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANT_OPS,
+        prepared, out, _Reader(calib), quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANT_OPS,
         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
     )  # fmt: skip
 
@@ -243,11 +241,11 @@ def measure_speed(
             model.run(feeds)
             times[key].append((time.perf_counter() - t0) * 1e3)
     fp32, int8 = float(np.median(times["fp32"])), float(np.median(times["int8"]))
-    from .benchmark import _cpu_model
+    from .benchmark import machine_info
 
     return {
         "fp32_ms": fp32, "int8_ms": int8, "ratio": int8 / fp32 if fp32 > 0 else None,
-        "rounds": rounds, "cpu": _cpu_model(), "loadavg_1min": os.getloadavg()[0],
+        "rounds": rounds, "cpu": machine_info()["cpu"], "loadavg_1min": os.getloadavg()[0],
     }  # fmt: skip
 
 
