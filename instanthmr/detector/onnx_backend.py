@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
+from ..binding import GPU_PROVIDERS, BoundRunner
 from ..contract import ContractError, check_io
 from ..geometry import image_size_of, validate_image
 from ..runtime import ModelSession, Runtime
@@ -127,8 +128,14 @@ class OnnxPersonDetector:
         self.model_session = self.runtime.load(path, precision=precision, spin=False)
         self.resolution, self.variant = _validate_session(self.model_session, str(path), variant)
         self.model_path = path
+        # on a GPU: input/output buffers allocated once on the device (see binding.py)
+        self._runner = (
+            BoundRunner(self.model_session, [BOXES_NAME, LOGITS_NAME],
+                        device_id=self.runtime.device_id)
+            if self.provider in GPU_PROVIDERS else None
+        )  # fmt: skip
         if warmup:
-            self.runtime.warmup(self.model_session, self._warmup_feeds, [1])
+            self.runtime.warmup(self._runner or self.model_session, self._warmup_feeds, [1])
 
     def _warmup_feeds(self, batch: int) -> dict[str, np.ndarray]:
         r = self.resolution
@@ -150,7 +157,10 @@ class OnnxPersonDetector:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(dets, labels)`` for a preprocessed input."""
-        out = self.model_session.run({INPUT_NAME: batch}, [BOXES_NAME, LOGITS_NAME])
+        if self._runner is not None:
+            out = self._runner.run({INPUT_NAME: batch})
+        else:
+            out = self.model_session.run({INPUT_NAME: batch}, [BOXES_NAME, LOGITS_NAME])
         return out[BOXES_NAME], out[LOGITS_NAME]
 
     def detect(self, image_rgb: np.ndarray) -> sv.Detections:
