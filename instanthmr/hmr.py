@@ -173,7 +173,7 @@ class HMRModel:
                 out = self.model_session.run(feeds, OUTPUT_NAMES)
             for k in OUTPUT_NAMES:
                 parts[k].append(out[k][:m])
-        return {k: np.concatenate(v) for k, v in parts.items()}
+        return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
 
     def postprocess(
         self, batch: HMRBatch, outputs: dict[str, np.ndarray], scores: object = None
