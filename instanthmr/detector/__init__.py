@@ -134,6 +134,11 @@ def create_detector(
                 path, detector.variant, detector.resolution, spec.name,
             )  # fmt: skip
         return detector
+    if precision not in ("auto", "fp32"):
+        raise ValueError(
+            f"precision={precision!r} applies to the onnx backend; the torch backend runs fp32 "
+            f"(export the detector with `{export_command(spec.name)}` to use it)"
+        )
     from .torch_backend import TorchPersonDetector, require_rfdetr
 
     try:
