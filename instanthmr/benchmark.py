@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .contract import CROP_SIZE
+from .contract import CROP_SIZE, HMR_OUTPUTS
 from .hmr import HMRModel
 from .precision import file_sha256
 from .runtime import naive_session
@@ -138,33 +138,51 @@ def bench_hmr(
     repeats: int = 20,
     threads: int | None = None,
     baseline: bool = True,
+    precision: str = "auto",
+    block: int = 3,
 ) -> dict[str, object]:
     """HMR model alone: per-person latency for each batch size, and the naive baseline.
 
     The baseline is the same file with default session options (no fp16 -> fp32 on CPU,
-    default threads) and one call per person: what a first script would do.
+    default threads) and one call per person: what a first script would do. Ours and the
+    baseline are measured interleaved in blocks of ``block`` calls, one untimed call at each
+    switch, so both see the same machine load and neither pays for the other's spinning
+    threads; measuring one after the other made whichever ran first look slower (the A/B
+    in docs/performance.md).
     """
-    hmr = HMRModel(model, device=device, threads=threads, warmup=False)
-    per_batch: dict[str, dict[str, float]] = {}
+    hmr = HMRModel(model, device=device, threads=threads, warmup=False, precision=precision)
+    sess = naive_session(hmr.model_path, device) if baseline else None
+    names = [s.name for s in HMR_OUTPUTS]
+    runs: dict[str, Callable[[], object]] = {}
     for b in batches:
         img, cond = _random_inputs(b)
-        ms = time_calls(lambda img=img, cond=cond: hmr.infer(img, cond), repeats)
-        per_batch[str(b)] = stats([t / b for t in ms])
+        runs[str(b)] = lambda img=img, cond=cond: hmr.infer(img, cond)
+    if sess is not None:
+        img1, cond1 = _random_inputs(1)
+        runs["naive"] = lambda: sess.run(names, {"image": img1, "cliff_cond": cond1})
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():
+        fn()
+        fn()
+    rounds = max(1, -(-repeats // block))
+    for _ in range(rounds):
+        for key, fn in runs.items():
+            fn()  # untimed: the previous session's threads settle
+            times[key] += time_calls(fn, block, warmup=0)
+    per_batch = {k: stats([t / int(k) for t in v]) for k, v in times.items() if k != "naive"}
     result: dict[str, object] = {
         "provider": hmr.provider,
+        "precision": hmr.precision,
         "model": model_info(hmr.model_path, hmr.random_init),
         "loaded_file": str(hmr.model_session.path),
         "threads": hmr.runtime.threads,
         "hmr_ms_per_person": per_batch,
         "hmr_ms_per_person_p50": {k: v["p50"] for k, v in per_batch.items()},
         "hmr_ms_per_person_p95": {k: v["p95"] for k, v in per_batch.items()},
+        "interleaved_block": block,
     }
-    if baseline:
-        sess = naive_session(hmr.model_path, device)
-        img, cond = _random_inputs(1)
-        names = [o.name for o in sess.get_outputs()]
-        ms = time_calls(lambda: sess.run(names, {"image": img, "cliff_cond": cond}), repeats)
-        base = stats(ms)
+    if sess is not None:
+        base = stats(times["naive"])
         result["baseline_ms_per_person"] = base
         result["baseline_ms_per_person_p50"] = base["p50"]
         result["baseline_ms_per_person_p95"] = base["p95"]

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export RF-DETR to ONNX (extra 'export')",
     ),
     "batch": ("instanthmr.apps.batch", "process many videos, resumably, locally or on Ray"),
+    "quantize": ("instanthmr.apps.quantize", "int8 copy of an ONNX model, with measured parity"),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .binding import GPU_PROVIDERS, BoundRunner
 from .contract import CROP_SIZE, HMR_INPUTS, HMR_OUTPUTS
 from .geometry import (
     cliff_vectors,
@@ -70,6 +71,11 @@ class HMRModel:
         pad_batch: pad every call to this batch size, so CUDA/TensorRT don't re-plan for each
             person count; more persons are split into chunks of this size. None: no padding.
         warmup: run the batch sizes that will be used once at load.
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` (see
+            :func:`~instanthmr.precision.choose_file`; the choice is logged).
+        io_binding: run through :class:`~instanthmr.binding.BoundRunner` (buffers allocated
+            once per batch size). None: on for CUDA/TensorRT, off on CPU. A runtime built
+            with ``cuda_graph=True`` needs it and ``pad_batch``.
     """
 
     def __init__(
@@ -82,17 +88,31 @@ class HMRModel:
         fallback: bool = False,
         pad_batch: int | None = None,
         warmup: bool = True,
+        precision: str = "auto",
+        io_binding: bool | None = None,
     ) -> None:
         if pad_batch is not None and pad_batch < 1:
             raise ValueError(f"pad_batch must be >= 1 or None, got {pad_batch}")
         self.runtime = runtime or Runtime(device, threads=threads, fallback=fallback)
         self.model_path = resolve_model(model)
         self.model_session: ModelSession = self.runtime.load(
-            self.model_path, inputs=HMR_INPUTS, outputs=HMR_OUTPUTS
+            self.model_path, precision=precision, inputs=HMR_INPUTS, outputs=HMR_OUTPUTS
         )
         self.pad_batch = pad_batch
+        graph = self.runtime.cuda_graph and self.provider in GPU_PROVIDERS
+        if io_binding is None:
+            io_binding = self.provider in GPU_PROVIDERS
+        if graph and not io_binding:
+            raise ValueError("a CUDA-graph runtime needs io_binding=True")
+        self.runner: BoundRunner | None = None
+        if io_binding:
+            self.runner = BoundRunner(
+                self.model_session, OUTPUT_NAMES, cuda_graph=graph,
+                batch_sizes=[pad_batch] if graph and pad_batch else None,
+                device_id=self.runtime.device_id,
+            )  # fmt: skip
         if warmup:
-            self.runtime.warmup(self.model_session, self._zeros, [pad_batch or 1])
+            self.runtime.warmup(self.runner or self.model_session, self._zeros, [pad_batch or 1])
 
     @property
     def provider(self) -> str:
@@ -103,6 +123,11 @@ class HMRModel:
     def random_init(self) -> bool:
         """True for a random-init export (meaningless poses)."""
         return self.model_session.random_init
+
+    @property
+    def precision(self) -> str:
+        """What runs: ``fp32``, ``fp16`` or ``int8``."""
+        return self.model_session.precision
 
     @staticmethod
     def _zeros(n: int) -> dict[str, np.ndarray]:
@@ -141,10 +166,14 @@ class HMRModel:
                 pad = self.pad_batch - m
                 img = np.concatenate([img, np.zeros((pad, *img.shape[1:]), np.float32)])
                 cond = np.concatenate([cond, np.zeros((pad, 3), np.float32)])
-            out = self.model_session.run({"image": img, "cliff_cond": cond}, OUTPUT_NAMES)
+            feeds = {"image": img, "cliff_cond": cond}
+            if self.runner is not None:
+                out = self.runner.run(feeds)
+            else:
+                out = self.model_session.run(feeds, OUTPUT_NAMES)
             for k in OUTPUT_NAMES:
                 parts[k].append(out[k][:m])
-        return {k: np.concatenate(v) for k, v in parts.items()}
+        return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
 
     def postprocess(
         self, batch: HMRBatch, outputs: dict[str, np.ndarray], scores: object = None

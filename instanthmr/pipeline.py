@@ -143,6 +143,8 @@ class PosePipeline:
             adaptive re-detect triggers; for benchmarks with random weights).
         threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
+            provider (see :func:`~instanthmr.precision.choose_file`; the choice is logged).
         tracker, scheduler, smoother: swap in your own configured parts.
         world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
             True (ground plane estimated online from people's still feet), a
@@ -181,6 +183,7 @@ class PosePipeline:
         scheduler: StrideScheduler | None = None,
         smoother: PoseSmoother | None = None,
         world: Any = False,
+        precision: str = "auto",
     ) -> None:
         if detector_stride < 1:
             raise ValueError(f"detector_stride must be >= 1, got {detector_stride}")
@@ -194,13 +197,13 @@ class PosePipeline:
         if isinstance(target, str) and target not in ("largest", "center"):
             raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
         self.runtime = Runtime(device, threads=threads, fallback=fallback)
-        self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch)
+        self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch, precision=precision)
         if isinstance(detector, str) and detector == "auto":
             from .detector import create_detector  # supervision is imported only when used
 
             detector = create_detector(
                 detector_variant, detector_backend, detector_model,
-                confidence=det_confidence, runtime=self.runtime,
+                confidence=det_confidence, runtime=self.runtime, precision=precision,
             )  # fmt: skip
         self.detector = detector
         self.max_persons = max_persons

@@ -1,4 +1,11 @@
-"""fp16 -> fp32 conversion of model files, for the CPU execution provider.
+"""Which file a provider runs for a precision, and fp16 -> fp32 conversion for the CPU.
+
+:func:`choose_file` maps ``precision`` (``auto``, ``fp32``, ``fp16``, ``int8``) and the
+provider to a file: ``auto`` takes the int8 sibling (``<stem>.int8.onnx``, made by
+``instanthmr quantize``) only on a provider where its stored report measured it faster and
+its parity is within tolerance (:mod:`instanthmr.parity`); otherwise fp16 weights become
+fp32 on the CPU provider and stay fp16 on GPU providers. ``int8`` refuses a quantised file
+whose report is missing, stale or out of tolerance, naming the file and the error.
 
 The released InstantHMR file has fp16 weights with float32 inputs and outputs. On the CPU
 provider fp16 runs slower than fp32 because onnxruntime inserts casts around every op, so
@@ -13,16 +20,24 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from .parity import ParityError, check_int8, int8_path, is_quantized, report_of, speed_ratio
+
 log = logging.getLogger(__name__)
 
 _FP16 = TensorProto.FLOAT16
 _FP32 = TensorProto.FLOAT
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")
+_CPU = "CPUExecutionProvider"
+_TENSORRT = "TensorrtExecutionProvider"
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -189,3 +204,88 @@ def ensure_fp32(source: str | os.PathLike[str]) -> Path:
         log.info("converted fp16 model %s to fp32 for the CPU provider: %s", src, cached)
         return cached
     raise OSError(f"could not write an fp32 copy of {src} to any of {candidates}")
+
+
+@dataclass(frozen=True)
+class FileChoice:
+    """Which file a provider runs for a requested precision, and why (logged at load)."""
+
+    path: Path
+    precision: str  # fp32, fp16 or int8: what actually runs
+    reason: str
+
+
+def choose_file(source: Path, precision: str, provider: str) -> FileChoice:
+    """The file ``provider`` runs for ``precision`` (see the module docstring).
+
+    Raises:
+        ParityError: ``int8`` with a quantised file whose report is missing, stale or
+            out of tolerance.
+        FileNotFoundError: ``int8`` and no quantised file (names the command to make it).
+        ValueError: a precision this file cannot give (fp16 from fp32 weights off
+            TensorRT; fp32/fp16 from an int8 file).
+    """
+    proto = load_onnx(source)
+    fp16 = has_fp16_weights(proto)
+    quantized = is_quantized(proto)
+    report = report_of(proto) if quantized else None
+    del proto
+    if quantized:
+        if precision in ("fp32", "fp16"):
+            raise ValueError(
+                f"{source} is an int8 model; for --precision {precision} pass its fp32/fp16 "
+                "source file instead"
+            )
+        checked = check_int8(source, report)  # refuses a missing or failed report
+        return FileChoice(source, "int8", _speed_note(checked, provider))
+    if precision == "int8":
+        candidate = int8_path(source)
+        if not candidate.is_file():
+            raise FileNotFoundError(
+                f"--precision int8: no quantised file for {source} (looked for {candidate}). "
+                f"Make it with `instanthmr quantize --model {source}`"
+            )
+        quant = load_onnx(candidate)
+        checked = check_int8(candidate, report_of(quant), file_sha256(source))
+        return FileChoice(candidate, "int8", _speed_note(checked, provider))
+    if precision == "auto":
+        picked = _auto_int8(source, provider)
+        if picked is not None:
+            return picked
+    if precision == "fp16":
+        if fp16 or provider == _TENSORRT:
+            how = "fp16 weights as exported" if fp16 else "TensorRT fp16 engine"
+            return FileChoice(source, "fp16", f"asked for fp16: {how}")
+        raise ValueError(
+            f"--precision fp16: {source} has fp32 weights and {provider} does not convert "
+            "them; export an fp16 file (`tools/export_onnx.py --fp16`) or use tensorrt"
+        )
+    if fp16 and (precision == "fp32" or provider == _CPU):
+        why = "asked for fp32" if precision == "fp32" else f"fp16 runs slower on {provider}"
+        return FileChoice(ensure_fp32(source), "fp32", f"{why}: converted fp16 -> fp32")
+    return FileChoice(source, "fp16" if fp16 else "fp32", "the file as exported")
+
+
+def _auto_int8(source: Path, provider: str) -> FileChoice | None:
+    """The int8 sibling for ``auto`` when it measured faster on ``provider``, else None."""
+    candidate = int8_path(source)
+    if provider != _CPU or not candidate.is_file():
+        return None
+    try:
+        report = check_int8(candidate, report_of(load_onnx(candidate)), file_sha256(source))
+    except ParityError as exc:
+        log.warning("not using %s: %s", candidate.name, exc)
+        return None
+    ratio = speed_ratio(report, provider)
+    if ratio is None or ratio >= 1.0:
+        log.info("not using %s: it did not measure faster on %s (int8/fp32 = %s)",
+                 candidate.name, provider, ratio)  # fmt: skip
+        return None
+    return FileChoice(candidate, "int8", _speed_note(report, provider))
+
+
+def _speed_note(report: Mapping[str, Any], provider: str) -> str:
+    ratio = speed_ratio(report, provider)
+    if ratio is None:
+        return f"int8 file with a parity report in tolerance; speed on {provider} not measured"
+    return f"int8 measured {ratio:.2f}x the fp32 time on {provider} when it was made"

@@ -9,8 +9,15 @@ Model code (``hmr.py``, ``detector/``) only does pre- and post-processing and ca
 - after a session is built its active providers are checked: if the requested one is not
   active, :class:`ProviderError` is raised with the reason and the fix, unless
   ``fallback=True``, which allows CPU with a logged warning. Nothing falls back silently;
-- a model with fp16 weights runs as fp32 on the CPU provider (converted once and cached, see
-  :mod:`instanthmr.precision`) and stays fp16 on GPU providers.
+- ``precision`` (``auto``, ``fp32``, ``fp16``, ``int8``) picks the file a provider runs: a
+  model with fp16 weights runs as fp32 on the CPU provider (converted once and cached, see
+  :mod:`instanthmr.precision`) and stays fp16 on GPU providers; an int8 file (made by
+  ``instanthmr quantize``, see :mod:`instanthmr.parity`) is used by ``auto`` only on a
+  provider where its stored report measured it faster and within tolerance, and ``int8``
+  refuses a file whose report is missing or out of tolerance. The choice is logged;
+- CPU sessions leave the intra-op thread count to onnxruntime (physical cores, with its
+  thread affinity) unless the process is limited to fewer CPUs or ``threads`` is given:
+  our options are then the defaults, so never slower than them (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,12 +27,13 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from .contract import META_RANDOM_INIT, TensorSpec, check_io
-from .precision import ensure_fp32, has_fp16_weights, load_onnx
+from .precision import PRECISIONS, FileChoice, choose_file, load_onnx
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +63,39 @@ class ProviderError(RuntimeError):
     """The requested execution provider is not available or did not activate."""
 
 
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """Intra-op threads: the CPU cores this process may use, capped at 8."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        n = os.cpu_count() or 1
-    return max(1, min(n, 8))
+    return max(1, min(usable_cpus(), 8))
 
 
-def providers_for(device: str, cache_dir: str | os.PathLike[str] | None = None) -> list:
-    """Provider list for a device name (``auto`` picks the best one this build offers)."""
+def providers_for(
+    device: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    cuda_graph: bool = False,
+    fp16: bool = True,
+    device_id: int = 0,
+) -> list:
+    """Provider list for a device name (``auto`` picks the best one this build offers).
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml``.
+        cache_dir: TensorRT engine and timing cache folder (default
+            ``~/.cache/instanthmr/trt``); engines are built once per model and shape range.
+        cuda_graph: capture the model in a CUDA graph (``enable_cuda_graph`` on CUDA,
+            ``trt_cuda_graph_enable`` on TensorRT). Needs IO binding with fixed input
+            shapes and addresses: :class:`instanthmr.binding.BoundRunner` with padded batches.
+        fp16: let TensorRT build fp16 engines (``trt_fp16_enable``); off for ``fp32``.
+        device_id: the GPU both models run on (one device: no copies between them).
+    """
     device = device.lower()
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
@@ -74,21 +104,35 @@ def providers_for(device: str, cache_dir: str | os.PathLike[str] | None = None) 
         device = "cuda" if CUDA in available else "coreml" if COREML in available else "cpu"
     if device == "cpu":
         return [CPU]
+    cuda = {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
+    if cuda_graph:
+        cuda["enable_cuda_graph"] = True
     if device == "cuda":
-        return [(CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}), CPU]
+        return [(CUDA, cuda), CPU]
     if device == "coreml":
         return [(COREML, {"ModelFormat": "MLProgram", "MLComputeUnits": "ALL"}), CPU]
     trt_cache = Path(cache_dir or Path.home() / ".cache" / "instanthmr" / "trt")
     trt = {
-        "trt_fp16_enable": True,
+        "device_id": device_id,
+        "trt_fp16_enable": fp16,
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(trt_cache),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(trt_cache),
     }
-    return [(TENSORRT, trt), (CUDA, {}), CPU]
+    if cuda_graph:
+        trt["trt_cuda_graph_enable"] = True
+    return [(TENSORRT, trt), (CUDA, {"device_id": device_id}), CPU]
 
 
 def _name(provider: str | tuple[str, dict]) -> str:
     return provider if isinstance(provider, str) else provider[0]
+
+
+class Runnable(Protocol):
+    """Anything with ``run(feeds) -> outputs``: a ModelSession or a BoundRunner."""
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass
@@ -101,6 +145,7 @@ class ModelSession:
     provider: str
     providers: list[str]
     metadata: dict[str, str] = field(default_factory=dict)
+    precision: str = "fp32"  # what runs: fp32, fp16, int8 (or keep: the file as it is)
 
     @property
     def random_init(self) -> bool:
@@ -126,27 +171,67 @@ class ModelSession:
         return dict(zip(names, self.session.run(names, feeds), strict=True))
 
 
+def physical_cores() -> int:
+    """Physical CPU cores (what onnxruntime's default intra-op thread count uses)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return os.cpu_count() or 1
+    cores, phys = set(), "0"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "physical id":
+            phys = value.strip()
+        elif key.strip() == "core id":
+            cores.add((phys, value.strip()))
+    return len(cores) or os.cpu_count() or 1
+
+
 class Runtime:
     """Owns every onnxruntime session of a pipeline and the provider choice behind them.
 
     Args:
         device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml``.
-        threads: intra-op threads for the CPU provider (default :func:`default_threads`).
+        threads: intra-op threads for the CPU provider. None: onnxruntime's own default
+            (physical cores, threads pinned), or the CPUs this process may use when its
+            affinity mask is smaller than the machine.
         fallback: allow CPU when the requested provider is not active (with a warning).
             Off by default: a silent fallback is how a GPU benchmark ends up on the CPU.
+        cuda_graph: capture GPU runs in CUDA graphs (see :func:`providers_for`); the model
+            must then be run through IO binding at fixed batch sizes.
+        device_id: the GPU both models use.
+        trt_cache: TensorRT engine cache folder (default ``~/.cache/instanthmr/trt``).
     """
 
-    def __init__(self, device: str = "auto", threads: int | None = None, fallback: bool = False):
+    def __init__(
+        self,
+        device: str = "auto",
+        threads: int | None = None,
+        fallback: bool = False,
+        *,
+        cuda_graph: bool = False,
+        device_id: int = 0,
+        trt_cache: str | os.PathLike[str] | None = None,
+    ):
         self.device = device.lower()
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        self.threads = threads or default_threads()
+        limited = usable_cpus() < (os.cpu_count() or 1)
+        self._intra_threads = threads or (default_threads() if limited else 0)
+        self.threads = self._intra_threads or min(physical_cores(), usable_cpus())
         self.fallback = fallback
+        self.cuda_graph = cuda_graph
+        self.device_id = device_id
+        self.trt_cache = trt_cache
 
     def session_options(self, spin: bool = True) -> ort.SessionOptions:
-        """Options shared by every session: full graph optimisation, fixed thread count.
+        """Options shared by every session: onnxruntime's defaults, plus what we know better.
+
+        Thread count: onnxruntime's default unless ``threads`` was given or the process is
+        limited to fewer CPUs than the machine has (a fixed count turns off onnxruntime's
+        thread pinning; measured in docs/performance.md, "Int8, session options and GPU").
 
         ``spin=False`` stops the session's idle threads from spin-waiting after a run. Use
         it for a model that runs now and then (the detector every Nth frame): its spinning
@@ -157,8 +242,7 @@ class Runtime:
         if not spin:
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
+        so.intra_op_num_threads = self._intra_threads
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
         return so
@@ -169,6 +253,12 @@ class Runtime:
                 ort.preload_dlls()
             except (OSError, RuntimeError) as exc:
                 log.warning("onnxruntime.preload_dlls() failed: %s", exc)
+
+    def _providers(self, precision: str) -> list:
+        return providers_for(
+            self.device, self.trt_cache, cuda_graph=self.cuda_graph,
+            fp16=precision != "fp32", device_id=self.device_id,
+        )  # fmt: skip
 
     def _create(self, path: Path, providers: list, spin: bool) -> ort.InferenceSession:
         try:
@@ -191,39 +281,46 @@ class Runtime:
 
         Args:
             path: the ONNX file.
-            precision: ``auto`` (fp16 weights become fp32 on CPU, stay fp16 on GPU),
-                ``fp32`` (always convert) or ``keep`` (never convert).
+            precision: ``auto`` (int8 where its report measured it faster and within
+                tolerance, else fp16 weights become fp32 on CPU and stay fp16 on GPU),
+                ``fp32`` (always convert), ``fp16`` (the fp16 weights as they are, or a
+                TensorRT fp16 engine), ``int8`` (the quantised file, refused without a
+                good parity report) or ``keep`` (the file as it is, no choice made).
             inputs, outputs: when given, the model's I/O is checked against these specs and
                 a :class:`~instanthmr.contract.ContractError` lists every difference.
             spin: let idle CPU threads spin-wait (see :meth:`session_options`).
         """
-        if precision not in ("auto", "fp32", "keep"):
-            raise ValueError(f"precision must be auto, fp32 or keep, got {precision!r}")
+        if precision not in (*PRECISIONS, "keep"):
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)} (or keep), got {precision!r}"
+            )
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"model file not found: {source}")
         proto = load_onnx(source)  # clear error for truncated or non-ONNX files
-        fp16 = has_fp16_weights(proto)
         metadata = {p.key: p.value for p in proto.metadata_props}
         del proto
-        providers = providers_for(self.device)
+        providers = self._providers(precision)
         requested = _name(providers[0])
         available = ort.get_available_providers()
         if requested not in available:
             self._refuse(requested, f"{requested} is not in this onnxruntime build ({available})")
             providers, requested = [CPU], CPU
         self._preload(requested)
-        to_fp32 = fp16 and (precision == "fp32" or (precision == "auto" and requested == CPU))
-        run_path = ensure_fp32(source) if to_fp32 else source
-        session = self._create(run_path, providers, spin)
+        if precision == "keep":
+            choice = FileChoice(source, "keep", "asked to keep the file as it is")
+        else:
+            choice = choose_file(source, precision, requested)
+        session = self._create(choice.path, providers, spin)
         active = session.get_providers()
         if active[0] != requested:
             self._refuse(requested, f"{requested} did not activate; active providers: {active}")
-            if fp16 and precision == "auto" and run_path == source:
-                run_path = ensure_fp32(source)
-                session = self._create(run_path, [CPU], spin)
+            if precision != "keep":
+                choice = choose_file(source, precision, CPU)
+                session = self._create(choice.path, [CPU], spin)
             active = session.get_providers()
-        model = ModelSession(session, source, Path(run_path), active[0], list(active), metadata)
+        model = ModelSession(session, source, choice.path, active[0], list(active), metadata,
+                             choice.precision)  # fmt: skip
         if inputs is not None or outputs is not None:
             check_io(str(source), session.get_inputs(), session.get_outputs(),
                      inputs or (), outputs or ())  # fmt: skip
@@ -232,9 +329,39 @@ class Runtime:
                 "!!! %s is a RANDOM-INIT export: its outputs are meaningless. Use it for "
                 "plumbing and speed tests only. !!!", source.name,
             )  # fmt: skip
-        log.info("loaded %s on %s (file %s)", source.name, model.provider, run_path.name)
-
+        log.info("loaded %s on %s as %s (file %s): %s", source.name, model.provider,
+                 choice.precision, choice.path.name, choice.reason)  # fmt: skip
         return model
+
+    def save_optimized(
+        self,
+        source: str | os.PathLike[str],
+        dest: str | os.PathLike[str],
+        *,
+        level: str = "basic",
+        disabled_optimizers: Sequence[str] = (),
+    ) -> Path:
+        """Write ``source`` after onnxruntime's graph optimiser (CPU provider) to ``dest``.
+
+        ``basic`` folds constants (weights become plain initializers, which the
+        quantisation tools need); ``extended`` also fuses Gelu, LayerNorm and similar.
+        ``disabled_optimizers`` names onnxruntime fusions to skip (e.g. the Conv+activation
+        fusion, whose contrib op the quantiser cannot quantise).
+        """
+        levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}  # fmt: skip
+        if level not in levels:
+            raise ValueError(f"level must be basic or extended, got {level!r}")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = levels[level]
+        so.optimized_model_filepath = os.fspath(dest)
+        so.log_severity_level = 3
+        try:
+            ort.InferenceSession(os.fspath(source), so, providers=[CPU],
+                                 disabled_optimizers=list(disabled_optimizers))  # fmt: skip
+        except Exception as exc:  # onnxruntime's own error types
+            raise ValueError(f"onnxruntime could not optimise {source}: {exc}") from exc
+        return Path(dest)
 
     def _refuse(self, requested: str, reason: str) -> None:
         fix = _FIXES.get(requested, "")
@@ -250,7 +377,7 @@ class Runtime:
 
     @staticmethod
     def warmup(
-        model: ModelSession,
+        model: Runnable,
         make_feeds: Callable[[int], dict[str, np.ndarray]],
         batch_sizes: Iterable[int],
         runs: int = 1,

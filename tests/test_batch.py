@@ -378,6 +378,11 @@ def test_options_hash_tracks_results_not_placement(tmp_path: Path) -> None:
     assert base.options_hash() == BatchOptions(model=str(model), device="cuda",
                                                fallback=True).options_hash()  # fmt: skip
     assert base.options_hash() != BatchOptions(model=str(model), max_frames=5).options_hash()
+    int8 = batch_app.options_from(
+        batch_app.build_parser().parse_args(["x", "-o", "out", "--precision", "int8"])
+    )
+    assert int8.precision == "int8"  # the demo's --precision reaches the batch pipeline
+    assert base.options_hash() != BatchOptions(model=str(model), precision="int8").options_hash()
     copy = shutil.copy(model, tmp_path / "copy.onnx")
     assert base.options_hash() == BatchOptions(model=str(copy)).options_hash()  # same bytes
     with pytest.raises(BatchConfigError, match="formats"):

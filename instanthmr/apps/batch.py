@@ -72,7 +72,7 @@ def options_from(args: argparse.Namespace) -> object:
     from ..batch import BatchOptions
 
     return BatchOptions(
-        model=args.model, device=args.device, fallback=args.fallback,
+        model=args.model, device=args.device, fallback=args.fallback, precision=args.precision,
         detector_variant=args.detector_variant, detector_backend=args.detector_backend,
         detector_model=args.detector_model, detector_factory=args.detector_factory,
         det_confidence=args.det_confidence, max_persons=args.max_persons,

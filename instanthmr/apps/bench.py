@@ -38,6 +38,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model", help="InstantHMR ONNX file (default: the Hub release)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, tensorrt or coreml")
     p.add_argument("--threads", type=int, help="CPU intra-op threads (default: usable cores)")
+    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                   help="model precision (int8: the instanthmr quantize file)")  # fmt: skip
     p.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4],
                    help="--hmr-only batch sizes (default 1 2 4)")  # fmt: skip
     p.add_argument("--repeats", type=int, default=20, help="timed calls per measurement")
@@ -83,12 +85,12 @@ def _frames(video: str | None, limit: int | None) -> Any:
 def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
     """--hmr-only: per-person latency per batch size, baseline, compute floor."""
     res = B.bench_hmr(args.model, args.device, args.batch, args.repeats, args.threads,
-                      baseline=not args.no_baseline)  # fmt: skip
+                      baseline=not args.no_baseline, precision=args.precision)  # fmt: skip
     rate = B.matmul_gflops()
     floor = B.compute_floor(B.HMR_GFLOP_PER_PERSON, rate)
     res.update({"mode": "hmr-only", "matmul_gflops": rate, "compute_floor_ms": floor,
                 "batch1_vs_floor": res["hmr_ms_per_person_p50"].get("1", 0.0) / floor})  # fmt: skip
-    print(f"HMR model on {res['provider']} ({res['threads']} threads), "
+    print(f"HMR model on {res['provider']} ({res['threads']} threads, {res['precision']}), "
           f"random_init={res['model']['random_init']}")  # fmt: skip
     print(f"{'batch':>6} {'p50 ms/person':>14} {'p95 ms/person':>14} {'vs baseline':>12}")
     for b, st in res["hmr_ms_per_person"].items():
@@ -117,8 +119,11 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
                 variant, backend, model_path, device=args.device,
                 confidence=args.det_confidence, threads=args.threads,
                 random_init=args.detector_random_init and backend == "torch",
+                precision=args.precision,
             )  # fmt: skip
             row = B.bench_detector(det, images, args.repeats)
+            session = getattr(det, "model_session", None)
+            row["precision"] = session.precision if session is not None else "fp32"
             rows.append(row)
             print(f"{row['variant']:>8} {row['backend']:>6} {row['provider']:>24} "
                   f"p50 {row['ms']['p50']:8.1f} ms  p95 {row['ms']['p95']:8.1f} ms")  # fmt: skip
@@ -143,6 +148,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         detector_backend=args.detector_backend[0], detector_model=args.detector_model,
         det_confidence=args.det_confidence, max_persons=args.max_persons,
         detector_stride=max(args.stride), fixed_stride=args.fixed_stride, threads=args.threads,
+        precision=args.precision,
     )  # fmt: skip
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {

@@ -76,6 +76,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     pipe.add_argument("--fallback", action="store_true",
                       help="run on CPU when the --device provider is not available "
                       "(default: stop with an error)")
+    pipe.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                      help="model precision per provider: auto uses an int8 file (instanthmr "
+                      "quantize) only where it measured faster (default: auto)")
     pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
                       help="RF-DETR size: larger is more accurate and slower (default: nano)")
     pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
@@ -214,6 +217,7 @@ def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -
         model=args.model,
         device=args.device,
         fallback=args.fallback,
+        precision=args.precision,
         detector_variant=args.detector_variant,
         detector_backend=args.detector_backend,
         detector_model=args.detector_model,

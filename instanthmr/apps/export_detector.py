@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="random weights: real graph and speed, meaningless detections",
     )  # fmt: skip
     group.add_argument("--checkpoint", type=Path, default=None, help="local rfdetr .pth file")
+    parser.add_argument(
+        "--int8", action="store_true",
+        help="also write <output stem>.int8.onnx (instanthmr quantize) with its parity report",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..export.detector_export import export_rfdetr_onnx  # needs the export extra
@@ -51,4 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {path} ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
     if args.random_init:
         print("NOTE: random-init weights: detections from this file are meaningless.")
+    if args.int8:
+        from .quantize import main as quantize_main
+
+        return quantize_main(["--model", str(path)])
     return 0

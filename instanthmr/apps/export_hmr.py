@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the random init and the parity inputs"
     )
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    parser.add_argument(
+        "--int8", action="store_true",
+        help="also write <output stem>.int8.onnx (instanthmr quantize) with its parity report",
+    )  # fmt: skip
     return parser
 
 
@@ -78,4 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.random_init:
         print("WARNING: random-init model written; its poses are meaningless.")
+    if args.int8:
+        from .quantize import main as quantize_main
+
+        return quantize_main(["--model", str(args.output)])
     return 0

@@ -33,6 +33,8 @@ class BatchOptions:
     Attributes:
         model: InstantHMR ONNX path or Hub name; None for the released model.
         device, fallback: where the models run (not part of the options hash).
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8``, as for
+            :class:`~instanthmr.PosePipeline` (part of the hash: int8 changes the numbers).
         detector_variant, detector_backend, detector_model, det_confidence, max_persons,
             detector_stride, batch_persons, target: as for :class:`~instanthmr.PosePipeline`.
         detector_factory: ``"module:callable"``; the callable, given no arguments, returns
@@ -48,6 +50,7 @@ class BatchOptions:
     model: str | None = None
     device: str = "auto"
     fallback: bool = False
+    precision: str = "auto"
     detector_variant: str = "nano"
     detector_backend: str = "auto"
     detector_model: str | None = None
@@ -161,6 +164,7 @@ def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
         model=options.model,
         device=options.device,
         fallback=options.fallback,
+        precision=options.precision,
         detector_variant=options.detector_variant,
         detector_backend=options.detector_backend,
         detector_model=options.detector_model,

@@ -55,6 +55,7 @@ def create_detector(
     fallback: bool = False,
     warmup: bool = True,
     random_init: bool = False,
+    precision: str = "auto",
 ) -> PersonDetector:
     """Build a person detector.
 
@@ -76,6 +77,8 @@ def create_detector(
         warmup: run one frame at construction, so the first real frame is not slow.
         random_init: torch backend (``auto`` picks it): random weights, meaningless
             detections. For the onnx backend, export a file with ``--random-init``.
+        precision: onnx backend: ``auto``, ``fp32``, ``fp16`` or ``int8`` (see
+            :func:`~instanthmr.precision.choose_file`).
 
     Raises:
         ValueError: unknown variant or backend, or a model file of the wrong kind for the
@@ -123,6 +126,7 @@ def create_detector(
             threads=threads,
             fallback=fallback,
             warmup=warmup,
+            precision=precision,
         )
         if variant is not None and detector.variant != spec.name:
             log.warning(
@@ -130,6 +134,11 @@ def create_detector(
                 path, detector.variant, detector.resolution, spec.name,
             )  # fmt: skip
         return detector
+    if precision not in ("auto", "fp32"):
+        raise ValueError(
+            f"precision={precision!r} applies to the onnx backend; the torch backend runs fp32 "
+            f"(export the detector with `{export_command(spec.name)}` to use it)"
+        )
     from .torch_backend import TorchPersonDetector, require_rfdetr
 
     try:

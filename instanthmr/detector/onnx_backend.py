@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
+from ..binding import GPU_PROVIDERS, BoundRunner
 from ..contract import ContractError, check_io
 from ..geometry import image_size_of, validate_image
 from ..runtime import ModelSession, Runtime
@@ -91,6 +92,9 @@ class OnnxPersonDetector:
         device, threads, fallback: see :class:`~instanthmr.runtime.Runtime`.
         warmup: run one frame at construction so the first real frame is not slow.
         num_select: queries ranked by person score before thresholding (default all 300).
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8``: which file runs (an int8
+            ``<stem>.int8.onnx`` from ``instanthmr quantize`` where it measured faster; see
+            :func:`~instanthmr.precision.choose_file`).
 
     Raises:
         FileNotFoundError: no file at ``model_path``.
@@ -112,6 +116,7 @@ class OnnxPersonDetector:
         fallback: bool = False,
         warmup: bool = True,
         num_select: int = NUM_SELECT,
+        precision: str = "auto",
     ) -> None:
         self.confidence = check_confidence(confidence)
         if num_select < 1:
@@ -120,11 +125,17 @@ class OnnxPersonDetector:
         self.runtime = runtime if runtime is not None else Runtime(device, threads, fallback)
         path = Path(model_path)
         # the detector runs every Nth frame: no spinning threads left to slow the HMR call
-        self.model_session = self.runtime.load(path, spin=False)
+        self.model_session = self.runtime.load(path, precision=precision, spin=False)
         self.resolution, self.variant = _validate_session(self.model_session, str(path), variant)
         self.model_path = path
+        # on a GPU: input/output buffers allocated once on the device (see binding.py)
+        self._runner = (
+            BoundRunner(self.model_session, [BOXES_NAME, LOGITS_NAME],
+                        device_id=self.runtime.device_id)
+            if self.provider in GPU_PROVIDERS else None
+        )  # fmt: skip
         if warmup:
-            self.runtime.warmup(self.model_session, self._warmup_feeds, [1])
+            self.runtime.warmup(self._runner or self.model_session, self._warmup_feeds, [1])
 
     def _warmup_feeds(self, batch: int) -> dict[str, np.ndarray]:
         r = self.resolution
@@ -146,7 +157,10 @@ class OnnxPersonDetector:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(dets, labels)`` for a preprocessed input."""
-        out = self.model_session.run({INPUT_NAME: batch}, [BOXES_NAME, LOGITS_NAME])
+        if self._runner is not None:
+            out = self._runner.run({INPUT_NAME: batch})
+        else:
+            out = self.model_session.run({INPUT_NAME: batch}, [BOXES_NAME, LOGITS_NAME])
         return out[BOXES_NAME], out[LOGITS_NAME]
 
     def detect(self, image_rgb: np.ndarray) -> sv.Detections:
