@@ -137,6 +137,9 @@ class FrameResult:
             (carried from last frame's keypoints), ``"caller"`` or ``""`` (no boxes).
         detect_reason: why the detector ran (``"stride"``, ``"no-tracks"``,
             ``"box-left-frame"``, ...), or ``""`` when it did not.
+        detection_frame: the frame the detector saw for the boxes used here: this frame
+            (synchronous detector) or an earlier one (``async_detector``: boxes merged
+            when they arrive); None when no detection was used on this frame.
     """
 
     persons: list[PersonResult] = field(default_factory=list)
@@ -147,6 +150,7 @@ class FrameResult:
     timestamp: float | None = None
     boxes_from: str = ""
     detect_reason: str = ""
+    detection_frame: int | None = None
 
     def __post_init__(self) -> None:
         self.persons = list(self.persons)
