@@ -63,6 +63,10 @@ def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return boxes, kps
 
 
+def _unconfirmed(active: list[Any]) -> bool:
+    return any(not t.confirmed for t in active)
+
+
 def _async_mode(mode: bool | str, latency: int | None, detector: Any, tracking: bool) -> str | None:
     """Validate ``async_detector`` and ``detector_latency``: None, "thread" or "synchronous"."""
     if mode is False or mode is None:
@@ -278,8 +282,9 @@ class PosePipeline:
         active = self.tracker.active_tracks() if self.tracking else []
         prev_boxes, prev_kps = _prev(active)
         detect, reason = self.scheduler.should_detect(
-            frame_index, prev_boxes, prev_kps, size, image=image, accept_new=self._room(active)
-        )
+            frame_index, prev_boxes, prev_kps, size, image=image,
+            accept_new=self._room(active), unconfirmed=_unconfirmed(active),
+        )  # fmt: skip
         if not detect:
             carried = boxes_from_keypoints(prev_kps, size, expand=self.scheduler.expand)
             scores = np.array([t.score for t in active], dtype=np.float64)
@@ -311,11 +316,16 @@ class PosePipeline:
             self.tracker.merge_late(b[keep], s[keep], done.context)
             self.scheduler.note_detections(done.frame_index, b[keep])
         active = self.tracker.active_tracks()
-        prev_boxes, prev_kps = _prev(active)
-        detect, reason = self.scheduler.should_detect(
-            frame_index, prev_boxes, prev_kps, size, image=image, accept_new=self._room(active)
-        )
-        # newborn tracks have no keypoints yet: their detector box is used as it is
+        # tracks born from the detection just merged have no keypoints yet: nothing to
+        # check; their detector box is used as it is
+        seen = [t for t in active if t.keypoints is not None]
+        detect, reason = False, ""
+        if seen or not active:
+            prev_boxes, prev_kps = _prev(seen)
+            detect, reason = self.scheduler.should_detect(
+                frame_index, prev_boxes, prev_kps, size, image=image,
+                accept_new=self._room(active), unconfirmed=_unconfirmed(active),
+            )  # fmt: skip
         usable = [t for t in active if t.keypoints is None or np.isfinite(t.keypoints).all()]
         carried = np.zeros((len(usable), 4))
         with_kps = [i for i, t in enumerate(usable) if t.keypoints is not None]

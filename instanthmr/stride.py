@@ -26,11 +26,14 @@ collapsed"``         box's size or below ``min_span_px`` pixels, or a keypoint i
                      run (:class:`~instanthmr.motion.MotionCheck`): someone may have
                      entered. Needs the frame (``image=``), at most every
                      ``min_motion_gap`` frames, and only while more people can be tracked
+``"unconfirmed"``    a tentative track (one detection so far) waits for the second
+                     detection that confirms it (``unconfirmed=True``), ``min_motion_gap``
+                     frames after the last run
 ==================== ============================================================
 
 Detect on need: by default the detector runs when nobody is tracked, when a track looks
 lost, when the frame may hold someone new, and otherwise every ``detector_stride`` frames
-(then the *maximum* interval). The four last triggers are skipped with ``fixed_stride=True``
+(then the *maximum* interval). The five last triggers are skipped with ``fixed_stride=True``
 (for benchmarks that need an exact schedule). ``"no-tracks"`` always applies: with nobody
 to carry, only the detector can find people. Box "size" is the longer side, the quantity
 the HMR crop is built from.
@@ -51,6 +54,7 @@ REASONS: tuple[str, ...] = (
     "keypoints-collapsed",
     "box-jump",
     "new-motion",
+    "unconfirmed",
 )
 """Every reason :meth:`StrideScheduler.should_detect` can give for running the detector."""
 
@@ -344,6 +348,7 @@ class StrideScheduler:
         *,
         image: np.ndarray | None = None,
         accept_new: bool = True,
+        unconfirmed: bool = False,
     ) -> tuple[bool, str]:
         """Whether the detector runs on this frame, and why.
 
@@ -358,6 +363,7 @@ class StrideScheduler:
                 reference when the detector runs.
             accept_new: False when no new person could be tracked (the person cap is
                 reached): the ``"new-motion"`` check is skipped.
+            unconfirmed: a tracked person is still tentative (``"unconfirmed"``).
 
         Returns:
             ``(True, reason)`` with a reason from :data:`REASONS`, or ``(False, "carry")``.
@@ -389,6 +395,12 @@ class StrideScheduler:
                                                joints=self.joints)  # fmt: skip
                 tracked = np.concatenate([_check_boxes(prev_boxes), carried])
                 reason = "new-motion" if self.motion.fires(image, tracked) else None
+            if (
+                reason is None
+                and unconfirmed
+                and frame_index - self.last_detection >= self.min_motion_gap
+            ):
+                reason = "unconfirmed"
         if reason is None:
             return False, "carry"
         self.last_detection = int(frame_index)

@@ -311,16 +311,17 @@ class Tracker:
     ) -> list[int]:
         """Merge detections made on an earlier frame (an asynchronous detector).
 
-        Matches the detections to the tracks that existed on that frame, by box cost
+        Matches the detections to the tracks seen on the last frame, by box cost
         (:func:`match_cost` without keypoints, gated by ``max_cost``) against the boxes the
-        tracks had then (``boxes_then``, by :attr:`Track.key`). A matched track counts a
+        tracks had on the detection's frame (``boxes_then``, by :attr:`Track.key`; a track
+        born since then is compared with its current box). A matched track counts a
         fresh detection (a hit, its score, confirmation). A track of that frame left
         unmatched counts a miss, so it is no longer carried, as on a frame where the
         detector ran and did not see it (tentative ones are dropped). Each unmatched
         detection starts a tentative track with its box and no keypoints, up to
         ``max_tracks`` people in all; the people found by the tracker's first merge are
-        confirmed at once (as on a first frame). Tracks born after that frame are left
-        alone. No frame passes: ages do not advance.
+        confirmed at once (as on a first frame). Tracks born after that frame never count
+        a miss from it. No frame passes: ages do not advance.
 
         Args:
             boxes: (N, 4) the detections, in the frame they were made on.
@@ -334,17 +335,19 @@ class Tracker:
         s = _as_scores(scores, len(b))
         first = self._merges == 0
         self._merges += 1
-        then = [t for t in self._tracks if t.key in boxes_then and t.misses == 0]
+        live = [t for t in self._tracks if t.misses == 0]
+        then = [t for t in live if t.key in boxes_then]
         taken = np.zeros(len(b), dtype=bool)
-        if then and len(b):
-            old = np.stack([np.asarray(boxes_then[t.key], dtype=np.float64) for t in then])
+        if live and len(b):
+            old = np.stack([np.asarray(boxes_then.get(t.key, t.box), dtype=np.float64)
+                            for t in live])  # fmt: skip
             cost = match_cost(old, None, b, None, iou_weight=self.iou_weight)
             gated = cost > self.max_cost
             rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
             ok = ~gated[rows, cols]
             seen = set()
             for r, c in zip(rows[ok], cols[ok], strict=True):
-                t = then[r]
+                t = live[r]
                 t.hits += 1
                 t.score = float(s[c])
                 if not t.confirmed and t.hits >= self.min_hits:
