@@ -211,3 +211,43 @@ def test_async_option_checks(oracle: Path) -> None:
                      tracking=False)  # fmt: skip
     with pytest.raises(ValueError, match="detector_threads"):
         PosePipeline(oracle, device="cpu", detector=BlobFinder(), detector_threads=1)
+
+
+class InterruptedSource:
+    """A file-like source whose reader is interrupted (Ctrl-C) after ``n`` frames."""
+
+    is_live = False
+    total_frames = None
+    fps = 10.0
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.closed = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        from instanthmr.sources import Frame
+
+        for i in range(self.n):
+            yield Frame(blobs(SIZE, walkers(i), index=i), i, i / 10, "test")
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_ctrl_c_mid_run_closes_outputs_and_the_worker(
+    oracle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from instanthmr.apps import demo
+    from instanthmr.sinks.exporters import read_results
+
+    source = InterruptedSource(6)
+    monkeypatch.setattr("instanthmr.sources.open_source", lambda **kw: source)
+    slow = BlobFinder(delay_s=0.2)  # a detection is still running when Ctrl-C comes
+    monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: slow)
+    out = tmp_path / "run.jsonl"
+    argv = ["--video", "x.mp4", "--model", str(oracle), "--device", "cpu", "--headless",
+            "--async-detector", "--export", str(out)]  # fmt: skip
+    assert demo.main(argv) == 0
+    assert source.closed and not worker_threads()
+    assert [r.frame_index for r in read_results(out)] == list(range(6))  # file complete

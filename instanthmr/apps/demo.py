@@ -22,6 +22,8 @@ APP_ID = "instanthmr"
 DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 IMAGE_INPUTS = ("images", "folder")
+LIVE_INPUTS = ("camera", "url")
+LIVE_DETECTOR_STRIDE = 30  # camera/stream default: detect on need, at least once a second
 
 
 def _int_at_least(low: int) -> Any:
@@ -96,9 +98,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       "(default: auto)")
     pipe.add_argument("--detector-model", metavar="PATH",
                       help="an RF-DETR ONNX export to use instead of the variant's default")
-    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=1, metavar="N",
-                      help="run the detector every Nth frame; boxes in between come from "
-                      "tracked keypoints (default: 1, every frame)")
+    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=None, metavar="N",
+                      help="longest gap between detector runs; boxes in between come from "
+                      "tracked keypoints, and the detector runs sooner when a track looks "
+                      "lost or someone may have entered (default: 1, every frame; "
+                      f"{LIVE_DETECTOR_STRIDE} for --camera and --url)")
+    pipe.add_argument("--async-detector", action=argparse.BooleanOptionalAction, default=None,
+                      help="run the detector in a background thread so it never stalls a "
+                      "frame; its boxes are merged when they arrive (default: on for "
+                      "--camera and --url, off otherwise)")
+    pipe.add_argument("--detector-threads", type=_int_at_least(1), metavar="N",
+                      help="CPU threads of the detector's session (default: as many as "
+                      "the HMR model's)")
     pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
                       help="minimum detector score for a person (default: 0.5)")
     pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
@@ -197,6 +208,8 @@ def _make_pipeline(args: argparse.Namespace, smooth: bool) -> Any:
         batch_persons=not args.no_batch_persons,
         smoothing=smooth,
         target=args.target,
+        async_detector=args.async_detector,
+        detector_threads=args.detector_threads,
     )
 
 
@@ -214,11 +227,17 @@ def run(args: argparse.Namespace) -> int:
 
     kind = input_kind(args)
     smooth = args.smooth if args.smooth is not None else kind not in IMAGE_INPUTS
+    live = kind in LIVE_INPUTS
+    if args.async_detector is None:
+        args.async_detector = live
+    if args.detector_stride is None:
+        args.detector_stride = LIVE_DETECTOR_STRIDE if live else 1
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
         stack.callback(source.close)
         pipeline = _make_pipeline(args, smooth)
+        stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
         outputs = _Outputs(args, stack, fps=_source_fps(source, args))
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
