@@ -242,6 +242,12 @@ class PosePipeline:
         if worker is not None:
             worker.close()
 
+    @property
+    def detector_worker(self) -> Any:
+        """The async detector's :class:`~instanthmr.detector.worker.DetectorWorker`; None
+        without ``async_detector``, before the first frame and after :meth:`close`."""
+        return self._worker
+
     def __enter__(self) -> PosePipeline:
         return self
 
