@@ -206,10 +206,11 @@ def bench_pipeline_run(
     (detector frames included): the hitches a viewer sees. ``pipeline_overhead`` is the
     pipeline's time outside the two model calls (crop, tracking, smoothing, bookkeeping).
 
-    With an async detector (``pipeline.async_mode``), the warm-up frames start after the
-    first merged detection (before it, frames hold nobody and cost nothing), and ``detector_latency_frames`` says how many frames after the frame it saw
-    each detection was merged; ``detector_ms_background`` is the worker's own time per
-    detection. In synchronous use the latency is 0.
+    With an async detector (``pipeline.async_mode``), the first frame waits for its
+    detection and the warm-up frames start after it is merged (before it, frames hold
+    nobody and cost nothing), and ``detector_latency_frames`` says how many frames after
+    the frame it saw each detection was merged; ``detector_ms_background`` is the worker's
+    own time per detection. In synchronous use the latency is 0.
     """
     pipeline.reset()
     rows: dict[str, list[float]] = {k: [] for k in (*STAGE_KEYS, "pipeline_overhead")}
@@ -236,6 +237,8 @@ def bench_pipeline_run(
             view = (time.perf_counter() - t0) * 1e3
         if waiting:  # async: frames before the first merged detection hold nobody
             waiting = not result.detector_ran
+            if waiting and pipeline.detector_worker is not None:
+                pipeline.detector_worker.wait()  # start timing from a known state
             continue
         seen += 1
         if seen <= warmup_frames:

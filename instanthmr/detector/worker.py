@@ -166,6 +166,22 @@ class DetectorWorker:
         usable = [r for r in done if r.frame_index <= frame_index]
         return usable[-1] if usable else None
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no detection runs or waits (thread mode; True at once otherwise).
+
+        For benchmarks and tests that want a known start; returns False on timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._thread is not None and (self._busy or self._pending is not None):
+                if self._closed or self._error is not None:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
     def reset(self) -> None:
         """Drop the waiting frame and every result not yet handed back (a new sequence)."""
         with self._cond:
@@ -256,6 +272,7 @@ class DetectorWorker:
             result, error = self._run(job)
             with self._cond:
                 self._busy = False
+                self._cond.notify_all()  # wake wait()
                 if error is not None:
                     self._error = error
                     return  # the worker stops; poll() re-raises and closes it
