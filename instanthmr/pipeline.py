@@ -207,6 +207,7 @@ class PosePipeline:
         self._frame = 0
         self._busy = threading.Lock()
         self._worker: Any = None  # the async DetectorWorker, started on first use
+        self._closer: Any = None  # its weakref.finalize: closes it if the pipeline is dropped
 
     def fork(self) -> PosePipeline:
         """A pipeline for another stream: the same models and options, fresh state.
@@ -220,7 +221,7 @@ class PosePipeline:
         twin.scheduler = copy.deepcopy(self.scheduler)
         twin.smoother = copy.deepcopy(self.smoother)
         twin._busy = threading.Lock()
-        twin._worker = None  # a fork gets its own detector worker (started on first use)
+        twin._worker = twin._closer = None  # a fork gets its own worker (on first use)
         twin.reset()
         return twin
 
@@ -238,9 +239,9 @@ class PosePipeline:
 
         The pipeline stays usable: a later :meth:`predict` starts a new worker.
         """
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.close()
+        closer, self._worker, self._closer = self._closer, None, None
+        if closer is not None:
+            closer()  # worker.close(), once
 
     @property
     def detector_worker(self) -> Any:
@@ -259,7 +260,7 @@ class PosePipeline:
 
         mode = "thread" if self.async_mode == "thread" else "synchronous"
         worker = DetectorWorker(self.detector, mode=mode, latency=self.detector_latency)
-        weakref.finalize(self, worker.close)  # no thread outlives a forgotten pipeline
+        self._closer = weakref.finalize(self, worker.close)  # none outlives a dropped pipeline
         self._worker = worker
         return worker
 
@@ -314,7 +315,7 @@ class PosePipeline:
         try:
             done = worker.poll(frame_index)
         except BaseException:
-            self._worker = None  # it stopped; the next frame starts a new one
+            self.close()  # it stopped; the next frame starts a new one
             raise
         if done is not None:  # boxes of an earlier frame: match them to the carried tracks
             b, s = boxes_and_scores(done.detections)

@@ -283,6 +283,9 @@ class StrideScheduler:
         if self.motion is not None:
             self.motion.reset()
 
+    def _motion_matters(self) -> bool:
+        return not self.fixed_stride and self.detector_stride > 1
+
     def note_detections(self, frame_index: int, boxes: np.ndarray) -> None:
         """Tell the scheduler which boxes the detector found on ``frame_index``.
 
@@ -405,6 +408,6 @@ class StrideScheduler:
             return False, "carry"
         self.last_detection = int(frame_index)
         self.counts[reason] += 1
-        if image is not None and self.motion is not None and not self.fixed_stride:
+        if self.motion is not None and image is not None and self._motion_matters():
             self.motion.set_reference(image, None if n == 0 else prev_boxes)
         return True, reason
