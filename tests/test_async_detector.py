@@ -251,3 +251,18 @@ def test_ctrl_c_mid_run_closes_outputs_and_the_worker(
     assert demo.main(argv) == 0
     assert source.closed and not worker_threads()
     assert [r.frame_index for r in read_results(out)] == list(range(6))  # file complete
+
+
+def test_detector_threads_give_the_detector_its_own_session_threads(
+    oracle: Path, detector_onnx: Path
+) -> None:
+    """Random-init RF-DETR nano export: only the session options are checked."""
+    pipe = PosePipeline(oracle, device="cpu", detector_model=detector_onnx,
+                        detector_backend="onnx", threads=2, detector_threads=1)  # fmt: skip
+    assert pipe.runtime.threads == 2 and pipe.detector.runtime is not pipe.runtime
+    opts = pipe.detector.model_session.session.get_session_options()
+    assert opts.intra_op_num_threads == 1
+    assert pipe.hmr.model_session.session.get_session_options().intra_op_num_threads == 2
+    same = PosePipeline(oracle, device="cpu", detector_model=detector_onnx,
+                        detector_backend="onnx", threads=2)  # fmt: skip
+    assert same.detector.runtime is same.runtime
