@@ -19,7 +19,7 @@ import numpy as np
 from .geometry import image_size_of, validate_image
 from .hmr import HMRModel, finite_rows
 from .results import FrameResult, PersonResult, StageTimings
-from .runtime import CPU, Runtime, providers_for
+from .runtime import Runtime
 from .skeleton import NUM_JOINTS
 from .smoothing import PoseSmoother
 from .stride import StrideScheduler, boxes_from_keypoints
@@ -61,10 +61,6 @@ def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
          for t in active]
     ).reshape(-1, NUM_JOINTS, 2)  # fmt: skip
     return boxes, kps
-
-
-def _on_cpu(runtime: Runtime) -> bool:
-    return providers_for(runtime.device)[0] == CPU
 
 
 def _unconfirmed(active: list[Any]) -> bool:
@@ -127,10 +123,10 @@ class PosePipeline:
             benchmarks). Call :meth:`close` (or use ``with``) to stop the worker.
         detector_latency: frames until the boxes arrive with ``async_detector=
             "synchronous"`` (default 1); not allowed with the other modes.
-        detector_threads: CPU intra-op threads of the detector's own session; only with
-            ``detector="auto"``. Default: ``threads``, except with the threaded async
-            detector on CPU, where the worker gets half of them (1 on 2 cores), measured
-            in docs/performance.md.
+        detector_threads: CPU intra-op threads of the detector's own session (default:
+            ``threads``, one shared runtime); only with ``detector="auto"``. With the async
+            detector on 2 cores, 1 and 2 measured alike within the machine's noise, so the
+            default stays (docs/performance.md, "Live mode").
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
         tracker, scheduler, smoother: swap in your own configured parts.
 
@@ -187,9 +183,6 @@ class PosePipeline:
                              "by the pipeline (detector='auto'); configure your own detector "
                              "yourself")  # fmt: skip
         self.runtime = Runtime(device, threads=threads, fallback=fallback)
-        if detector_threads is None and self.async_mode == "thread" and _on_cpu(self.runtime):
-            # measured on 2 cores (docs/performance.md): half the threads for the worker
-            detector_threads = max(1, self.runtime.threads // 2)
         self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch)
         if isinstance(detector, str) and detector == "auto":
             from .detector import create_detector  # supervision is imported only when used

@@ -266,8 +266,3 @@ def test_detector_threads_give_the_detector_its_own_session_threads(
     same = PosePipeline(oracle, device="cpu", detector_model=detector_onnx,
                         detector_backend="onnx", threads=2)  # fmt: skip
     assert same.detector.runtime is same.runtime
-    # the threaded async detector on CPU: the worker's session gets half the threads
-    with PosePipeline(oracle, device="cpu", detector_model=detector_onnx,
-                      detector_backend="onnx", threads=2, async_detector=True) as live:  # fmt: skip
-        opts = live.detector.model_session.session.get_session_options()
-        assert opts.intra_op_num_threads == 1 and live.runtime.threads == 2
