@@ -19,7 +19,7 @@ import numpy as np
 from .geometry import image_size_of, validate_image
 from .hmr import HMRModel, finite_rows
 from .results import FrameResult, PersonResult, StageTimings
-from .runtime import Runtime
+from .runtime import CPU, Runtime, default_threads, providers_for
 from .skeleton import NUM_JOINTS
 from .smoothing import PoseSmoother
 from .stride import StrideScheduler, boxes_from_keypoints
@@ -61,6 +61,16 @@ def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
          for t in active]
     ).reshape(-1, NUM_JOINTS, 2)  # fmt: skip
     return boxes, kps
+
+
+def _split_cores(device: str) -> tuple[int | None, int | None]:
+    """HMR and detector threads for the threaded async detector: on CPU the two sessions
+    split the cores (measured best on 2 cores, docs/performance.md); elsewhere defaults."""
+    if providers_for(device)[0] != CPU:
+        return None, None
+    cores = default_threads()
+    detector = max(1, cores // 2)
+    return max(1, cores - detector), detector
 
 
 def _unconfirmed(active: list[Any]) -> bool:
@@ -124,9 +134,10 @@ class PosePipeline:
         detector_latency: frames until the boxes arrive with ``async_detector=
             "synchronous"`` (default 1); not allowed with the other modes.
         detector_threads: CPU intra-op threads of the detector's own session (default:
-            ``threads``, one shared runtime); only with ``detector="auto"``. With the async
-            detector on 2 cores, 1 and 2 measured alike within the machine's noise, so the
-            default stays (docs/performance.md, "Live mode").
+            ``threads``, one shared runtime); only with ``detector="auto"``. With
+            ``async_detector=True`` on CPU and neither ``threads`` nor ``detector_threads``
+            given, the two sessions split the cores instead (1 + 1 on 2 cores: the best
+            FPS and the smoothest frames measured, docs/performance.md, "Live mode").
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
         tracker, scheduler, smoother: swap in your own configured parts.
 
@@ -182,6 +193,10 @@ class PosePipeline:
             raise ValueError("detector_threads sets the threads of the RF-DETR session built "
                              "by the pipeline (detector='auto'); configure your own detector "
                              "yourself")  # fmt: skip
+        auto_detector = isinstance(detector, str) and detector == "auto"
+        unset = threads is None and detector_threads is None
+        if self.async_mode == "thread" and auto_detector and unset:
+            threads, detector_threads = _split_cores(device)
         self.runtime = Runtime(device, threads=threads, fallback=fallback)
         self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch)
         if isinstance(detector, str) and detector == "auto":

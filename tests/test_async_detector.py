@@ -21,6 +21,7 @@ from onnx_builders import build_oracle, corner_offsets
 
 from instanthmr.detector.worker import DetectorWorker
 from instanthmr.pipeline import PosePipeline
+from instanthmr.runtime import default_threads
 
 SIZE = (480, 300)
 
@@ -266,3 +267,10 @@ def test_detector_threads_give_the_detector_its_own_session_threads(
     same = PosePipeline(oracle, device="cpu", detector_model=detector_onnx,
                         detector_backend="onnx", threads=2)  # fmt: skip
     assert same.detector.runtime is same.runtime
+    # the threaded async detector on CPU, threads not given: the sessions split the cores
+    with PosePipeline(oracle, device="cpu", detector_model=detector_onnx,
+                      detector_backend="onnx", async_detector=True) as live:  # fmt: skip
+        det = live.detector.model_session.session.get_session_options().intra_op_num_threads
+        hmr = live.hmr.model_session.session.get_session_options().intra_op_num_threads
+        cores = default_threads()
+        assert det == max(1, cores // 2) and hmr == max(1, cores - det)
