@@ -109,7 +109,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       "--camera and --url, off otherwise)")
     pipe.add_argument("--detector-threads", type=_int_at_least(1), metavar="N",
                       help="CPU threads of the detector's session (default: as many as "
-                      "the HMR model's)")
+                      "the HMR model's; with the async detector on CPU the two models split "
+                      "the cores)")
     pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
                       help="minimum detector score for a person (default: 0.5)")
     pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
