@@ -32,15 +32,17 @@ PACKAGES = ("instanthmr", "numpy", "onnxruntime", "onnxruntime-gpu", "opencv-pyt
 
 
 def stats(values_ms: Sequence[float]) -> dict[str, float]:
-    """p50, p95, mean, min and count of a list of milliseconds (zeros for an empty list)."""
+    """p50, p95, p99, mean, min, max and count of a list of milliseconds (zeros when empty)."""
     v = np.asarray(values_ms, dtype=np.float64)
     if v.size == 0:
-        return {"p50": 0.0, "p95": 0.0, "mean": 0.0, "min": 0.0, "n": 0}
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "mean": 0.0, "min": 0.0, "max": 0.0, "n": 0}
     return {
         "p50": float(np.percentile(v, 50)),
         "p95": float(np.percentile(v, 95)),
+        "p99": float(np.percentile(v, 99)),
         "mean": float(v.mean()),
         "min": float(v.min()),
+        "max": float(v.max()),
         "n": int(v.size),
     }
 
@@ -218,16 +220,25 @@ def bench_pipeline_run(
         viewer: optional sink with ``log_frame(image, frame_result)`` timed as "viewer".
 
     ``total`` is decode + the pipeline's own total + viewer, so ``fps`` is end to end.
-    ``pipeline_overhead`` is the pipeline's time outside the two model calls (crop,
-    tracking, smoothing and bookkeeping).
+    ``frame_ms_p50/p95/p99/max`` are over that per-frame total, every timed frame
+    (detector frames included): the hitches a viewer sees. ``pipeline_overhead`` is the
+    pipeline's time outside the two model calls (crop, tracking, smoothing, bookkeeping).
+
+    With an async detector (``pipeline.async_mode``), the first frame waits for its
+    detection and the warm-up frames start after it is merged (before it, frames hold
+    nobody and cost nothing), and ``detector_latency_frames`` says how many frames after
+    the frame it saw each detection was merged; ``detector_ms_background`` is the worker's
+    own time per detection. In synchronous use the latency is 0.
     """
     pipeline.reset()
     rows: dict[str, list[float]] = {k: [] for k in (*STAGE_KEYS, "pipeline_overhead")}
     persons: list[int] = []
     ran: list[bool] = []
+    lags: list[float] = []
     reasons: dict[str, int] = {}
     it = frames()
     seen = 0
+    waiting = getattr(pipeline, "async_mode", None) is not None  # for the first detection
     while max_frames is None or len(persons) < max_frames:
         t0 = time.perf_counter()
         frame = next(it, None)
@@ -242,9 +253,16 @@ def bench_pipeline_run(
             t0 = time.perf_counter()
             viewer.log_frame(frame.image, result)
             view = (time.perf_counter() - t0) * 1e3
+        if waiting:  # async: frames before the first merged detection hold nobody
+            waiting = not result.detector_ran
+            if waiting and pipeline.detector_worker is not None:
+                pipeline.detector_worker.wait()  # start timing from a known state
+            continue
         seen += 1
         if seen <= warmup_frames:
             continue
+        if result.detector_ran and result.detection_frame is not None:
+            lags.append(float(result.frame_index - result.detection_frame))
         t = result.timings
         for key, value in (("decode", decode), ("detect", t.detect), ("crop", t.crop),
                            ("hmr", t.hmr), ("track", t.track), ("viewer", view),
@@ -257,6 +275,11 @@ def bench_pipeline_run(
             reasons[result.detect_reason] = reasons.get(result.detect_reason, 0) + 1
     n = len(persons)
     total_s = sum(rows["total"]) / 1e3
+    frame, lag = stats(rows["total"]), stats(lags)
+    worker = getattr(pipeline, "detector_worker", None)
+    background = list(getattr(worker, "run_ms", []))
+    if worker is not None:
+        pipeline.close()  # no detection left running into the next measurement
     per_person = [o / p for o, p in zip(rows["pipeline_overhead"], persons, strict=True) if p]
     return {
         "frames": n,
@@ -266,6 +289,9 @@ def bench_pipeline_run(
         "detect_reasons": reasons,
         "pipeline_overhead_ms_p50": stats(rows["pipeline_overhead"])["p50"],
         "pipeline_overhead_ms_per_person_p50": stats(per_person)["p50"],
+        **{f"frame_ms_{k}": frame[k] for k in ("p50", "p95", "p99", "max")},
+        "detector_latency_frames": {k: lag[k] for k in ("p50", "mean", "max", "n")},
+        "detector_ms_background": stats(background),
         "stages": {k: stats(v) for k, v in rows.items()},
     }
 

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from .geometry import image_size_of, validate_image
 from .hmr import HMRModel, finite_rows
 from .results import FrameResult, PersonResult, StageTimings
-from .runtime import Runtime
+from .runtime import CPU, Runtime, default_threads, providers_for
 from .skeleton import NUM_JOINTS
 from .smoothing import PoseSmoother
 from .stride import StrideScheduler, boxes_from_keypoints
@@ -118,6 +119,53 @@ def _person_rows(det: Any, n: int) -> np.ndarray | None:
     return None
 
 
+def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes and 2D joints (NaN where unknown) of the tracks seen on the last frame."""
+    boxes = np.array([t.box for t in active]).reshape(-1, 4)
+    kps = np.array(
+        [t.keypoints if t.keypoints is not None else np.full((NUM_JOINTS, 2), np.nan)
+         for t in active]
+    ).reshape(-1, NUM_JOINTS, 2)  # fmt: skip
+    return boxes, kps
+
+
+def _split_cores(device: str) -> tuple[int | None, int | None]:
+    """HMR and detector threads for the threaded async detector: on CPU the two sessions
+    split the cores (measured best on 2 cores, docs/performance.md); elsewhere defaults."""
+    if providers_for(device)[0] != CPU:
+        return None, None
+    cores = default_threads()
+    detector = max(1, cores // 2)
+    return max(1, cores - detector), detector
+
+
+def _unconfirmed(active: list[Any]) -> bool:
+    return any(not t.confirmed for t in active)
+
+
+def _async_mode(mode: bool | str, latency: int | None, detector: Any, tracking: bool) -> str | None:
+    """Validate ``async_detector`` and ``detector_latency``: None, "thread" or "synchronous"."""
+    if mode is False or mode is None:
+        name = None
+    elif mode is True or mode == "thread":
+        name = "thread"
+    elif mode == "synchronous":
+        name = "synchronous"
+    else:
+        raise ValueError(f"async_detector must be False, True or 'synchronous', got {mode!r}")
+    if latency is not None and name != "synchronous":
+        raise ValueError("detector_latency sets the delay of async_detector='synchronous'; "
+                         "the threaded worker's delay is whatever the detector takes")  # fmt: skip
+    if latency is not None and (isinstance(latency, bool) or latency < 1):
+        raise ValueError(f"detector_latency must be an integer >= 1 frame, got {latency!r}")
+    if name is not None and detector is None:
+        raise ValueError("async_detector needs a detector (detector=None: the caller brings boxes)")
+    if name is not None and not tracking:
+        raise ValueError("async_detector needs tracking=True: frames are served from "
+                         "keypoint-carried tracks while the detector runs")  # fmt: skip
+    return name
+
+
 class PosePipeline:
     """Everyone in a frame, in 3D, with stable ids on video.
 
@@ -142,6 +190,20 @@ class PosePipeline:
         fixed_stride: run the detector exactly every ``detector_stride`` frames (no
             adaptive re-detect triggers; for benchmarks with random weights).
         threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
+        async_detector: ``False`` (the detector runs in the frame loop), ``True`` (a
+            background :class:`~instanthmr.detector.worker.DetectorWorker` detects on the
+            newest requested frame; every frame is served from keypoint-carried boxes and
+            the detections are merged into the tracker when they arrive, see
+            ``docs/pipeline.md``) or ``"synchronous"`` (the same merge, deterministic: the
+            boxes arrive exactly ``detector_latency`` frames later; for tests and
+            benchmarks). Call :meth:`close` (or use ``with``) to stop the worker.
+        detector_latency: frames until the boxes arrive with ``async_detector=
+            "synchronous"`` (default 1); not allowed with the other modes.
+        detector_threads: CPU intra-op threads of the detector's own session (default:
+            ``threads``, one shared runtime); only with ``detector="auto"``. With
+            ``async_detector=True`` on CPU and neither ``threads`` nor ``detector_threads``
+            given, the two sessions split the cores instead (1 + 1 on 2 cores: the best
+            FPS and the smoothest frames measured, docs/performance.md, "Live mode").
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
             provider (see :func:`~instanthmr.precision.choose_file`; the choice is logged).
@@ -178,6 +240,9 @@ class PosePipeline:
         fixed_stride: bool = False,
         threads: int | None = None,
         fallback: bool = False,
+        async_detector: bool | str = False,
+        detector_latency: int | None = None,
+        detector_threads: int | None = None,
         pad_batch: int | None = None,
         tracker: Tracker | None = None,
         scheduler: StrideScheduler | None = None,
@@ -196,14 +261,29 @@ class PosePipeline:
             raise ValueError(f"max_persons must be None or >= 1, got {max_persons}")
         if isinstance(target, str) and target not in ("largest", "center"):
             raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
+        self.async_mode = _async_mode(async_detector, detector_latency, detector, tracking)
+        self.detector_latency = 1 if detector_latency is None else int(detector_latency)
+        if detector_threads is not None and not (isinstance(detector, str) and detector == "auto"):
+            raise ValueError("detector_threads sets the threads of the RF-DETR session built "
+                             "by the pipeline (detector='auto'); configure your own detector "
+                             "yourself")  # fmt: skip
+        auto_detector = isinstance(detector, str) and detector == "auto"
+        unset = threads is None and detector_threads is None
+        if self.async_mode == "thread" and auto_detector and unset:
+            threads, detector_threads = _split_cores(device)
         self.runtime = Runtime(device, threads=threads, fallback=fallback)
         self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch, precision=precision)
         if isinstance(detector, str) and detector == "auto":
             from .detector import create_detector  # supervision is imported only when used
 
+            det_runtime = (
+                self.runtime
+                if detector_threads is None
+                else Runtime(device, threads=detector_threads, fallback=fallback)
+            )
             detector = create_detector(
                 detector_variant, detector_backend, detector_model,
-                confidence=det_confidence, runtime=self.runtime, precision=precision,
+                confidence=det_confidence, runtime=det_runtime, precision=precision,
             )  # fmt: skip
         self.detector = detector
         self.max_persons = max_persons
@@ -217,6 +297,8 @@ class PosePipeline:
         self.world = _world_stage(world)
         self._frame = 0
         self._busy = threading.Lock()
+        self._worker: Any = None  # the async DetectorWorker, started on first use
+        self._closer: Any = None  # its weakref.finalize: closes it if the pipeline is dropped
 
     def fork(self) -> PosePipeline:
         """A pipeline for another stream: the same models and options, fresh state.
@@ -231,6 +313,7 @@ class PosePipeline:
         twin.smoother = copy.deepcopy(self.smoother)
         twin.world = copy.deepcopy(self.world)
         twin._busy = threading.Lock()
+        twin._worker = twin._closer = None  # a fork gets its own worker (on first use)
         twin.reset()
         return twin
 
@@ -242,6 +325,38 @@ class PosePipeline:
         if self.world is not None:
             self.world.reset()
         self._frame = 0
+        if self._worker is not None:
+            self._worker.reset()
+
+    def close(self) -> None:
+        """Stop the async detector's worker thread, if any (waits for a running detection).
+
+        The pipeline stays usable: a later :meth:`predict` starts a new worker.
+        """
+        closer, self._worker, self._closer = self._closer, None, None
+        if closer is not None:
+            closer()  # worker.close(), once
+
+    @property
+    def detector_worker(self) -> Any:
+        """The async detector's :class:`~instanthmr.detector.worker.DetectorWorker`; None
+        without ``async_detector``, before the first frame and after :meth:`close`."""
+        return self._worker
+
+    def __enter__(self) -> PosePipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start_worker(self) -> Any:
+        from .detector.worker import DetectorWorker
+
+        mode = "thread" if self.async_mode == "thread" else "synchronous"
+        worker = DetectorWorker(self.detector, mode=mode, latency=self.detector_latency)
+        self._closer = weakref.finalize(self, worker.close)  # none outlives a dropped pipeline
+        self._worker = worker
+        return worker
 
     def _cap(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         if self.max_persons is None or len(boxes) <= self.max_persons:
@@ -252,32 +367,83 @@ class PosePipeline:
 
     def _boxes(
         self, image: np.ndarray, size: tuple[int, int], frame_index: int, boxes: Any
-    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, str, str, float]:
-        """This frame's boxes, scores, carried track keys, source, reason, detect ms."""
+    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, str, str, float, int | None]:
+        """This frame's boxes, scores, carried track keys, source, reason, detect ms and
+        the frame the detector saw (None when no detection is used)."""
         if boxes is not None:
             b, s = boxes_and_scores(boxes)
             keep = self._cap(b, s)
-            return b[keep], s[keep], None, "caller", "", 0.0
+            return b[keep], s[keep], None, "caller", "", 0.0, None
         if self.detector is None:
             raise ValueError(
                 "this pipeline has no detector (detector=None): pass boxes=... to predict()"
             )
+        if self.async_mode is not None:
+            return self._boxes_async(image, size, frame_index)
         active = self.tracker.active_tracks() if self.tracking else []
-        prev_boxes = np.array([t.box for t in active]).reshape(-1, 4)
-        prev_kps = np.array(
-            [t.keypoints if t.keypoints is not None else np.full((NUM_JOINTS, 2), np.nan)
-             for t in active]
-        ).reshape(-1, NUM_JOINTS, 2)  # fmt: skip
-        detect, reason = self.scheduler.should_detect(frame_index, prev_boxes, prev_kps, size)
+        prev_boxes, prev_kps = _prev(active)
+        detect, reason = self.scheduler.should_detect(
+            frame_index, prev_boxes, prev_kps, size, image=image,
+            accept_new=self._room(active), unconfirmed=_unconfirmed(active),
+        )  # fmt: skip
         if not detect:
             carried = boxes_from_keypoints(prev_kps, size, expand=self.scheduler.expand)
             scores = np.array([t.score for t in active], dtype=np.float64)
-            return carried, scores, [t.key for t in active], "tracks", "", 0.0
+            return carried, scores, [t.key for t in active], "tracks", "", 0.0, None
         t0 = time.perf_counter()
         b, s = boxes_and_scores(self.detector.detect(image))
         detect_ms = _ms(t0)
         keep = self._cap(b, s)
-        return b[keep], s[keep], None, "detector", reason, detect_ms
+        self.scheduler.note_detections(frame_index, b[keep])
+        return b[keep], s[keep], None, "detector", reason, detect_ms, frame_index
+
+    def _room(self, active: list[Any]) -> bool:
+        return self.max_persons is None or len(active) < self.max_persons
+
+    def _boxes_async(
+        self, image: np.ndarray, size: tuple[int, int], frame_index: int
+    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, str, str, float, int | None]:
+        """Merge the detections that arrived, carry every track, ask for a detection."""
+        worker = self._worker or self._start_worker()
+        t0 = time.perf_counter()
+        try:
+            done = worker.poll(frame_index)
+        except BaseException:
+            self.close()  # it stopped; the next frame starts a new one
+            raise
+        if done is not None:  # boxes of an earlier frame: match them to the carried tracks
+            b, s = boxes_and_scores(done.detections)
+            keep = self._cap(b, s)
+            self.tracker.merge_late(b[keep], s[keep], done.context)
+            self.scheduler.note_detections(done.frame_index, b[keep])
+        active = self.tracker.active_tracks()
+        # tracks born from the detection just merged have no keypoints yet: nothing to
+        # check; their detector box is used as it is
+        seen = [t for t in active if t.keypoints is not None]
+        detect, reason = False, ""
+        if seen or not active:
+            prev_boxes, prev_kps = _prev(seen)
+            detect, reason = self.scheduler.should_detect(
+                frame_index, prev_boxes, prev_kps, size, image=image,
+                accept_new=self._room(active), unconfirmed=_unconfirmed(active),
+            )  # fmt: skip
+        usable = [t for t in active if t.keypoints is None or np.isfinite(t.keypoints).all()]
+        carried = np.zeros((len(usable), 4))
+        with_kps = [i for i, t in enumerate(usable) if t.keypoints is not None]
+        if with_kps:
+            kps = np.stack([usable[i].keypoints for i in with_kps])
+            carried[with_kps] = boxes_from_keypoints(kps, size, expand=self.scheduler.expand)
+        for i, t in enumerate(usable):
+            if t.keypoints is None:
+                carried[i] = t.box
+        scores = np.array([t.score for t in usable], dtype=np.float64)
+        keys = [t.key for t in usable]
+        if detect:
+            worker.submit(frame_index, image, reason, dict(zip(keys, carried, strict=True)))
+        merge_ms = _ms(t0)
+        if done is None:
+            return carried, scores, keys, "tracks", "", merge_ms, None
+        return carried, scores, keys, "detector", done.reason, merge_ms, done.frame_index
 
     def predict(
         self,
@@ -325,7 +491,9 @@ class PosePipeline:
         self._frame = index + 1
         t = StageTimings()
 
-        b, scores, keys, source, reason, t.detect = self._boxes(image, size, index, boxes)
+        b, scores, keys, source, reason, t.detect, det_frame = self._boxes(
+            image, size, index, boxes
+        )
 
         boxes_from = source if len(b) else ""
         t0 = time.perf_counter()
@@ -351,6 +519,7 @@ class PosePipeline:
             persons=persons, frame_index=index, image_size=size, timings=t,
             detector_ran=source == "detector", timestamp=timestamp,
             boxes_from=boxes_from, detect_reason=reason, world=world,
+            detection_frame=det_frame,
         )  # fmt: skip
 
     def _track(
@@ -369,7 +538,7 @@ class PosePipeline:
             return persons
         kps = (np.stack([p.joints_2d for p in persons]) if persons
                else np.zeros((0, NUM_JOINTS, 2)))  # fmt: skip
-        ids = self.tracker.update(boxes, scores, kps, detected=source != "tracks",
+        ids = self.tracker.update(boxes, scores, kps, detected=keys is None,
                                   track_keys=keys)  # fmt: skip
         persons = [p.replace(track_id=int(i)) for p, i in zip(persons, ids, strict=True)]
         for gone in self.tracker.removed_ids:

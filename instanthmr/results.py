@@ -229,6 +229,9 @@ class FrameResult:
             ``"box-left-frame"``, ...), or ``""`` when it did not.
         world: the world-frame stage's report (:class:`WorldInfo`), or None when the
             pipeline runs without it.
+        detection_frame: the frame the detector saw for the boxes used here: this frame
+            (synchronous detector) or an earlier one (``async_detector``: boxes merged
+            when they arrive); None when no detection was used on this frame.
     """
 
     persons: list[PersonResult] = field(default_factory=list)
@@ -240,6 +243,7 @@ class FrameResult:
     boxes_from: str = ""
     detect_reason: str = ""
     world: WorldInfo | None = None
+    detection_frame: int | None = None
 
     def __post_init__(self) -> None:
         self.persons = list(self.persons)

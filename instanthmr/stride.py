@@ -10,7 +10,10 @@ frame, whether the detector must run, and says why:
 reason               fires when
 ==================== ============================================================
 ``"no-tracks"``      no person was seen on the previous frame (nothing to carry)
-``"stride"``         the detector has not run for ``detector_stride`` frames (or never)
+``"stride"``         ``fixed_stride=True``: the detector has not run for
+                     ``detector_stride`` frames (or never)
+``"max-interval"``   the same under the default policy: ``detector_stride`` is the longest
+                     gap between runs when nothing else asks for the detector
 ``"box-left-frame"`` less than ``min_visible_fraction`` of a carried box's area lies
                      inside the image (the person is leaving the frame)
 ``"keypoints-        the keypoint span is below ``min_span_ratio`` times the previous
@@ -19,25 +22,39 @@ collapsed"``         box's size or below ``min_span_px`` pixels, or a keypoint i
 ``"box-jump"``       a carried box's centre is more than ``max_center_jump`` box sizes
                      from the previous box's centre, or its size changed by more than a
                      factor ``max_scale_change`` (implausible in one frame)
+``"new-motion"``     the frame changed outside every tracked box since the last detector
+                     run (:class:`~instanthmr.motion.MotionCheck`): someone may have
+                     entered. Needs the frame (``image=``), at most every
+                     ``min_motion_gap`` frames, and only while more people can be tracked
+``"unconfirmed"``    a tentative track (one detection so far) waits for the second
+                     detection that confirms it (``unconfirmed=True``), ``min_motion_gap``
+                     frames after the last run
 ==================== ============================================================
 
-The three last triggers are skipped with ``fixed_stride=True`` (for benchmarks that need an
-exact schedule). ``"no-tracks"`` always applies: with nobody to carry, only the detector can
-find people. Box "size" is the longer side, the quantity the HMR crop is built from.
+Detect on need: by default the detector runs when nobody is tracked, when a track looks
+lost, when the frame may hold someone new, and otherwise every ``detector_stride`` frames
+(then the *maximum* interval). The five last triggers are skipped with ``fixed_stride=True``
+(for benchmarks that need an exact schedule). ``"no-tracks"`` always applies: with nobody
+to carry, only the detector can find people. Box "size" is the longer side, the quantity
+the HMR crop is built from.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .motion import MotionCheck
 from .skeleton import JOINT_NAMES, NUM_JOINTS
 
 REASONS: tuple[str, ...] = (
     "no-tracks",
     "stride",
+    "max-interval",
     "box-left-frame",
     "keypoints-collapsed",
     "box-jump",
+    "new-motion",
+    "unconfirmed",
 )
 """Every reason :meth:`StrideScheduler.should_detect` can give for running the detector."""
 
@@ -195,8 +212,10 @@ class StrideScheduler:
 
     Args:
         detector_stride: longest gap, in frames, between detector runs (1 = every frame).
-        fixed_stride: ignore the re-detect triggers and run exactly every
-            ``detector_stride`` frames (``"no-tracks"`` still applies).
+            Under the default policy this is the maximum interval: the triggers and the
+            new-motion check run the detector sooner when needed.
+        fixed_stride: ignore the re-detect triggers and the motion check and run exactly
+            every ``detector_stride`` frames (``"no-tracks"`` still applies).
         expand: the expansion used to build carried boxes (as in
             :func:`boxes_from_keypoints`); the pipeline should use the same value.
         joints: which joints build the boxes (see :func:`select_joints`).
@@ -211,6 +230,11 @@ class StrideScheduler:
             body height in one frame is about 25 m/s at 30 FPS, 4 m/s at 5 FPS.
         max_scale_change: ``"box-jump"`` when the longer side grows or shrinks by more than
             this factor. Default 1.5.
+        motion: the ``"new-motion"`` check: True (a default
+            :class:`~instanthmr.motion.MotionCheck`), False (off) or a configured one.
+            It runs only when :meth:`should_detect` is given the frame.
+        min_motion_gap: ``"new-motion"`` fires at most once in this many frames (bounds
+            the cost when something keeps moving outside the tracked people). Default 5.
     """
 
     def __init__(
@@ -225,6 +249,8 @@ class StrideScheduler:
         min_span_px: float = 4.0,
         max_center_jump: float = 0.5,
         max_scale_change: float = 1.5,
+        motion: MotionCheck | bool = True,
+        min_motion_gap: int = 5,
     ) -> None:
         if isinstance(detector_stride, bool) or int(detector_stride) != detector_stride:
             raise TypeError(f"detector_stride must be an integer >= 1, got {detector_stride!r}")
@@ -232,6 +258,8 @@ class StrideScheduler:
             raise ValueError(f"detector_stride must be >= 1 (1 = every frame): {detector_stride}")
         if max_scale_change <= 1:
             raise ValueError(f"max_scale_change must be > 1, got {max_scale_change}")
+        if min_motion_gap < 1:
+            raise ValueError(f"min_motion_gap must be >= 1 frame, got {min_motion_gap}")
         self.detector_stride = int(detector_stride)
         self.fixed_stride = bool(fixed_stride)
         self.expand = float(expand)
@@ -241,13 +269,32 @@ class StrideScheduler:
         self.min_span_px = float(min_span_px)
         self.max_center_jump = float(max_center_jump)
         self.max_scale_change = float(max_scale_change)
+        if isinstance(motion, bool):
+            motion = MotionCheck() if motion else None
+        self.motion: MotionCheck | None = motion
+        self.min_motion_gap = int(min_motion_gap)
         self.last_detection: int | None = None
         self.counts: dict[str, int] = dict.fromkeys(REASONS, 0)
 
     def reset(self) -> None:
-        """Forget the schedule and the counts (for a new sequence)."""
+        """Forget the schedule, the motion reference and the counts (for a new sequence)."""
         self.last_detection = None
         self.counts = dict.fromkeys(REASONS, 0)
+        if self.motion is not None:
+            self.motion.reset()
+
+    def _motion_matters(self) -> bool:
+        return not self.fixed_stride and self.detector_stride > 1
+
+    def note_detections(self, frame_index: int, boxes: np.ndarray) -> None:
+        """Tell the scheduler which boxes the detector found on ``frame_index``.
+
+        When that frame is the motion check's reference, the boxes are masked on it, so a
+        newly found person who walks away from where they were found does not look like
+        new motion. Detections of older frames (an asynchronous detector) are ignored.
+        """
+        if self.motion is not None and self.last_detection == int(frame_index):
+            self.motion.add_boxes(_check_boxes(boxes))
 
     def triggers(
         self, prev_boxes: np.ndarray, prev_keypoints: np.ndarray, image_size: tuple[int, int]
@@ -301,6 +348,10 @@ class StrideScheduler:
         prev_boxes: np.ndarray | None = None,
         prev_keypoints: np.ndarray | None = None,
         image_size: tuple[int, int] | None = None,
+        *,
+        image: np.ndarray | None = None,
+        accept_new: bool = True,
+        unconfirmed: bool = False,
     ) -> tuple[bool, str]:
         """Whether the detector runs on this frame, and why.
 
@@ -311,6 +362,11 @@ class StrideScheduler:
                 when there are none.
             prev_keypoints: (N, 70, 2) their 2D joints from that frame.
             image_size: ``(width, height)``; needed when there are people to carry.
+            image: this frame (RGB); enables the ``"new-motion"`` check and becomes its
+                reference when the detector runs.
+            accept_new: False when no new person could be tracked (the person cap is
+                reached): the ``"new-motion"`` check is skipped.
+            unconfirmed: a tracked person is still tentative (``"unconfirmed"``).
 
         Returns:
             ``(True, reason)`` with a reason from :data:`REASONS`, or ``(False, "carry")``.
@@ -325,14 +381,33 @@ class StrideScheduler:
             or frame_index < self.last_detection
             or frame_index - self.last_detection >= self.detector_stride
         ):
-            reason = "stride"
+            reason = "stride" if self.fixed_stride else "max-interval"
         elif not self.fixed_stride:
             if prev_keypoints is None or image_size is None:
                 raise ValueError("prev_keypoints and image_size are needed to carry people")
             fired = [r for r in self.triggers(prev_boxes, prev_keypoints, image_size) if r]
             reason = fired[0] if fired else None
+            if (
+                reason is None
+                and image is not None
+                and accept_new
+                and self.motion is not None
+                and frame_index - self.last_detection >= self.min_motion_gap
+            ):
+                carried = boxes_from_keypoints(prev_keypoints, image_size, expand=self.expand,
+                                               joints=self.joints)  # fmt: skip
+                tracked = np.concatenate([_check_boxes(prev_boxes), carried])
+                reason = "new-motion" if self.motion.fires(image, tracked) else None
+            if (
+                reason is None
+                and unconfirmed
+                and frame_index - self.last_detection >= self.min_motion_gap
+            ):
+                reason = "unconfirmed"
         if reason is None:
             return False, "carry"
         self.last_detection = int(frame_index)
         self.counts[reason] += 1
+        if self.motion is not None and image is not None and self._motion_matters():
+            self.motion.set_reference(image, None if n == 0 else prev_boxes)
         return True, reason

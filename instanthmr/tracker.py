@@ -191,6 +191,7 @@ class Tracker:
         self._next_key = 0
         self._next_id = 1
         self.frame_count = 0
+        self._merges = 0
         self.removed_ids: list[int] = []
         """Ids of the confirmed tracks dropped by the last :meth:`update`."""
 
@@ -301,6 +302,73 @@ class Tracker:
                 self.removed_ids.append(t.track_id)
         self._tracks = survivors
         return np.array([-1 if t is None else t.track_id for t in result], dtype=np.int64)
+
+    def merge_late(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        boxes_then: dict[int, np.ndarray],
+    ) -> list[int]:
+        """Merge detections made on an earlier frame (an asynchronous detector).
+
+        Matches the detections to the tracks seen on the last frame, by box cost
+        (:func:`match_cost` without keypoints, gated by ``max_cost``) against the boxes the
+        tracks had on the detection's frame (``boxes_then``, by :attr:`Track.key`; a track
+        born since then is compared with its current box). A matched track counts a
+        fresh detection (a hit, its score, confirmation). A track of that frame left
+        unmatched counts a miss, so it is no longer carried, as on a frame where the
+        detector ran and did not see it (tentative ones are dropped). Each unmatched
+        detection starts a tentative track with its box and no keypoints, up to
+        ``max_tracks`` people in all; the people found by the tracker's first merge are
+        confirmed at once (as on a first frame). Tracks born after that frame never count
+        a miss from it. No frame passes: ages do not advance.
+
+        Args:
+            boxes: (N, 4) the detections, in the frame they were made on.
+            scores: (N,) their scores.
+            boxes_then: ``{track key: (4,) box}`` of the tracks on that frame.
+
+        Returns:
+            The keys of the tracks born, highest score first.
+        """
+        b = _as_boxes(boxes)
+        s = _as_scores(scores, len(b))
+        first = self._merges == 0
+        self._merges += 1
+        live = [t for t in self._tracks if t.misses == 0]
+        then = [t for t in live if t.key in boxes_then]
+        taken = np.zeros(len(b), dtype=bool)
+        if live and len(b):
+            old = np.stack([np.asarray(boxes_then.get(t.key, t.box), dtype=np.float64)
+                            for t in live])  # fmt: skip
+            cost = match_cost(old, None, b, None, iou_weight=self.iou_weight)
+            gated = cost > self.max_cost
+            rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
+            ok = ~gated[rows, cols]
+            seen = set()
+            for r, c in zip(rows[ok], cols[ok], strict=True):
+                t = live[r]
+                t.hits += 1
+                t.score = float(s[c])
+                if not t.confirmed and t.hits >= self.min_hits:
+                    self._confirm(t)
+                taken[c] = True
+                seen.add(t.key)
+            missed = [t for t in then if t.key not in seen]
+        else:
+            missed = then
+        for t in missed:
+            t.misses += 1
+        self._tracks = [t for t in self._tracks if t.misses == 0 or t.confirmed]
+        live = sum(t.misses == 0 for t in self._tracks)
+        room = len(b) if self.max_tracks is None else max(0, self.max_tracks - live)
+        born = []
+        for i in np.flatnonzero(~taken)[np.argsort(-s[~taken], kind="stable")][:room]:
+            t = self._birth(b[i], s[i], None)
+            if first and not t.confirmed:
+                self._confirm(t)
+            born.append(t.key)
+        return born
 
     def _bind(self, track_keys: np.ndarray | list[int], n: int) -> np.ndarray:
         keys = np.asarray(track_keys, dtype=np.int64).reshape(-1)

@@ -45,6 +45,12 @@ def test_pipeline_stride_sweep_json_and_plot(
     for key in ("fps", "persons_per_frame", "detector_runs_per_frame",
                 "pipeline_overhead_ms_p50", "viewer_share_of_frame"):  # fmt: skip
         assert set(data[key]) == {"1", "4"}, key
+    for key in ("frame_ms_p50", "frame_ms_p95", "frame_ms_p99", "frame_ms_max"):
+        assert set(data[key]) == {"1", "4"}, key
+    assert 0 < data["frame_ms_p50"]["4"] <= data["frame_ms_p95"]["4"] <= data["frame_ms_max"]["4"]
+    # over every frame, detector frames included: the stride-4 maximum is a detector frame
+    assert data["frame_ms_max"]["4"] >= data["runs"]["4"]["stages"]["detect"]["max"]
+    assert data["detector_latency_frames"]["1"]["max"] == 0  # synchronous: same frame
     assert data["detector_runs_per_frame"]["1"] == 1.0
     assert data["detector_runs_per_frame"]["4"] < 1.0
     assert data["persons_per_frame"] == {"1": 1.0, "4": 1.0}
@@ -69,3 +75,46 @@ def test_missing_detector_file_is_a_clean_error(tmp_path: Path, capsys) -> None:
     assert code == 2
     err = capsys.readouterr().err
     assert "nope.onnx" in err and "export_detector.py" in err
+
+
+FAKE_REFERENCE = """
+import os, sys
+assert os.path.isdir(os.path.join(os.environ["REF_REPO"], "instanthmr")), os.environ["REF_REPO"]
+video, model, variant, stride, frames = sys.argv[1:]
+assert os.path.isfile(video) and os.path.isfile(model) and variant == "nano"
+print(f"reference variant={variant} stride={stride} frames={frames} wall p50 90.0 ms "
+      f"mean 100.0 ms -> 10.00 FPS; persons/frame 1.00; detector ms mean 50.0")
+"""
+
+
+def test_async_live_bench_and_reference_ratio(
+    tmp_path: Path, hmr_onnx: Path, detector_onnx: Path
+) -> None:
+    """Random-init exports. The reference's timing script is replaced by a stand-in that
+    prints its summary line: this checks our side (the call, the parsing, the ratio)."""
+    from instanthmr.sources import sample_video_path
+
+    repo = tmp_path / "ref"
+    (repo / "instanthmr").mkdir(parents=True)
+    script = tmp_path / "ref_bench.py"
+    script.write_text(FAKE_REFERENCE)
+    out = tmp_path / "live.json"
+    assert main(["--model", str(hmr_onnx), "--device", "cpu", "--detector-model",
+                 str(detector_onnx), "--detector-backend", "onnx", "--video",
+                 str(sample_video_path()), "--live", "--stride", "4", "--det-confidence", "0",
+                 "--max-persons", "1", "--frames", "6", "--warmup-frames", "1",
+                 "--rounds", "2", "--reference", str(repo), "--reference-script", str(script),
+                 "--json", str(out)]) == 0  # fmt: skip
+    data = json.loads(out.read_text())
+    assert data["async_detector"] is True and data["live"] is True
+    run = data["runs"]["4"]
+    assert run["frames"] == 6 and len(run["fps_rounds"]) == 2
+    assert set(run["detector_latency_frames"]) == {"p50", "mean", "max", "n"}
+    assert run["detector_ms_background"]["n"] >= 1  # the worker ran
+    assert {"frame_ms_p50", "frame_ms_p95", "frame_ms_p99", "frame_ms_max"} <= set(run)
+    assert data["reference"]["fps"] == {"4": 10.0}
+    assert len(data["reference"]["runs"]["4"]) == 2
+    assert data["ratio_vs_reference"]["4"] == pytest.approx(data["fps"]["4"] / 10.0)
+    bad = main(["--model", str(hmr_onnx), "--video", str(sample_video_path()),
+                "--reference", str(tmp_path)])  # fmt: skip
+    assert bad == 2  # not a checkout: a clean error

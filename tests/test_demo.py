@@ -182,6 +182,9 @@ class FakePipeline:
     def __init__(self, **kwargs: object) -> None:
         FakePipeline.kwargs = kwargs
 
+    def close(self) -> None:
+        pass
+
     def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):
         size = (image.shape[1], image.shape[0])
         return FrameResult([], frame_index, size, StageTimings(total=10.0), timestamp=timestamp)
@@ -218,7 +221,8 @@ def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "model": "m.onnx", "device": "cpu", "fallback": True, "detector_variant": "small",
         "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
         "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
-        "smoothing": True, "target": 4, "world": True,
+        "smoothing": True, "target": 4, "world": True, "async_detector": False,
+        "detector_threads": None,
     }  # fmt: skip
 
 
@@ -279,6 +283,8 @@ def test_camera_disconnect_closes_outputs(
     assert delivered and delivered == list(range(len(delivered)))
     assert summary["/camera/image"].frames == delivered
     assert FakePipeline.kwargs["smoothing"] is True  # live input: smoothing on by default
+    assert FakePipeline.kwargs["async_detector"] is True  # and the detector off the loop,
+    assert FakePipeline.kwargs["detector_stride"] == demo.LIVE_DETECTOR_STRIDE  # on need
     assert not list(tmp_path.glob("*.partial*"))
     stdout = capsys.readouterr().out
     assert f"{camera.n - len(delivered)} frames dropped" in stdout

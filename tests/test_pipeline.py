@@ -127,7 +127,7 @@ def test_adaptive_stride_redetects_at_once_when_a_track_is_lost(oracle_path: Pat
     results = [pipe.predict(_blobs((200, 150), [(130 + 7 * i, 75.0)], sigma=10))
                for i in range(15)]  # fmt: skip
     reasons = [r.detect_reason for r in results]
-    assert reasons[0] == "no-tracks" and reasons[8] == "stride"
+    assert reasons[0] == "no-tracks" and reasons[8] == "max-interval"
     assert [len(r) for r in results] == [1] * 13 + [0, 0]
     assert reasons[14] == "no-tracks"  # frame 14, not 16: nobody left to carry
     assert results[12].boxes_from == "tracks" and results[13].boxes_from == "tracks"

@@ -68,8 +68,10 @@ def test_first_frame_reason_and_no_tracks() -> None:
     assert sched.counts["no-tracks"] == 2 and sched.counts["stride"] == 1
 
 
-def test_never_detected_with_tracks_is_stride() -> None:
+def test_never_detected_with_tracks_is_max_interval_or_stride() -> None:
     sched = StrideScheduler(5)
+    assert sched.should_detect(7, BOX, keypoints_for(BOX), IMAGE) == (True, "max-interval")
+    sched = StrideScheduler(5, fixed_stride=True)
     assert sched.should_detect(7, BOX, keypoints_for(BOX), IMAGE) == (True, "stride")
 
 
@@ -78,14 +80,15 @@ def test_frame_index_going_back_restarts() -> None:
     kp = keypoints_for(BOX)
     assert sched.should_detect(10, BOX, kp, IMAGE)[0]
     assert not sched.should_detect(11, BOX, kp, IMAGE)[0]
-    assert sched.should_detect(0, BOX, kp, IMAGE) == (True, "stride")
+    assert sched.should_detect(0, BOX, kp, IMAGE) == (True, "max-interval")
     sched.reset()
     assert sched.last_detection is None and sum(sched.counts.values()) == 0
 
 
 def _trigger(kp: np.ndarray, fixed: bool = False) -> tuple[bool, str]:
     sched = StrideScheduler(10, fixed_stride=fixed)
-    assert sched.should_detect(0, BOX, keypoints_for(BOX), IMAGE) == (True, "stride")
+    first = "stride" if fixed else "max-interval"
+    assert sched.should_detect(0, BOX, keypoints_for(BOX), IMAGE) == (True, first)
     return sched.should_detect(1, BOX, kp, IMAGE)
 
 

@@ -76,7 +76,7 @@ def options_from(args: argparse.Namespace) -> object:
         detector_variant=args.detector_variant, detector_backend=args.detector_backend,
         detector_model=args.detector_model, detector_factory=args.detector_factory,
         det_confidence=args.det_confidence, max_persons=args.max_persons,
-        detector_stride=args.detector_stride, batch_persons=not args.no_batch_persons,
+        detector_stride=args.detector_stride or 1, batch_persons=not args.no_batch_persons,
         smooth=args.smooth, target=args.target, max_frames=args.max_frames,
         frame_skip=args.frame_skip, formats=tuple(args.formats or ("npz",)),
     )  # fmt: skip
@@ -88,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..contract import ContractError
     from ..runtime import ProviderError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.async_detector or args.detector_threads is not None:
+        parser.error("--async-detector and --detector-threads are for live input; a batch "
+                     "detects in frame order (identical outputs on every engine) and sets "
+                     "threads per worker with --threads")  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = run_batch(

@@ -7,8 +7,18 @@ Modes:
                     float32 matrix-product rate).
   --detector-only   the detector alone, per --detector-variant and --detector-backend.
   (default)         the full pipeline over --video (or the built-in sample) at each
-                    --stride, with per-stage p50/p95/mean, end-to-end FPS, persons per
-                    frame and detector runs per frame; --viewer adds Rerun logging.
+                    --stride, with per-stage p50/p95/mean, end-to-end FPS, frame-time
+                    p50/p95/p99/max (detector frames included), persons per frame and
+                    detector runs per frame; --viewer adds Rerun logging.
+                    --async-detector runs the detector in a background thread (and
+                    records how many frames late its boxes arrive); without
+                    --fixed-stride the detector runs on need (lost track, new motion,
+                    unconfirmed track) with --stride as the longest gap; --live is
+                    --async-detector with detect-on-need at the demo's camera stride.
+                    --reference DIR also times the reference pipeline (a checkout of
+                    mohamdev/InstantHMR) through ../shared/tools/ref_bench.py, stride by
+                    stride, interleaved with ours for --rounds rounds, and reports the
+                    FPS ratio (medians over the rounds).
 
 Warm-up calls/frames are excluded. Medians are reported because machines are noisy;
 compare runs only on the same machine (the JSON names it).
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -45,10 +56,25 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=20, help="timed calls per measurement")
     p.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     p.add_argument("--video", help="video for the pipeline/detector runs (default: sample)")
-    p.add_argument("--stride", type=int, nargs="+", default=[1],
-                   help="detector strides to sweep, e.g. --stride 1 2 4 8")  # fmt: skip
+    p.add_argument("--stride", type=int, nargs="+",
+                   help="detector strides to sweep, e.g. --stride 1 2 4 8 (default 1; "
+                        "with --live the demo's camera stride)")  # fmt: skip
     p.add_argument("--fixed-stride", action="store_true",
                    help="no adaptive re-detect triggers (exact stride schedule)")  # fmt: skip
+    p.add_argument("--async-detector", action="store_true",
+                   help="the detector in a background thread (boxes merged when done)")  # fmt: skip
+    p.add_argument("--live", action="store_true",
+                   help="live mode: --async-detector and detect on need (not with "
+                        "--fixed-stride)")  # fmt: skip
+    p.add_argument("--detector-threads", type=int,
+                   help="CPU threads of the detector's session (default: --threads)")  # fmt: skip
+    p.add_argument("--reference", metavar="DIR",
+                   help="also time the reference pipeline checked out in DIR")  # fmt: skip
+    p.add_argument("--reference-script", metavar="PATH",
+                   help="its timing script (default: ../shared/tools/ref_bench.py)")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat each stride this many times (ours and the reference "
+                        "alternating); medians are reported")  # fmt: skip
     p.add_argument("--det-confidence", type=float, default=0.5, help="person score threshold")
     p.add_argument("--max-persons", type=int, help="most persons per frame")
     p.add_argument("--detector-variant", nargs="+", default=["nano"],
@@ -139,16 +165,31 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
-    """Default mode: the full pipeline at each stride."""
+    """Default mode: the full pipeline at each stride (and the reference, when asked)."""
     from ..pipeline import PosePipeline
+    from .demo import LIVE_DETECTOR_STRIDE
 
+    if args.live and args.fixed_stride:
+        raise ValueError("--live detects on need; it cannot be combined with --fixed-stride")
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+    strides = args.stride or ([LIVE_DETECTOR_STRIDE] if args.live else [1])
+    use_async = args.async_detector or args.live
+    ref_script = None
+    if args.reference:
+        from .bench_reference import check_reference
+
+        if not args.model or not args.video:
+            raise ValueError("--reference needs --model FILE and --video FILE (both "
+                             "pipelines run the same HMR file on the same clip)")  # fmt: skip
+        ref_script = check_reference(args.reference, args.reference_script)
     video, make = _frames(args.video, None)
     pipe = PosePipeline(
         args.model, device=args.device, detector_variant=args.detector_variant[0],
         detector_backend=args.detector_backend[0], detector_model=args.detector_model,
         det_confidence=args.det_confidence, max_persons=args.max_persons,
-        detector_stride=max(args.stride), fixed_stride=args.fixed_stride, threads=args.threads,
-        precision=args.precision,
+        detector_stride=max(strides), fixed_stride=args.fixed_stride, threads=args.threads,
+        precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
@@ -157,31 +198,51 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "detector": {"variant": pipe.detector.variant, "backend": pipe.detector.backend,
                      "provider": pipe.detector.provider,
                      "random_init": bool(getattr(pipe.detector, "random_init", False))},
-        "fixed_stride": args.fixed_stride, "det_confidence": args.det_confidence,
-        "max_persons": args.max_persons, "viewer": args.viewer, "runs": {},
+        "fixed_stride": args.fixed_stride, "async_detector": use_async, "live": args.live,
+        "threads": pipe.runtime.threads, "detector_threads": args.detector_threads,
+        "det_confidence": args.det_confidence, "max_persons": args.max_persons,
+        "viewer": args.viewer, "rounds": args.rounds, "runs": {},
     }  # fmt: skip
-    hdr = ("stride", "fps", "pers/f", "det/f", *(f"{k} p50" for k in B.STAGE_KEYS), "ovh p50")
+    hdr = ("stride", "fps", "pers/f", "det/f", "frame p50", "frame p95", "frame max",
+           *(f"{k} p50" for k in B.STAGE_KEYS))  # fmt: skip
     print(" ".join(f"{h:>10}" for h in hdr))
+    rounds: dict[str, list[dict[str, Any]]] = {str(s): [] for s in strides}
+    ref_rounds: dict[str, list[dict[str, Any]]] = {str(s): [] for s in strides}
     try:
-        for stride in args.stride:
-            pipe.scheduler.detector_stride = stride
-            r = B.bench_pipeline_run(pipe, make, max_frames=args.frames,
-                                     warmup_frames=args.warmup_frames, viewer=viewer)  # fmt: skip
-            out["runs"][str(stride)] = r
-            cells = [
-                stride,
-                r["fps"],
-                r["persons_per_frame"],
-                r["detector_runs_per_frame"],
-                *(r["stages"][k]["p50"] for k in B.STAGE_KEYS),
-                r["pipeline_overhead_ms_p50"],
-            ]
-            print(" ".join(f"{c:>10.2f}" if isinstance(c, float) else f"{c:>10}" for c in cells))
+        for _ in range(args.rounds):
+            for stride in strides:
+                rounds[str(stride)].append(_run_stride(pipe, make, args, viewer, stride))
+                if ref_script is not None:
+                    ref_rounds[str(stride)].append(_run_reference(args, ref_script, stride))
     finally:
+        pipe.close()
         if rrd is not None:
             os.unlink(rrd)
-    for key in ("fps", "persons_per_frame", "detector_runs_per_frame", "pipeline_overhead_ms_p50"):
+    for key, runs in rounds.items():  # the run with the median FPS stands for the stride
+        fps = [r["fps"] for r in runs]
+        out["runs"][key] = sorted(runs, key=lambda r: r["fps"])[(len(runs) - 1) // 2]
+        out["runs"][key]["fps_rounds"] = fps
+        out["runs"][key]["fps_median"] = float(statistics.median(fps))
+    for key in ("fps", "persons_per_frame", "detector_runs_per_frame", "pipeline_overhead_ms_p50",
+                "frame_ms_p50", "frame_ms_p95", "frame_ms_p99", "frame_ms_max"):  # fmt: skip
         out[key] = {s: r[key] for s, r in out["runs"].items()}
+    out["fps"] = {s: r["fps_median"] for s, r in out["runs"].items()}
+    out["detector_latency_frames"] = {
+        s: r["detector_latency_frames"] for s, r in out["runs"].items()
+    }
+    if ref_script is not None:
+        out["reference"] = {
+            "repo": str(args.reference), "script": str(ref_script),
+            "runs": ref_rounds,
+            "fps": {k: float(statistics.median(r["fps"] for r in v))
+                    for k, v in ref_rounds.items()},
+        }  # fmt: skip
+        out["ratio_vs_reference"] = {
+            s: out["fps"][s] / f for s, f in out["reference"]["fps"].items() if f > 0
+        }
+        for s, ratio in out["ratio_vs_reference"].items():
+            print(f"stride {s}: {out['fps'][s]:.2f} FPS vs reference "
+                  f"{out['reference']['fps'][s]:.2f} FPS = {ratio:.2f}x")  # fmt: skip
     if args.viewer:
         out["viewer_share_of_frame"] = {
             s: r["stages"]["viewer"]["mean"] / max(1e-9, r["stages"]["total"]["mean"]
@@ -189,6 +250,27 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
             for s, r in out["runs"].items()
         }  # fmt: skip
     return out
+
+
+def _run_stride(pipe: Any, make: Any, args: argparse.Namespace, viewer: Any, stride: int) -> Any:
+    pipe.scheduler.detector_stride = stride
+    r = B.bench_pipeline_run(pipe, make, max_frames=args.frames,
+                             warmup_frames=args.warmup_frames, viewer=viewer)  # fmt: skip
+    cells = [stride, r["fps"], r["persons_per_frame"], r["detector_runs_per_frame"],
+             r["frame_ms_p50"], r["frame_ms_p95"], r["frame_ms_max"],
+             *(r["stages"][k]["p50"] for k in B.STAGE_KEYS)]  # fmt: skip
+    print(" ".join(f"{c:>10.2f}" if isinstance(c, float) else f"{c:>10}" for c in cells))
+    return r
+
+
+def _run_reference(args: argparse.Namespace, script: Path, stride: int) -> dict[str, Any]:
+    from .bench_reference import run_reference
+
+    ref = run_reference(args.reference, script, args.video, args.model,
+                        args.detector_variant[0], stride, args.frames or 60)  # fmt: skip
+    print(f"{'reference':>10} {ref['fps']:>10.2f} {ref['persons_per_frame']:>10.2f}"
+          f"   (wall p50 {ref['wall_ms_p50']:.1f} ms, frames decoded beforehand)")  # fmt: skip
+    return ref
 
 
 def _viewer() -> tuple[Any, str]:

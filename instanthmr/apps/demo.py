@@ -26,6 +26,8 @@ DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 IMAGE_INPUTS = ("images", "folder")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
+LIVE_INPUTS = ("camera", "url")
+LIVE_DETECTOR_STRIDE = 30  # camera/stream default: detect on need, at least once a second
 
 
 def _int_at_least(low: int) -> Any:
@@ -86,9 +88,19 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
                       "(default: auto)")
     pipe.add_argument("--detector-model", metavar="PATH",
                       help="an RF-DETR ONNX export to use instead of the variant's default")
-    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=1, metavar="N",
-                      help="run the detector every Nth frame; boxes in between come from "
-                      "tracked keypoints (default: 1, every frame)")
+    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=None, metavar="N",
+                      help="longest gap between detector runs; boxes in between come from "
+                      "tracked keypoints, and the detector runs sooner when a track looks "
+                      "lost or someone may have entered (default: 1, every frame; "
+                      f"{LIVE_DETECTOR_STRIDE} for --camera and --url)")
+    pipe.add_argument("--async-detector", action=argparse.BooleanOptionalAction, default=None,
+                      help="run the detector in a background thread so it never stalls a "
+                      "frame; its boxes are merged when they arrive (default: on for "
+                      "--camera and --url, off otherwise)")
+    pipe.add_argument("--detector-threads", type=_int_at_least(1), metavar="N",
+                      help="CPU threads of the detector's session (default: as many as "
+                      "the HMR model's; with the async detector on CPU the two models split "
+                      "the cores)")
     pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
                       help="minimum detector score for a person (default: 0.5)")
     pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
@@ -228,6 +240,8 @@ def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -
         smoothing=smooth,
         target=args.target,
         world=world,
+        async_detector=args.async_detector,
+        detector_threads=args.detector_threads,
     )
 
 
@@ -247,11 +261,17 @@ def run(args: argparse.Namespace) -> int:
     smooth = args.smooth if args.smooth is not None else kind not in IMAGE_INPUTS
     world = world_option(args, static=kind not in IMAGE_INPUTS)
     args.world = world is not False
+    live = kind in LIVE_INPUTS
+    if args.async_detector is None:
+        args.async_detector = live
+    if args.detector_stride is None:
+        args.detector_stride = LIVE_DETECTOR_STRIDE if live else 1
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
         stack.callback(source.close)
         pipeline = _make_pipeline(args, smooth, world)
+        stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
         outputs = _Outputs(args, stack, fps=_source_fps(source, args))
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)

@@ -15,7 +15,7 @@ import ipaddress
 import sys
 from typing import Any
 
-from .demo import _make_pipeline, _user_errors, add_pipeline_options
+from .demo import LIVE_DETECTOR_STRIDE, _make_pipeline, _user_errors, add_pipeline_options
 from .demo_world import add_world_arguments, check_world_flags, world_option
 
 MB = 1_000_000
@@ -107,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     smooth = True if args.smooth is None else args.smooth  # a live stream: on by default
+    # A webcam is live: detect on need (docs/pipeline.md). The detector stays in the frame
+    # loop by default: the app's one inference thread serves every session in turn.
+    if args.detector_stride is None:
+        args.detector_stride = LIVE_DETECTOR_STRIDE
+    if args.async_detector is None:
+        args.async_detector = False
     # a webcam is one static view: the world stage is on unless --no-world (docs/world.md)
     pipeline = _make_pipeline(args, smooth, world_option(args, static=True))
     app = create_app(pipeline, config)
