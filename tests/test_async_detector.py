@@ -249,7 +249,7 @@ def test_ctrl_c_mid_run_closes_outputs_and_the_worker(
     out = tmp_path / "run.jsonl"
     argv = ["--video", "x.mp4", "--model", str(oracle), "--device", "cpu", "--headless",
             "--async-detector", "--export", str(out)]  # fmt: skip
-    assert demo.main(argv) == 0
+    assert demo.main(argv) == demo.EXIT_INTERRUPTED  # 130, what scripts expect after Ctrl-C
     assert source.closed and not worker_threads()
     assert [r.frame_index for r in read_results(out)] == list(range(6))  # file complete
 

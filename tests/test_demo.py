@@ -222,7 +222,7 @@ def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
         "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
         "smoothing": True, "target": 4, "world": True, "async_detector": False,
-        "detector_threads": None,
+        "detector_threads": None, "precision": "auto",
     }  # fmt: skip
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,7 +21,7 @@ from instanthmr.evaluation.runner import boxes_from_points, run_sequence, score_
 from instanthmr.evaluation.smpl import SMPLJoints
 from instanthmr.geometry import cliff_vectors
 from instanthmr.pipeline import PosePipeline
-from instanthmr.results import FrameResult, PersonResult
+from instanthmr.results import FrameResult
 from instanthmr.skeleton import JOINT_INDEX
 
 W, H = 640, 480
@@ -223,13 +222,6 @@ def test_emdb_loader(tmp_path: Path) -> None:
         emdb.load(tmp_path / "emdb", tmp_path)
 
 
-@dataclass(frozen=True)
-class WorldPerson(PersonResult):
-    """A person with the world-frame field another stage adds (absent on this branch)."""
-
-    joints_3d_world: np.ndarray | None = None
-
-
 class WorldPipe:
     """Wraps a pipeline and gives each person world joints: here the ground truth itself on
     the 12 shared SMPL24 joints, so every world metric has a known value."""
@@ -245,10 +237,7 @@ class WorldPipe:
         world = np.zeros((70, 3))
         for i in jm.SMPL24.available:
             world[JOINT_INDEX[jm.SMPL24.names[i]]] = self.gt[frame_index, i]
-        fields = {
-            k: getattr(p, k) for p in res.persons[:1] for k in PersonResult.__dataclass_fields__
-        }
-        res.persons = [WorldPerson(**fields, joints_3d_world=world)] if fields else []
+        res.persons = [p.replace(joints_3d_world=world) for p in res.persons[:1]]
         return res
 
 
@@ -265,8 +254,8 @@ def test_emdb_local_and_world_metrics(tmp_path: Path, oracle: Path) -> None:
                                              gt_boxes=True))  # fmt: skip
     v = world["values"]
     assert "world" not in world["skipped"]
-    for key in ("w_mpjpe", "wa_mpjpe", "rte"):
-        np.testing.assert_allclose(v[key], 0, atol=1e-6)
+    for key in ("w_mpjpe", "wa_mpjpe", "rte"):  # results hold float32: ~1e-5 mm rounding
+        np.testing.assert_allclose(v[key], 0, atol=1e-3)
     assert len(v["w_mpjpe"]) == 6  # world metrics on runs of >= 4 valid frames: 6..11 only
     np.testing.assert_allclose(v["foot_sliding"], 0, atol=1e-9)  # the feet do not move
 
