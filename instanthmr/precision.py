@@ -155,7 +155,9 @@ def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _atomic_save(model: onnx.ModelProto, dest: Path) -> None:
+def save_model_atomic(model: onnx.ModelProto, dest: Path) -> None:
+    """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     try:
@@ -197,7 +199,7 @@ def ensure_fp32(source: str | os.PathLike[str]) -> Path:
     for cached in candidates:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_save(converted, cached)
+            save_model_atomic(converted, cached)
         except OSError as exc:
             log.info("cannot write fp32 cache at %s (%s); trying the next location", cached, exc)
             continue

@@ -48,7 +48,13 @@ from onnxruntime.quantization import (
 from . import parity as P  # noqa: N812
 from .contract import CROP_SIZE, META_RANDOM_INIT
 from .geometry import cliff_vectors, crop_images, normalize_crops, square_crops
-from .precision import ensure_fp32, file_sha256, has_fp16_weights, load_onnx
+from .precision import (
+    ensure_fp32,
+    file_sha256,
+    has_fp16_weights,
+    load_onnx,
+    save_model_atomic,
+)
 from .runtime import CPU, ModelSession, Runtime
 
 log = logging.getLogger(__name__)
@@ -360,7 +366,7 @@ def quantize_model(
         keep.update(source_meta)
         helper.set_model_props(model, keep)
         P.set_report(model, report)
-        _atomic_save(model, out)
+        save_model_atomic(model, out)
     if report["random_init"]:
         echo("NOTE: random-init weights have other value ranges than trained ones: these parity "
              "figures are a plumbing check, not an accuracy claim.")  # fmt: skip
@@ -373,15 +379,3 @@ def _ort_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
-
-
-def _atomic_save(model: onnx.ModelProto, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

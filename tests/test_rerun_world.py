@@ -15,7 +15,7 @@ import pytest
 os.environ.setdefault("RERUN_ANALYTICS", "0")
 
 import rerun as rr
-from rerun.chunk import RrdReader
+from test_rerun_sink import _column
 from world_scene import default_walkers, frames
 
 from instanthmr.results import FrameResult
@@ -38,16 +38,6 @@ def _frames() -> list[FrameResult]:
         persons, world = stage.update(persons, t)
         out.append(FrameResult(persons, i, (W, H), detector_ran=True, timestamp=t, world=world))
     return out
-
-
-def _column(path: Path, entity: str, component: str) -> list:
-    values = []
-    for chunk in RrdReader(str(path)).stream().to_chunks():
-        if chunk.entity_path == entity:
-            batch = chunk.to_record_batch()
-            if component in batch.schema.names:
-                values += batch.column(component).to_pylist()
-    return values
 
 
 @pytest.fixture(scope="module")
