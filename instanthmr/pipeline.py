@@ -10,17 +10,17 @@ import copy
 import os
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
+from .detections import boxes_and_scores
 from .geometry import image_size_of, validate_image
 from .hmr import HMRModel, finite_rows
 from .results import FrameResult, PersonResult, StageTimings
-from .runtime import CPU, Runtime, default_threads, providers_for
+from .runtime import Runtime
 from .skeleton import NUM_JOINTS
 from .smoothing import PoseSmoother
 from .stride import StrideScheduler, boxes_from_keypoints
@@ -35,32 +35,6 @@ def _ms(t0: float) -> float:
 
 class ConcurrentUseError(RuntimeError):
     """One pipeline was used by two threads at once; use one pipeline per thread/stream."""
-
-
-def boxes_and_scores(boxes: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 4) xyxy boxes and (N,) scores from an array or a ``supervision.Detections``.
-
-    Scores are checked here, before any model runs: one finite number per box, else
-    ValueError naming the detection. Classes: every box is taken as a person, except
-    that a ``Detections`` whose ``data["class_name"]`` names classes keeps only
-    ``"person"`` rows (warning once). ``class_id`` alone decides nothing, since detectors
-    number classes differently (RF-DETR's COCO person is 1, YOLO's 0); several distinct
-    ids without class names give a warning, once, and every box is kept.
-    """
-    if hasattr(boxes, "xyxy"):  # supervision.Detections (duck-typed: no import needed)
-        xyxy = np.asarray(boxes.xyxy, dtype=np.float64).reshape(-1, 4)
-        conf = getattr(boxes, "confidence", None)
-        scores = np.ones(len(xyxy)) if conf is None else _scores(conf, len(xyxy))
-        keep = _person_rows(boxes, len(xyxy))
-        return (xyxy, scores) if keep is None else (xyxy[keep], scores[keep])
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 4)), np.zeros(0)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(
-            f"boxes must be an (N, 4) xyxy array or a supervision.Detections, got shape {arr.shape}"
-        )
-    return arr, np.ones(len(arr))
 
 
 def _world_stage(world: Any) -> Any:
@@ -78,47 +52,6 @@ def _world_stage(world: Any) -> Any:
     raise TypeError(f"world must be a bool, a WorldFrame or a WorldTracker, got {world!r}")
 
 
-def _scores(conf: Any, n: int) -> np.ndarray:
-    try:
-        scores = np.asarray(conf, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"detection confidences must be numbers: {exc}") from None
-    if len(scores) != n:
-        raise ValueError(f"got {len(scores)} confidences for {n} boxes; pass one per box")
-    bad = np.flatnonzero(~np.isfinite(scores))
-    if len(bad):
-        i = int(bad[0])
-        raise ValueError(
-            f"detection {i} has confidence {scores[i]} (NaN or infinite; {len(bad)} such); "
-            "confidences must be finite numbers, e.g. in [0, 1]"
-        )
-    return scores
-
-
-def _person_rows(det: Any, n: int) -> np.ndarray | None:
-    """Row mask of person detections, or None when every row is kept (see boxes_and_scores)."""
-    names = (getattr(det, "data", None) or {}).get("class_name")
-    if names is not None and len(names) == n:
-        keep = np.array([str(c).lower() == "person" for c in names], dtype=bool)
-        if not keep.all():
-            warnings.warn(
-                "detections include classes other than 'person' (by class_name): only the "
-                "'person' rows are used",
-                UserWarning,
-                stacklevel=4,
-            )
-        return keep
-    ids = getattr(det, "class_id", None)
-    if ids is not None and len(np.unique(np.asarray(ids))) > 1:
-        warnings.warn(
-            "detections have several class_id values and no class_name: every box is taken "
-            "as a person. Filter them first, e.g. det[det.class_id == PERSON_ID]",
-            UserWarning,
-            stacklevel=4,
-        )
-    return None
-
-
 def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """The boxes and 2D joints (NaN where unknown) of the tracks seen on the last frame."""
     boxes = np.array([t.box for t in active]).reshape(-1, 4)
@@ -129,41 +62,8 @@ def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return boxes, kps
 
 
-def _split_cores(device: str) -> tuple[int | None, int | None]:
-    """HMR and detector threads for the threaded async detector: on CPU the two sessions
-    split the cores (measured best on 2 cores, docs/performance.md); elsewhere defaults."""
-    if providers_for(device)[0] != CPU:
-        return None, None
-    cores = default_threads()
-    detector = max(1, cores // 2)
-    return max(1, cores - detector), detector
-
-
 def _unconfirmed(active: list[Any]) -> bool:
     return any(not t.confirmed for t in active)
-
-
-def _async_mode(mode: bool | str, latency: int | None, detector: Any, tracking: bool) -> str | None:
-    """Validate ``async_detector`` and ``detector_latency``: None, "thread" or "synchronous"."""
-    if mode is False or mode is None:
-        name = None
-    elif mode is True or mode == "thread":
-        name = "thread"
-    elif mode == "synchronous":
-        name = "synchronous"
-    else:
-        raise ValueError(f"async_detector must be False, True or 'synchronous', got {mode!r}")
-    if latency is not None and name != "synchronous":
-        raise ValueError("detector_latency sets the delay of async_detector='synchronous'; "
-                         "the threaded worker's delay is whatever the detector takes")  # fmt: skip
-    if latency is not None and (isinstance(latency, bool) or latency < 1):
-        raise ValueError(f"detector_latency must be an integer >= 1 frame, got {latency!r}")
-    if name is not None and detector is None:
-        raise ValueError("async_detector needs a detector (detector=None: the caller brings boxes)")
-    if name is not None and not tracking:
-        raise ValueError("async_detector needs tracking=True: frames are served from "
-                         "keypoint-carried tracks while the detector runs")  # fmt: skip
-    return name
 
 
 class PosePipeline:
@@ -261,7 +161,9 @@ class PosePipeline:
             raise ValueError(f"max_persons must be None or >= 1, got {max_persons}")
         if isinstance(target, str) and target not in ("largest", "center"):
             raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
-        self.async_mode = _async_mode(async_detector, detector_latency, detector, tracking)
+        from .detector.worker import async_mode, split_cores  # threads only when asked
+
+        self.async_mode = async_mode(async_detector, detector_latency, detector, tracking)
         self.detector_latency = 1 if detector_latency is None else int(detector_latency)
         if detector_threads is not None and not (isinstance(detector, str) and detector == "auto"):
             raise ValueError("detector_threads sets the threads of the RF-DETR session built "
@@ -270,7 +172,7 @@ class PosePipeline:
         auto_detector = isinstance(detector, str) and detector == "auto"
         unset = threads is None and detector_threads is None
         if self.async_mode == "thread" and auto_detector and unset:
-            threads, detector_threads = _split_cores(device)
+            threads, detector_threads = split_cores(device)
         self.runtime = Runtime(device, threads=threads, fallback=fallback)
         self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch, precision=precision)
         if isinstance(detector, str) and detector == "auto":

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime import CPU, default_threads, providers_for
+
 MODES: tuple[str, ...] = ("thread", "synchronous")
 
 
@@ -278,3 +280,36 @@ class DetectorWorker:
                     return  # the worker stops; poll() re-raises and closes it
                 if result is not None and gen == self._generation:
                     self._done.append(result)
+
+
+def split_cores(device: str) -> tuple[int | None, int | None]:
+    """HMR and detector threads for the threaded async detector: on CPU the two sessions
+    split the cores (measured best on 2 cores, docs/performance.md); elsewhere defaults."""
+    if providers_for(device)[0] != CPU:
+        return None, None
+    cores = default_threads()
+    detector = max(1, cores // 2)
+    return max(1, cores - detector), detector
+
+
+def async_mode(mode: bool | str, latency: int | None, detector: Any, tracking: bool) -> str | None:
+    """Validate ``async_detector`` and ``detector_latency``: None, "thread" or "synchronous"."""
+    if mode is False or mode is None:
+        name = None
+    elif mode is True or mode == "thread":
+        name = "thread"
+    elif mode == "synchronous":
+        name = "synchronous"
+    else:
+        raise ValueError(f"async_detector must be False, True or 'synchronous', got {mode!r}")
+    if latency is not None and name != "synchronous":
+        raise ValueError("detector_latency sets the delay of async_detector='synchronous'; "
+                         "the threaded worker's delay is whatever the detector takes")  # fmt: skip
+    if latency is not None and (isinstance(latency, bool) or latency < 1):
+        raise ValueError(f"detector_latency must be an integer >= 1 frame, got {latency!r}")
+    if name is not None and detector is None:
+        raise ValueError("async_detector needs a detector (detector=None: the caller brings boxes)")
+    if name is not None and not tracking:
+        raise ValueError("async_detector needs tracking=True: frames are served from "
+                         "keypoint-carried tracks while the detector runs")  # fmt: skip
+    return name
