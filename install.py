@@ -644,6 +644,19 @@ def install_stamp(plan: Plan) -> str:
     return h.hexdigest()
 
 
+def run_commands(commands: list[list[str]]) -> int:
+    """Run the plan's commands in order, echoing each; the first failure's exit status, or 0."""
+    for cmd in commands:
+        print(f"\n>>> {show(cmd)}", flush=True)
+        code = subprocess.run(cmd, cwd=ROOT).returncode
+        if code != 0:
+            print(
+                f"install.py: command failed with exit status {code}: {show(cmd)}", file=sys.stderr
+            )
+            return code
+    return 0
+
+
 def install_here(opts: Options, reinstall: bool) -> int:
     """Run this machine's plan in the running interpreter's environment (once per change)."""
     machine = detect_machine()
@@ -658,14 +671,9 @@ def install_here(opts: Options, reinstall: bool) -> int:
         print(f"install.py: {sys.prefix} is up to date (--reinstall to install again)")
         return 0
     print(report(machine, plan), flush=True)
-    for cmd in plan.commands:
-        print(f"\n>>> {show(cmd)}", flush=True)
-        code = subprocess.run(cmd, cwd=ROOT).returncode
-        if code != 0:
-            print(
-                f"install.py: command failed with exit status {code}: {show(cmd)}", file=sys.stderr
-            )
-            return code
+    code = run_commands(plan.commands)
+    if code != 0:
+        return code
     stamp_file.write_text(stamp + "\n")
     return 0
 
@@ -742,14 +750,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         print("(dry run: nothing was run)")
         return 0
-    for cmd in plan.commands:
-        print(f"\n>>> {show(cmd)}", flush=True)
-        code = subprocess.run(cmd, cwd=ROOT).returncode
-        if code != 0:
-            print(
-                f"install.py: command failed with exit status {code}: {show(cmd)}", file=sys.stderr
-            )
-            return code
+    code = run_commands(plan.commands)
+    if code != 0:
+        return code
     print("\nDone. Check the install with: python install.py --doctor --device <cpu|cuda|coreml>")
     return 0
 

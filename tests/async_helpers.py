@@ -13,6 +13,7 @@ import time
 import cv2
 import numpy as np
 import supervision as sv
+from batch_helpers import red_components
 
 STEADY_SPREAD = 1 / (1.2 * 1.15)  # carried boxes keep their size (see corner_offsets)
 
@@ -63,12 +64,4 @@ class BlobFinder:
         self.seen.append(int(image_rgb[0, 0, 1]))
         if self.delay_s:
             time.sleep(self.delay_s)
-        mask = (image_rgb[..., 0] > 60).astype(np.uint8)
-        n, _, st, _ = cv2.connectedComponentsWithStats(mask)
-        if n <= 1:
-            return sv.Detections.empty()
-        x, y, w, h = (st[1:, i].astype(np.float64) for i in range(4))
-        p = self.pad
-        xyxy = np.stack([x - p, y - p, x + w + p, y + h + p], 1)
-        return sv.Detections(xyxy=xyxy, confidence=np.full(len(xyxy), 0.9),
-                             class_id=np.zeros(len(xyxy), int))  # fmt: skip
+        return red_components(image_rgb, threshold=60, pad=self.pad)

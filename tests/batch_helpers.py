@@ -27,16 +27,21 @@ class BrightBlockDetector:
         self.pad = pad
 
     def detect(self, image_rgb: np.ndarray) -> sv.Detections:
-        mask = (image_rgb[..., 0] > 120).astype(np.uint8)
-        n, _, st, _ = cv2.connectedComponentsWithStats(mask)
-        if n <= 1:
-            return sv.Detections.empty()
-        x, y, w, h = (st[1:, i].astype(np.float64) for i in range(4))
-        p = self.pad
-        xyxy = np.stack([x - p, y - p, x + w + p, y + h + p], axis=1)
-        return sv.Detections(
-            xyxy=xyxy, confidence=np.full(len(xyxy), 0.9), class_id=np.zeros(len(xyxy), int)
-        )
+        return red_components(image_rgb, threshold=120, pad=self.pad)
+
+
+def red_components(image_rgb: np.ndarray, threshold: int, pad: float) -> sv.Detections:
+    """Boxes of the connected regions whose red channel exceeds ``threshold``, grown by
+    ``pad`` pixels, score 0.9, class 0; empty Detections when there are none."""
+    mask = (image_rgb[..., 0] > threshold).astype(np.uint8)
+    n, _, st, _ = cv2.connectedComponentsWithStats(mask)
+    if n <= 1:
+        return sv.Detections.empty()
+    x, y, w, h = (st[1:, i].astype(np.float64) for i in range(4))
+    xyxy = np.stack([x - pad, y - pad, x + w + pad, y + h + pad], axis=1)
+    return sv.Detections(
+        xyxy=xyxy, confidence=np.full(len(xyxy), 0.9), class_id=np.zeros(len(xyxy), int)
+    )
 
 
 def block_centre(i: int, seed: int) -> tuple[float, float]:
