@@ -1,5 +1,5 @@
 """Run the InstantHMR demo: ``python demo.py --help`` (same as ``instanthmr demo``)."""
 
-from instanthmr.apps.demo import main
+from instanthmr.commands.demo import main
 
 raise SystemExit(main())

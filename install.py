@@ -565,7 +565,7 @@ def parser() -> argparse.ArgumentParser:
 def _doctor(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     try:
-        from instanthmr.apps.doctor import main as doctor_main
+        from instanthmr.commands.doctor import main as doctor_main
     except ImportError as exc:
         print(
             f"The doctor needs the project installed (`python install.py`): {exc}", file=sys.stderr

@@ -13,19 +13,25 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("instanthmr.apps.demo", "run the live demo with the Rerun viewer"),
-    "start": ("instanthmr.apps.start", "get the models (or --random-init), run the demo"),
-    "bench": ("instanthmr.apps.bench", "measure per-stage latency and FPS"),
-    "doctor": ("instanthmr.apps.doctor", "check providers, GPU libraries and a model run"),
-    "eval": ("instanthmr.apps.eval", "accuracy on COCO/3DPW/EMDB/your data; the synthetic gate"),
-    "serve": ("instanthmr.apps.serve", "serve the browser app (webcam/upload in, 3D out)"),
-    "export": ("instanthmr.apps.export_hmr", "export InstantHMR to ONNX (extra 'export')"),
+    "demo": ("instanthmr.commands.demo", "run the live demo with the Rerun viewer"),
+    "start": ("instanthmr.commands.start", "get the models (or --random-init), run the demo"),
+    "bench": ("instanthmr.commands.bench", "measure per-stage latency and FPS"),
+    "doctor": ("instanthmr.commands.doctor", "check providers, GPU libraries and a model run"),
+    "eval": (
+        "instanthmr.commands.eval",
+        "accuracy on COCO/3DPW/EMDB/your data; the synthetic gate",
+    ),
+    "serve": ("instanthmr.commands.serve", "serve the browser app (webcam/upload in, 3D out)"),
+    "export": ("instanthmr.commands.export_hmr", "export InstantHMR to ONNX (extra 'export')"),
     "export-detector": (
-        "instanthmr.apps.export_detector",
+        "instanthmr.commands.export_detector",
         "export RF-DETR to ONNX (extra 'export')",
     ),
-    "batch": ("instanthmr.apps.batch", "process many videos, resumably, locally or on Ray"),
-    "quantize": ("instanthmr.apps.quantize", "int8 copy of an ONNX model, with measured parity"),
+    "batch": ("instanthmr.commands.batch", "process many videos, resumably, locally or on Ray"),
+    "quantize": (
+        "instanthmr.commands.quantize",
+        "int8 copy of an ONNX model, with measured parity",
+    ),
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .contract import CROP_SIZE
+from .runtime.contract import CROP_SIZE
 
 CROP_SCALE = 1.2
 MAX_BOX_DIAGONALS = 10

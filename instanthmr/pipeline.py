@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from .detections import boxes_and_scores
+from .detector.boxes import boxes_and_scores
 from .geometry import image_size_of, validate_image
-from .hmr import HMRModel, finite_rows
+from .hmr.model import HMRModel, finite_rows
 from .results import FrameResult, PersonResult, StageTimings
-from .runtime import Runtime
+from .runtime.session import Runtime
 from .skeleton import NUM_JOINTS
-from .smoothing import PoseSmoother
-from .stride import StrideScheduler, boxes_from_keypoints
-from .tracker import Tracker, select_target
+from .tracking.schedule import StrideScheduler, boxes_from_keypoints
+from .tracking.smoothing import PoseSmoother
+from .tracking.tracker import Tracker, select_target
 
 DEFAULT_FPS = 30.0  # stands in for timestamps when a frame has none
 
@@ -91,7 +91,7 @@ class PosePipeline:
             adaptive re-detect triggers; for benchmarks with random weights).
         threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
         async_detector: ``False`` (the detector runs in the frame loop), ``True`` (a
-            background :class:`~instanthmr.detector.worker.DetectorWorker` detects on the
+            background :class:`~instanthmr.detector.async_worker.DetectorWorker` detects on the
             newest requested frame; every frame is served from keypoint-carried boxes and
             the detections are merged into the tracker when they arrive, see
             ``docs/pipeline.md``) or ``"synchronous"`` (the same merge, deterministic: the
@@ -104,9 +104,9 @@ class PosePipeline:
             ``async_detector=True`` on CPU and neither ``threads`` nor ``detector_threads``
             given, the two sessions split the cores instead (1 + 1 on 2 cores: the best
             FPS and the smoothest frames measured, docs/performance.md, "Live mode").
-        pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.HMRModel`).
+        pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.model.HMRModel`).
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
-            provider (see :func:`~instanthmr.precision.choose_file`; the choice is logged).
+            provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is logged).
         tracker, scheduler, smoother: swap in your own configured parts.
         world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
             True (ground plane estimated online from people's still feet), a
@@ -161,7 +161,7 @@ class PosePipeline:
             raise ValueError(f"max_persons must be None or >= 1, got {max_persons}")
         if isinstance(target, str) and target not in ("largest", "center"):
             raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
-        from .detector.worker import async_mode, split_cores  # threads only when asked
+        from .detector.async_worker import async_mode, split_cores  # threads only when asked
 
         self.async_mode = async_mode(async_detector, detector_latency, detector, tracking)
         self.detector_latency = 1 if detector_latency is None else int(detector_latency)
@@ -241,7 +241,7 @@ class PosePipeline:
 
     @property
     def detector_worker(self) -> Any:
-        """The async detector's :class:`~instanthmr.detector.worker.DetectorWorker`; None
+        """The async detector's :class:`~instanthmr.detector.async_worker.DetectorWorker`; None
         without ``async_detector``, before the first frame and after :meth:`close`."""
         return self._worker
 
@@ -252,7 +252,7 @@ class PosePipeline:
         self.close()
 
     def _start_worker(self) -> Any:
-        from .detector.worker import DetectorWorker
+        from .detector.async_worker import DetectorWorker
 
         mode = "thread" if self.async_mode == "thread" else "synchronous"
         worker = DetectorWorker(self.detector, mode=mode, latency=self.detector_latency)
@@ -458,7 +458,7 @@ class PosePipeline:
         """FrameResults for a sequence of frames, smoothed unless ``smoothing=False``.
 
         ``frames`` yields RGB arrays, or objects with ``.image`` and optionally ``.index``
-        and ``.timestamp`` (such as :class:`instanthmr.sources.Frame`).
+        and ``.timestamp`` (such as :class:`instanthmr.sources.files.Frame`).
         """
         smooth = self.smoothing is not False
         for i, frame in enumerate(frames):

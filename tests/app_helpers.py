@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from onnx_builders import build_oracle
 from test_pipeline import BlobDetector
 
-from instanthmr.app import AppConfig, create_app
 from instanthmr.pipeline import PosePipeline
+from instanthmr.webapp import AppConfig, create_app
 
 
 class SlowBlobDetector(BlobDetector):

@@ -175,7 +175,7 @@ def test_animation_files_are_not_results_files(tmp_path) -> None:
 
 
 def test_demo_accepts_animation_exports() -> None:
-    from instanthmr.apps.demo import build_parser
+    from instanthmr.commands.demo import build_parser
 
     args = build_parser().parse_args(["--export", "a.bvh", "--export", "b.glb"])
     assert args.export == ["a.bvh", "b.glb"]
@@ -237,7 +237,7 @@ def test_demo_exports_bvh_and_glb_from_the_real_pipeline(
     hmr_onnx, tmp_path, monkeypatch, capsys
 ) -> None:
     """The random-init HMR export (meaningless poses) on the sample clip: files parse, no NaN."""
-    from instanthmr.apps import demo
+    from instanthmr.commands import demo
 
     monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: _OneBoxDetector())
     out = [tmp_path / "run.jsonl", tmp_path / "run.bvh", tmp_path / "run.glb"]

@@ -23,11 +23,11 @@ import pytest
 from app_helpers import SlowBlobDetector, blob_image, jpeg, make_client, save_oracle
 from onnx_builders import build_oracle
 
-from instanthmr.app import InferenceWorker, QueueFullError
-from instanthmr.app.records import LIVE_ARRAYS, frame_record
 from instanthmr.results import FrameResult, PersonResult
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.formats_common import PERSON_ARRAYS, PERSON_SCALARS
+from instanthmr.webapp import InferenceWorker, QueueFullError
+from instanthmr.webapp.records import LIVE_ARRAYS, frame_record
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_predict_video_cap_and_exports(oracle: Path, tmp_path: Path) -> None:
 
 
 def test_sample_clip_runs(oracle: Path) -> None:
-    from instanthmr.sources import sample_video_path
+    from instanthmr.sources.files import sample_video_path
 
     with make_client(oracle, max_video_frames=4) as client:
         r = client.post("/api/predict", content=sample_video_path().read_bytes())
@@ -268,8 +268,8 @@ def test_records_carry_world_fields_and_the_camera_pose() -> None:
 
 
 def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from instanthmr.apps.serve import build_parser, exposure_warning, is_loopback
     from instanthmr.cli import main as cli_main
+    from instanthmr.commands.serve import build_parser, exposure_warning, is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
@@ -341,7 +341,7 @@ def test_every_static_file_ships_in_the_wheel() -> None:
     root = Path(__file__).resolve().parents[1]
     conf = tomllib.loads((root / "pyproject.toml").read_text())
     globs = conf["tool"]["setuptools"]["package-data"]["instanthmr"]
-    static = root / "instanthmr" / "app" / "static"
+    static = root / "instanthmr" / "webapp" / "static"
     files = [
         p.relative_to(root / "instanthmr").as_posix() for p in static.rglob("*") if p.is_file()
     ]

@@ -29,9 +29,9 @@ from onnx import helper, numpy_helper
 from onnx_builders import build_oracle
 from test_pipeline import BlobDetector
 
-from instanthmr.app import AppConfig, create_app
 from instanthmr.pipeline import PosePipeline
 from instanthmr.skeleton import JOINT_INDEX, JOINT_NAMES
+from instanthmr.webapp import AppConfig, create_app
 
 CHROMIUM = os.environ.get("INSTANTHMR_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]

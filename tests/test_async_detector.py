@@ -19,9 +19,9 @@ import pytest
 from async_helpers import STEADY_SPREAD, BlobFinder, blobs
 from onnx_builders import build_oracle, corner_offsets
 
-from instanthmr.detector.worker import DetectorWorker
+from instanthmr.detector.async_worker import DetectorWorker
 from instanthmr.pipeline import PosePipeline
-from instanthmr.runtime import default_threads
+from instanthmr.runtime.session import default_threads
 
 SIZE = (480, 300)
 
@@ -226,7 +226,7 @@ class InterruptedSource:
         self.closed = False
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        from instanthmr.sources import Frame
+        from instanthmr.sources.files import Frame
 
         for i in range(self.n):
             yield Frame(blobs(SIZE, walkers(i), index=i), i, i / 10, "test")
@@ -239,11 +239,11 @@ class InterruptedSource:
 def test_ctrl_c_mid_run_closes_outputs_and_the_worker(
     oracle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from instanthmr.apps import demo
+    from instanthmr.commands import demo
     from instanthmr.sinks.exporters import read_results
 
     source = InterruptedSource(6)
-    monkeypatch.setattr("instanthmr.sources.open_source", lambda **kw: source)
+    monkeypatch.setattr("instanthmr.sources.files.open_source", lambda **kw: source)
     slow = BlobFinder(delay_s=0.2)  # a detection is still running when Ctrl-C comes
     monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: slow)
     out = tmp_path / "run.jsonl"

@@ -26,7 +26,6 @@ import pytest
 from batch_helpers import H, W, block_centre, write_clip
 from onnx_builders import build_oracle
 
-from instanthmr.apps import batch as batch_app
 from instanthmr.batch import (
     BatchConfigError,
     BatchOptions,
@@ -40,6 +39,7 @@ from instanthmr.batch import (
 from instanthmr.batch.inputs import InputItem
 from instanthmr.batch.runner import available_cores, local_plan
 from instanthmr.batch.task import CRASH_ENV, Task, run_task
+from instanthmr.commands import batch as batch_app
 from instanthmr.sinks.exporters import read_results
 
 TESTS = Path(__file__).resolve().parent

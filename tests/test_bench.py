@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx_builders import build_oracle
 
-from instanthmr.apps.bench import main
-from instanthmr.precision import file_sha256
+from instanthmr.commands.bench import main
+from instanthmr.runtime.precision import file_sha256
 
 MACHINE_KEYS = {"cpu", "cores_logical", "cores_usable", "gpus", "platform", "python", "packages"}
 
@@ -92,7 +92,7 @@ def test_async_live_bench_and_reference_ratio(
 ) -> None:
     """Random-init exports. The reference's timing script is replaced by a stand-in that
     prints its summary line: this checks our side (the call, the parsing, the ratio)."""
-    from instanthmr.sources import sample_video_path
+    from instanthmr.sources.files import sample_video_path
 
     repo = tmp_path / "ref"
     (repo / "instanthmr").mkdir(parents=True)

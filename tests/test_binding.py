@@ -16,10 +16,10 @@ import onnx
 import pytest
 from onnx_builders import build_oracle
 
-from instanthmr import runtime as R  # noqa: N812
-from instanthmr.binding import BoundRunner
-from instanthmr.hmr import OUTPUT_NAMES, HMRModel
-from instanthmr.runtime import CUDA, TENSORRT, Runtime, providers_for
+from instanthmr.hmr.model import OUTPUT_NAMES, HMRModel
+from instanthmr.runtime import session as R  # noqa: N812
+from instanthmr.runtime.io_binding import BoundRunner
+from instanthmr.runtime.session import CUDA, TENSORRT, Runtime, providers_for
 
 
 @pytest.fixture(scope="module")

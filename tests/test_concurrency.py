@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from instanthmr.pipeline import ConcurrentUseError, PosePipeline
-from instanthmr.tracker import Tracker
+from instanthmr.tracking.tracker import Tracker
 
 
 class _SlowDetector:

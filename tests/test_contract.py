@@ -9,8 +9,8 @@ import pytest
 from onnx import TensorProto
 from onnx_builders import N, build_io_model, build_oracle, contract_io
 
-from instanthmr.contract import ContractError
-from instanthmr.hmr import HMRModel
+from instanthmr.hmr.model import HMRModel
+from instanthmr.runtime.contract import ContractError
 
 
 def _save(model: onnx.ModelProto, path: Path) -> Path:

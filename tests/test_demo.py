@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from instanthmr.apps import demo
+from instanthmr.commands import demo
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.rerun_sink import summarize_rrd
@@ -267,11 +267,11 @@ class UnpluggedCamera:
 def test_camera_disconnect_closes_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from instanthmr.live import LiveSource
+    from instanthmr.sources.live import LiveSource
 
     camera = UnpluggedCamera(8)
     source = LiveSource(camera, "camera:0", fps=30.0, disconnect_after=0.2, stall_timeout=5.0)
-    monkeypatch.setattr("instanthmr.sources.open_source", lambda **kw: source)
+    monkeypatch.setattr("instanthmr.sources.files.open_source", lambda **kw: source)
     monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
     rrd, out = tmp_path / "live.rrd", tmp_path / "live.jsonl"
     argv = ["--camera", "0", "--headless", "--save", str(rrd), "--export", str(out)]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from instanthmr.apps import demo
+from instanthmr.commands import demo
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.rerun_sink import summarize_rrd
 from instanthmr.world import WorldFrame

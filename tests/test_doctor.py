@@ -18,7 +18,7 @@ import onnx
 import pytest
 from onnx_builders import build_oracle
 
-from instanthmr.apps import doctor
+from instanthmr.commands import doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 SMI = Path(__file__).resolve().parent / "fixtures" / "nvidia_smi"
@@ -211,7 +211,7 @@ def test_model_run_on_cpu_reports_provider_placement_and_time(oracle_path):
 
 
 def test_work_on_another_provider_fails(oracle_path, monkeypatch):
-    from instanthmr.runtime import Runtime
+    from instanthmr.runtime.session import Runtime
 
     # a runtime that quietly runs on the CPU while the doctor was asked for CUDA
     monkeypatch.setattr(doctor, "_verbose_runtime", lambda device, verbose=True: Runtime("cpu"))

@@ -13,7 +13,7 @@ import pytest
 import supervision as sv
 from onnx_builders import build_oracle, joint_offsets
 
-from instanthmr.apps.eval import main as eval_main
+from instanthmr.commands.eval import main as eval_main
 from instanthmr.evaluation import coco
 from instanthmr.evaluation.joints import COCO17, COCO17_NAMES
 from instanthmr.pipeline import PosePipeline

@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx_builders import build_oracle, oracle_expected
 
-from instanthmr.apps.eval import main as eval_main
+from instanthmr.commands.eval import main as eval_main
 from instanthmr.evaluation import emdb, folder, threedpw
 from instanthmr.evaluation import joints as jm
 from instanthmr.evaluation.runner import boxes_from_points, run_sequence, score_sequence

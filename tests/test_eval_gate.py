@@ -13,12 +13,12 @@ import sys
 import numpy as np
 import pytest
 
-import instanthmr.hmr as hmr_module
+import instanthmr.hmr.model as hmr_module
 import instanthmr.pipeline as pipeline_module
 from instanthmr.evaluation import joints as jm
 from instanthmr.evaluation.synthetic import THRESHOLDS, run_gate
 from instanthmr.geometry import cliff_vectors, crop_to_frame, full_frame_camera
-from instanthmr.smoothing import OneEuroParams, PoseSmoother
+from instanthmr.tracking.smoothing import OneEuroParams, PoseSmoother
 
 FRAMES = 24
 
@@ -95,7 +95,7 @@ def test_crop_map_break_is_small_but_caught() -> None:
 
 
 def test_cli_exit_codes(monkeypatch, tmp_path, capsys) -> None:
-    from instanthmr.apps.eval import main as eval_main
+    from instanthmr.commands.eval import main as eval_main
 
     assert eval_main(["synthetic", "--frames", "16", "--json", str(tmp_path / "gate.json")]) == 0
     saved = json.loads((tmp_path / "gate.json").read_text())

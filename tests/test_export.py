@@ -23,15 +23,6 @@ pytest.importorskip("timm")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from instanthmr.contract import (  # noqa: E402
-    CONTRACT_VERSION,
-    HMR_INPUTS,
-    HMR_OUTPUTS,
-    META_CONTRACT_VERSION,
-    META_RANDOM_INIT,
-    META_SOURCE_HASH,
-    check_io,
-)
 from instanthmr.export import hmr_export  # noqa: E402
 from instanthmr.export.hmr_export import (  # noqa: E402
     FP16_TOLERANCE,
@@ -49,6 +40,15 @@ from instanthmr.export.model import (  # noqa: E402
     example_inputs,
     is_reparameterized,
     reparameterize,
+)
+from instanthmr.runtime.contract import (  # noqa: E402
+    CONTRACT_VERSION,
+    HMR_INPUTS,
+    HMR_OUTPUTS,
+    META_CONTRACT_VERSION,
+    META_RANDOM_INIT,
+    META_SOURCE_HASH,
+    check_io,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,13 +20,13 @@ import pytest
 import supervision as sv
 from onnx_builders import build_oracle
 
-from instanthmr.apps import demo
+from instanthmr.commands import demo
 from instanthmr.geometry import validate_boxes
 from instanthmr.pipeline import PosePipeline
 from instanthmr.results import FrameResult, PersonResult, StageTimings
-from instanthmr.runtime import Runtime
+from instanthmr.runtime.session import Runtime
 from instanthmr.sinks.exporters import UnwritablePathError, open_exporter, read_results
-from instanthmr.sources import VideoSource
+from instanthmr.sources.files import VideoSource
 
 SIZE = (320, 240)
 

@@ -11,7 +11,7 @@ import pytest
 from onnx_builders import build_oracle, joint_offsets, oracle_expected
 
 from instanthmr.geometry import cliff_vectors, full_frame_camera
-from instanthmr.hmr import HMRModel
+from instanthmr.hmr.model import HMRModel
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import pytest
 from async_helpers import STEADY_SPREAD, BlobFinder, add_noise, blobs, textured_background
 from onnx_builders import build_oracle, corner_offsets
 
-from instanthmr.motion import MotionCheck
 from instanthmr.pipeline import PosePipeline
-from instanthmr.stride import StrideScheduler
+from instanthmr.tracking.scene_change import MotionCheck
+from instanthmr.tracking.schedule import StrideScheduler
 
 SIZE = (320, 240)
 STANDING = (240.0, 120.0)

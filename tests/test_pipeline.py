@@ -160,7 +160,7 @@ print("ok")
 
 def test_predict_video_over_vtest(shared_data: Path, hmr_onnx: Path, detector_onnx: Path) -> None:
     """Random-init models (meaningless detections and poses) over the whole real clip."""
-    from instanthmr.sources import open_source
+    from instanthmr.sources.files import open_source
 
     pipe = PosePipeline(hmr_onnx, device="cpu", detector_model=detector_onnx,
                         detector_backend="onnx", detector_stride=4, fixed_stride=True,

@@ -18,10 +18,10 @@ import pytest
 from onnx_builders import build_oracle
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
-from instanthmr import parity as P  # noqa: N812
-from instanthmr.precision import choose_file
-from instanthmr.quantize import quantize_model
-from instanthmr.runtime import CPU, CUDA, Runtime
+from instanthmr.runtime import parity as P  # noqa: N812
+from instanthmr.runtime.precision import choose_file
+from instanthmr.runtime.quantize import quantize_model
+from instanthmr.runtime.session import CPU, CUDA, Runtime
 
 INT8_NAME = "oracle.int8.onnx"
 
@@ -108,7 +108,7 @@ def test_auto_uses_int8_only_where_it_measured_faster(
 ) -> None:
     src = models / "oracle.onnx"
     _set_speed(models / INT8_NAME, 0.6)
-    with caplog.at_level(logging.INFO, logger="instanthmr.runtime"):
+    with caplog.at_level(logging.INFO, logger="instanthmr.runtime.session"):
         model = Runtime("cpu").load(src)
     assert model.precision == "int8" and model.path.name == INT8_NAME
     assert any("as int8" in r.message and "0.60x" in r.message for r in caplog.records)
@@ -117,7 +117,7 @@ def test_auto_uses_int8_only_where_it_measured_faster(
     assert gpu.path == src and gpu.precision == "fp32"
     _set_speed(models / INT8_NAME, 1.3)  # slower: auto stays fp32 and says why
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="instanthmr.precision"):
+    with caplog.at_level(logging.INFO, logger="instanthmr.runtime.precision"):
         slow = Runtime("cpu").load(src)
     assert slow.precision == "fp32" and slow.path == src
     assert any("did not measure faster" in r.message for r in caplog.records)
@@ -129,7 +129,7 @@ def test_auto_skips_a_bad_int8_file_with_a_warning(
 ) -> None:
     _set_speed(models / INT8_NAME, 0.5)
     _edit_report(models / INT8_NAME, parity={"joints_3d_mm_max": 500.0})
-    with caplog.at_level(logging.WARNING, logger="instanthmr.precision"):
+    with caplog.at_level(logging.WARNING, logger="instanthmr.runtime.precision"):
         model = Runtime("cpu").load(models / "oracle.onnx")
     assert model.precision == "fp32"
     assert any("joints_3d_mm_max = 500 mm" in r.message for r in caplog.records)

@@ -14,11 +14,11 @@ import numpy as np
 import onnx
 import pytest
 
-from instanthmr import parity as P  # noqa: N812
-from instanthmr.contract import HMR_INPUTS, HMR_OUTPUTS
-from instanthmr.precision import file_sha256
-from instanthmr.quantize import quantize_model
-from instanthmr.runtime import Runtime
+from instanthmr.runtime import parity as P  # noqa: N812
+from instanthmr.runtime.contract import HMR_INPUTS, HMR_OUTPUTS
+from instanthmr.runtime.precision import file_sha256
+from instanthmr.runtime.quantize import quantize_model
+from instanthmr.runtime.session import Runtime
 
 
 def _hmr_feeds(n: int = 3) -> dict[str, np.ndarray]:

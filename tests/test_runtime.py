@@ -11,9 +11,9 @@ import pytest
 from onnx_builders import build_oracle
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
-from instanthmr.contract import HMR_INPUTS, HMR_OUTPUTS, META_RANDOM_INIT
-from instanthmr.precision import has_fp16_weights
-from instanthmr.runtime import CPU, ProviderError, Runtime, providers_for
+from instanthmr.runtime.contract import HMR_INPUTS, HMR_OUTPUTS, META_RANDOM_INIT
+from instanthmr.runtime.precision import has_fp16_weights
+from instanthmr.runtime.session import CPU, ProviderError, Runtime, providers_for
 
 
 @pytest.fixture()
@@ -54,7 +54,7 @@ def test_missing_provider_raises_with_reason_and_fix(oracle_path: Path, device: 
 def test_fallback_runs_on_cpu_and_warns(
     oracle_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="instanthmr.runtime"):
+    with caplog.at_level(logging.WARNING, logger="instanthmr.runtime.session"):
         model = Runtime("cuda", fallback=True).load(oracle_path)
     assert model.provider == CPU
     assert any("CUDAExecutionProvider" in r.message and "CPU" in r.message for r in caplog.records)
@@ -110,7 +110,7 @@ def test_random_init_is_flagged_loudly(tmp_path: Path, caplog: pytest.LogCapture
     onnx.helper.set_model_props(model, {META_RANDOM_INIT: "true"})
     path = tmp_path / "random.onnx"
     onnx.save(model, path)
-    with caplog.at_level(logging.WARNING, logger="instanthmr.runtime"):
+    with caplog.at_level(logging.WARNING, logger="instanthmr.runtime.session"):
         loaded = Runtime("cpu").load(path)
     assert loaded.random_init
     assert any("RANDOM-INIT" in r.message for r in caplog.records)

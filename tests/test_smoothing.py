@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from instanthmr.results import PersonResult
-from instanthmr.smoothing import (
+from instanthmr.tracking.smoothing import (
     METRES_3D,
     METRES_TRANSLATION,
     PIXELS_2D,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from instanthmr.sources import (
+from instanthmr.sources.files import (
     CameraNotFoundError,
     Frame,
     LatestFrameReader,

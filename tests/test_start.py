@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from test_weights import FILE, REPO, HubServer, run_resolve
 
-from instanthmr.apps import start
-from instanthmr.weights import PROXY_VARIABLES, unreachable
+from instanthmr.commands import start
+from instanthmr.hmr.weights import PROXY_VARIABLES, unreachable
 
 ROOT = Path(__file__).resolve().parents[1]
 NOWHERE = "http://instanthmr-test.invalid"  # .invalid never resolves (RFC 2606)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from instanthmr.stride import (
+from instanthmr.tracking.schedule import (
     BODY_JOINTS,
     DEFAULT_EXPAND,
     REASONS,

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from instanthmr.stride import StrideScheduler, boxes_from_keypoints
-from instanthmr.tracker import Tracker, iou_matrix, match_cost, select_target
+from instanthmr.tracking.schedule import StrideScheduler, boxes_from_keypoints
+from instanthmr.tracking.tracker import Tracker, iou_matrix, match_cost, select_target
 
 IMAGE = (1280, 720)
 _TEMPLATE = np.random.default_rng(7).uniform(-0.5, 0.5, (70, 2)) * [0.4, 1.0]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from instanthmr.weights import (
+from instanthmr.hmr.weights import (
     HUB_URL,
     WeightsDownloadError,
     WeightsNotFoundError,
@@ -48,7 +48,7 @@ RESOLVE_PATH = f"/{REPO}/resolve/main/{FILE}"
 CHILD = r"""
 import json, os, sys
 import huggingface_hub.constants  # read the HF_* variables now, as timm/rfdetr imports would
-from instanthmr.weights import resolve_model
+from instanthmr.hmr.weights import resolve_model
 results = []
 for call in json.loads(sys.argv[1]):
     os.environ.update(call.get("setenv", {}))

@@ -218,7 +218,7 @@ def test_foot_contact_precision_and_recall_on_a_synthetic_gait() -> None:
 
 
 def test_foot_lock_removes_sliding_during_contact() -> None:
-    from instanthmr.world.motion import FOOT_LOCKED
+    from instanthmr.world.trajectory import FOOT_LOCKED
 
     def slide(foot_lock: bool) -> float:
         """Mean frame-to-frame ground motion of walker 1's left foot while it is planted."""

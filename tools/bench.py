@@ -1,6 +1,6 @@
 """Benchmark InstantHMR: ``python tools/bench.py --help`` (same as ``instanthmr bench``)."""
 
-from instanthmr.apps.bench import main
+from instanthmr.commands.bench import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -31,10 +31,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from instanthmr.app.records import LIVE_ARRAYS, frame_record
-from instanthmr.benchmark import machine_info, stats, time_calls
+from instanthmr.evaluation.speed import machine_info, stats, time_calls
 from instanthmr.pipeline import PosePipeline
-from instanthmr.sources import sample_video_path
+from instanthmr.sources.files import sample_video_path
+from instanthmr.webapp.records import LIVE_ARRAYS, frame_record
 
 
 def frames_from(path: Path, n: int, width: int) -> list[np.ndarray]:

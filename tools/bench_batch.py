@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 
 from instanthmr.batch import BatchOptions, run_batch
-from instanthmr.benchmark import machine_info
+from instanthmr.evaluation.speed import machine_info
 
 CONFIGS = (("local, 1 worker", "local", 1), ("local, 2 workers", "local", 2),
            ("Ray local, 2 actors", "ray", 2))  # fmt: skip

@@ -16,8 +16,8 @@ import json
 import statistics
 from pathlib import Path
 
-from instanthmr import benchmark as B  # noqa: N812
-from instanthmr.apps.bench import _frames
+from instanthmr.commands.bench import _frames
+from instanthmr.evaluation import speed as B  # noqa: N812
 from instanthmr.pipeline import PosePipeline
 
 ASYNC = {"async_detector": True}

@@ -109,7 +109,7 @@ class BatchOptions:
 
 def _is_local(value: str | None) -> bool:
     """A local path, not the released model (None, ``instanthmr``) or an ``hf://`` address."""
-    from ..weights import DEFAULT_MODEL_NAME
+    from ..hmr.weights import DEFAULT_MODEL_NAME
 
     return not (value is None or value.startswith("hf://") or value.lower() == DEFAULT_MODEL_NAME)
 
@@ -117,7 +117,7 @@ def _is_local(value: str | None) -> bool:
 def _identity(value: str | None) -> str | None:
     """A model's identity: the SHA-256 of its file (so copies match), else its name (pin
     Hub models with ``hf://owner/repo@revision/file``: a moving branch keeps its name)."""
-    from ..weights import DEFAULT_FILENAME
+    from ..hmr.weights import DEFAULT_FILENAME
 
     if value is not None and os.path.isdir(value):
         value = os.path.join(value, DEFAULT_FILENAME)

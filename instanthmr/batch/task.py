@@ -108,7 +108,7 @@ class _Run:
 
 
 def _open(item: InputItem) -> Any:
-    from ..sources import ImageSource, VideoSource
+    from ..sources.files import ImageSource, VideoSource
 
     _check_readable(item.path)
     if item.kind == "image":

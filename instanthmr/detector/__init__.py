@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..runtime import Runtime
+from ..runtime.session import Runtime
 from .base import (
     BACKENDS,
     PERSON_CLASS_ID,
@@ -71,14 +71,14 @@ def create_detector(
             path that does not exist is an error.
         device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml``.
         confidence: person score threshold (kept: ``confidence > threshold``).
-        runtime: a shared :class:`~instanthmr.runtime.Runtime` for the onnx backend (the
+        runtime: a shared :class:`~instanthmr.runtime.session.Runtime` for the onnx backend (the
             pipeline passes its own so both models follow one device/provider choice).
         threads, fallback: passed to a new Runtime (onnx), or torch threads (torch).
         warmup: run one frame at construction, so the first real frame is not slow.
         random_init: torch backend (``auto`` picks it): random weights, meaningless
             detections. For the onnx backend, export a file with ``--random-init``.
         precision: onnx backend: ``auto``, ``fp32``, ``fp16`` or ``int8`` (see
-            :func:`~instanthmr.precision.choose_file`).
+            :func:`~instanthmr.runtime.precision.choose_file`).
 
     Raises:
         ValueError: unknown variant or backend, or a model file of the wrong kind for the

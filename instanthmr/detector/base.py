@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 
-from ..contract import BATCH, ContractError, TensorSpec
+from ..runtime.contract import BATCH, ContractError, TensorSpec
 
 PERSON_CLASS_ID = 1
 """COCO category id of ``person``: the logit slot the detector keeps."""
@@ -38,7 +38,7 @@ BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 DEFAULT_MODEL_DIR = Path("models")
 
 # Provenance keys written by instanthmr.export.detector_export into the ONNX metadata.
-# The random-init flag uses the shared key instanthmr.contract.META_RANDOM_INIT.
+# The random-init flag uses the shared key instanthmr.runtime.contract.META_RANDOM_INIT.
 META_DETECTOR_VARIANT = "instanthmr_detector_variant"
 META_DETECTOR_RESOLUTION = "instanthmr_detector_resolution"
 META_DETECTOR_SOURCE = "instanthmr_detector_source"
@@ -99,7 +99,7 @@ def detector_specs(
 ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Expected inputs and outputs of an RF-DETR detection export at ``resolution``.
 
-    ``batch`` is 1 for rfdetr's default export, or :data:`~instanthmr.contract.BATCH` for a
+    ``batch`` is 1 for rfdetr's default export, or :data:`~instanthmr.runtime.contract.BATCH` for a
     graph exported with a dynamic batch axis (the detector still feeds one image).
     """
     inputs = (TensorSpec(INPUT_NAME, (batch, 3, resolution, resolution)),)
@@ -111,7 +111,7 @@ def detector_specs(
 
 
 def batch_axis_of(shape: Sequence[int | str | None]) -> int | str:
-    """1 for a fixed batch axis, :data:`~instanthmr.contract.BATCH` for a symbolic one."""
+    """1 for a fixed batch axis, :data:`~instanthmr.runtime.contract.BATCH` for a symbolic one."""
     return BATCH if shape and not isinstance(shape[0], int) else 1
 
 

@@ -1,6 +1,6 @@
 """The ``onnx`` detector backend: an rfdetr ONNX export run by onnxruntime, no torch.
 
-The session comes from :class:`instanthmr.runtime.Runtime` (the one owner of onnxruntime
+The session comes from :class:`instanthmr.runtime.session.Runtime` (the one owner of onnxruntime
 sessions, so device, provider checks and fp16 handling follow the same rules as the HMR
 model). Pre- and post-processing are the numpy mirrors in :mod:`instanthmr.detector.decode`.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
-from ..binding import GPU_PROVIDERS, BoundRunner
-from ..contract import ContractError, check_io
 from ..geometry import image_size_of, validate_image
-from ..runtime import ModelSession, Runtime
+from ..runtime.contract import ContractError, check_io
+from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
+from ..runtime.session import ModelSession, Runtime
 from .base import (
     BOXES_NAME,
     INPUT_NAME,
@@ -87,14 +87,14 @@ class OnnxPersonDetector:
         variant: expected variant; None takes it from the file's input resolution. A file
             whose resolution does not match a named variant is refused.
         confidence: score threshold; kept persons have ``confidence > threshold``.
-        runtime: a shared :class:`~instanthmr.runtime.Runtime`; None builds one from
+        runtime: a shared :class:`~instanthmr.runtime.session.Runtime`; None builds one from
             ``device``, ``threads`` and ``fallback``.
-        device, threads, fallback: see :class:`~instanthmr.runtime.Runtime`.
+        device, threads, fallback: see :class:`~instanthmr.runtime.session.Runtime`.
         warmup: run one frame at construction so the first real frame is not slow.
         num_select: queries ranked by person score before thresholding (default all 300).
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8``: which file runs (an int8
             ``<stem>.int8.onnx`` from ``instanthmr quantize`` where it measured faster; see
-            :func:`~instanthmr.precision.choose_file`).
+            :func:`~instanthmr.runtime.precision.choose_file`).
 
     Raises:
         FileNotFoundError: no file at ``model_path``.

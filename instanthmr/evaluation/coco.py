@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sources import read_image
+from ..sources.files import read_image
 from .joints import COCO17
 from .metrics import DetectionCounts
 

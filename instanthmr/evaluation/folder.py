@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sources import folder_images
+from ..sources.files import folder_images
 from .runner import JOINT_SETS, EvalSequence, PersonTrack, boxes_from_points, project
 
 

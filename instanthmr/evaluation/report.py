@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..precision import file_sha256
+from ..runtime.precision import file_sha256
 
 UNITS: dict[str, str] = {
     "mpjpe": "mm", "pa_mpjpe": "mm", "pve": "mm", "accel_error": "mm/frame^2",

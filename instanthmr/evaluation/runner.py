@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..skeleton import JOINT_INDEX, NUM_JOINTS
-from ..sources import read_image
+from ..sources.files import read_image
 from . import joints as jm
 from . import metrics as M  # noqa: N812
 

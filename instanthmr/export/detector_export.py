@@ -20,13 +20,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..contract import META_RANDOM_INIT
 from ..detector.base import (
     META_DETECTOR_RESOLUTION,
     META_DETECTOR_SOURCE,
     META_DETECTOR_VARIANT,
     get_variant,
 )
+from ..runtime.contract import META_RANDOM_INIT
 
 log = logging.getLogger(__name__)
 

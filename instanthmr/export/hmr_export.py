@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instanthmr.contract import (
+from instanthmr.runtime.contract import (
     BATCH,
     CONTRACT_VERSION,
     HMR_INPUTS,

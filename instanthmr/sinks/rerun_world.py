@@ -13,7 +13,7 @@ import numpy as np
 import rerun as rr
 
 from ..results import PersonResult, PersonWorld, WorldInfo
-from ..world.motion import FOOT_POINTS
+from ..world.trajectory import FOOT_POINTS
 
 WORLD_SPACE = "ground"
 """Root entity of the world space (its own 3D view)."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from .estimator import EstimatorConfig, GroundEstimator
 from .frame import HEIGHT_RANGE, PITCH_RANGE, ROLL_RANGE, WorldFrame
-from .motion import TRAJECTORY_PRESETS, MotionConfig
 from .plane import DegeneratePlaneError, GroundPlane, fit_ground_plane
 from .stage import WorldTracker
+from .trajectory import TRAJECTORY_PRESETS, MotionConfig
 
 __all__ = [
     "HEIGHT_RANGE",

@@ -18,7 +18,7 @@ import numpy as np
 from ..results import PersonResult, PersonWorld, WorldInfo
 from .estimator import EstimatorConfig, GroundEstimator
 from .frame import WorldFrame
-from .motion import LEFT_HIP, RIGHT_HIP, MotionConfig, MotionTracker
+from .trajectory import LEFT_HIP, RIGHT_HIP, MotionConfig, MotionTracker
 
 
 class WorldTracker:

@@ -1,0 +1,135 @@
+"""``instanthmr serve``: the browser app (also ``python demo.py --serve-app``).
+
+Builds a :class:`~instanthmr.pipeline.PosePipeline` from the demo's pipeline flags and serves
+:func:`instanthmr.webapp.create_app` on uvicorn. Binds 127.0.0.1 unless ``--host`` says
+otherwise; any other host prints a warning and should come with ``--token``. Guide:
+``docs/app.md``.
+
+Exit codes: 0 after Ctrl-C, 2 a problem with the model, the device or a flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from typing import Any
+
+from .demo import LIVE_DETECTOR_STRIDE, _make_pipeline, _user_errors, add_pipeline_options
+from .demo_world import add_world_arguments, check_world_flags, world_option
+
+MB = 1_000_000
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The serve command line: the demo's pipeline flags plus the server's own."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve the InstantHMR browser app: webcam or upload in, people in 3D out.",
+        epilog="Then open http://127.0.0.1:8000 (add ?token=... when --token is set). "
+        "Guide: docs/app.md",
+    )
+    add_pipeline_options(parser)
+    add_world_arguments(parser)
+    # fmt: off
+    srv = parser.add_argument_group("server")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default: 127.0.0.1, this machine only); "
+                     "0.0.0.0 exposes the app to the network: set --token too")
+    srv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    srv.add_argument("--token", help="require this token on /ws, /health and /api/* "
+                     "(the page takes it from ?token=...); set it whenever the host is "
+                     "not loopback")
+    srv.add_argument("--max-upload-mb", type=_positive(float), default=50.0, metavar="MB",
+                     help="largest upload for /api/predict (default: 50)")
+    srv.add_argument("--max-video-frames", type=_positive(int), default=300, metavar="N",
+                     help="frames of an uploaded video that are processed (default: 300)")
+    srv.add_argument("--max-queue", type=_positive(int), default=8, metavar="N",
+                     help="inference jobs that may wait; more get 503 (default: 8)")
+    srv.add_argument("--max-fps", type=_positive(float), default=30.0, metavar="FPS",
+                     help="the page sends at most this many frames per second (default: 30)")
+    # fmt: on
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, token: str | None) -> str | None:
+    """The warning printed when the app listens beyond this machine, else None."""
+    if is_loopback(host):
+        return None
+    advice = (
+        "a token is set: open the page as http://HOST:PORT/?token=..."
+        if token
+        else "anyone who can reach this port can use the app and your compute: "
+        "restart with --token SECRET"
+    )
+    return (
+        f"WARNING: serving on {host}, reachable from other machines (not only this one). "
+        f"{advice}. Traffic is plain HTTP: use a TLS proxy on untrusted networks."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the pipeline and serve until Ctrl-C."""
+    import uvicorn
+
+    from ..webapp import AppConfig, create_app
+
+    config = AppConfig(
+        token=args.token,
+        max_upload_bytes=int(args.max_upload_mb * MB),
+        max_video_frames=args.max_video_frames,
+        max_queue=args.max_queue,
+        max_fps=args.max_fps,
+        allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None,
+    )
+    warning = exposure_warning(args.host, args.token)
+    if warning:
+        print(warning, file=sys.stderr)
+    smooth = True if args.smooth is None else args.smooth  # a live stream: on by default
+    # A webcam is live: detect on need (docs/pipeline.md). The detector stays in the frame
+    # loop by default: the app's one inference thread serves every session in turn.
+    if args.detector_stride is None:
+        args.detector_stride = LIVE_DETECTOR_STRIDE
+    if args.async_detector is None:
+        args.async_detector = False
+    # a webcam is one static view: the world stage is on unless --no-world (docs/world.md)
+    pipeline = _make_pipeline(args, smooth, world_option(args, static=True))
+    app = create_app(pipeline, config)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    query = "?token=..." if args.token else ""
+    print(f"InstantHMR app: open http://{shown}:{args.port}/{query}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), serve, and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_world_flags(parser, args)
+    try:
+        return run(args)
+    except _user_errors() as exc:
+        print(f"instanthmr serve: error: {exc}", file=sys.stderr)
+        return 2

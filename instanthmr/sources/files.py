@@ -1,0 +1,391 @@
+"""Frame sources: images, folders, video files, cameras and network streams.
+
+Every source is an iterable of :class:`Frame` (RGB ``uint8`` images) and a context manager::
+
+    with open_source(video="clip.mp4") as source:
+        for frame in source:
+            ...
+
+Files (images, folders, videos) are read in order and never drop a frame. Live sources
+(cameras, RTSP/HTTP streams) are read on their own thread by a :class:`LatestFrameReader`
+that keeps only the newest frame, so a slow consumer never builds up lag; the frames it
+overwrote are counted in :attr:`FrameSource.dropped`. A source is meant to be iterated once.
+
+This module is the public entry: the live-source code sits in :mod:`instanthmr.sources.live`, whose
+public names (``LatestFrameReader``, ``LiveSource``, ``Capture``, ``open_camera``,
+``open_stream``) are re-exported here. They are loaded on first use, since
+:mod:`instanthmr.sources.live` builds on the classes defined here.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from .live import Capture, LatestFrameReader, LiveSource, open_camera, open_stream
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SAMPLE_VIDEO",
+    "CameraNotFoundError",
+    "Capture",
+    "Frame",
+    "FrameSource",
+    "ImageSource",
+    "LatestFrameReader",
+    "LiveSource",
+    "SourceError",
+    "VideoSource",
+    "bgr_to_rgb",
+    "expand_images",
+    "folder_images",
+    "open_camera",
+    "open_source",
+    "open_stream",
+    "read_image",
+    "sample_video_path",
+]
+
+log = logging.getLogger(__name__)
+
+_LIVE_NAMES = frozenset(
+    {"Capture", "LatestFrameReader", "LiveSource", "open_camera", "open_stream"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export the live-source names from :mod:`instanthmr.sources.live` on first use.
+
+    A plain import at the top would be circular (``instanthmr.sources.live`` subclasses
+    :class:`FrameSource`), so ``from instanthmr.sources.files import LatestFrameReader`` goes
+    through here instead (PEP 562).
+    """
+    if name in _LIVE_NAMES:
+        from . import live
+
+        return getattr(live, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+)  # fmt: skip
+"""Suffixes (lower case) that :func:`open_source` treats as images in a folder."""
+
+SAMPLE_VIDEO = "sample.mp4"
+TIMESTAMP_NUDGE = 0.001
+"""Seconds a repeated or backwards video timestamp is moved past the previous one."""
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or read; the message names it and the fix."""
+
+
+class CameraNotFoundError(SourceError):
+    """No camera answers at the requested index."""
+
+
+@dataclass
+class Frame:
+    """One frame from a source.
+
+    Attributes:
+        image: RGB ``uint8`` array shaped (H, W, 3).
+        index: 0-based position of the frame among the frames this source delivered.
+        timestamp: seconds; container time for videos, time since opening for live sources.
+        source: name of the source (file path, ``camera:0``, or the URL).
+    """
+
+    image: np.ndarray
+    index: int
+    timestamp: float
+    source: str
+
+
+class FrameSource:
+    """Base class: an iterable of :class:`Frame` and a context manager.
+
+    Attributes:
+        name: what the frames come from (shown in logs and progress bars).
+        is_live: True for cameras and streams (frames may be dropped to stay current).
+        total_frames: number of frames when known in advance (for a progress bar), else None.
+        fps: nominal frame rate when known, else None.
+    """
+
+    name: str = ""
+    is_live: bool = False
+    total_frames: int | None = None
+    fps: float | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Frames skipped to stay current (always 0 for files)."""
+        return 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the underlying file or device; safe to call more than once."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def _natural_key(path: Path) -> list[object]:
+    """Sort key that puts frame_2.png before frame_10.png."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
+    """An OpenCV image (BGR, BGRA or grey) as RGB ``uint8`` (H, W, 3)."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read one image file as RGB ``uint8`` (H, W, 3); raises :class:`SourceError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    # imdecode from bytes handles non-ASCII paths on every platform.
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SourceError(
+            f"cannot read image {path}: not a supported image or the file is corrupt "
+            f"(supported: {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    return bgr_to_rgb(image)
+
+
+class ImageSource(FrameSource):
+    """A fixed list of image files, read in the given order.
+
+    Images have no clock: the timestamp is ``index / fps`` when ``fps`` is given, otherwise
+    the index itself (one image per second).
+    """
+
+    def __init__(
+        self, paths: Sequence[str | Path], *, fps: float | None = None, name: str | None = None
+    ) -> None:
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise SourceError("no images given")
+        if fps is not None and not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = fps
+        self.total_frames = len(self.paths)
+        self.name = name or (
+            str(self.paths[0])
+            if len(self.paths) == 1
+            else f"{len(self.paths)} images from {self.paths[0].parent}"
+        )
+        self._closed = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, path in enumerate(self.paths):
+            if self._closed:
+                return
+            ts = i / self.fps if self.fps else float(i)
+            yield Frame(read_image(path), i, ts, str(path))
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def expand_images(images: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Paths and glob patterns -> files. Each pattern's matches are sorted naturally;
+    the order of the arguments is kept. A missing file or a pattern with no match raises."""
+    items = [images] if isinstance(images, (str, Path)) else list(images)
+    out: list[Path] = []
+    for item in items:
+        text = os.path.expanduser(str(item))
+        if glob.has_magic(text):
+            matches = sorted(
+                (Path(m) for m in glob.glob(text) if Path(m).is_file()), key=_natural_key
+            )
+            if not matches:
+                raise FileNotFoundError(f"no image files match the pattern {text!r}")
+            out += matches
+        else:
+            path = Path(text)
+            if path.is_dir():
+                raise SourceError(f"{path} is a folder; pass it as folder=... (--folder)")
+            if not path.is_file():
+                raise FileNotFoundError(f"image not found: {path}")
+            out.append(path)
+    if not out:
+        raise SourceError("no images given")
+    return out
+
+
+def folder_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder``, sorted naturally by name."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder not found: {folder}")
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=_natural_key,
+    )
+    if not files:
+        raise SourceError(f"no image files in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+class VideoSource(FrameSource):
+    """A video file, decoded in order without dropping frames.
+
+    Timestamps come from the container (``CAP_PROP_POS_MSEC`` after each read). When the
+    container gives none (a negative or non-finite value, or 0 after the first frame), the
+    timestamp falls back to ``index / fps`` (30 fps when the file declares no rate either).
+    Timestamps are strictly increasing: a damaged file whose frame repeats or goes back
+    in time gets its timestamp nudged to just after the previous one (by
+    :data:`TIMESTAMP_NUDGE` s, at most half a frame); :attr:`nudged` counts them, and one
+    warning gives the count when the video ends or is closed.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video not found: {self.path}")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(
+                f"cannot open video {self.path}: unsupported container or codec. "
+                "Check that it plays elsewhere, or convert it with "
+                "`ffmpeg -i IN -c:v libx264 OUT.mp4`"
+            )
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if np.isfinite(fps) and fps > 0 else None
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.total_frames = count if count > 0 else None  # an estimate for some containers
+        self.name = str(self.path)
+        self._fallback_logged = False
+        self.nudged = 0
+        """Frames whose timestamp was not after the previous one's and was moved forward."""
+        self._last_ts: float | None = None
+        self._nudge_reported = False
+
+    def _timestamp(self, index: int) -> float:
+        msec = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+        if np.isfinite(msec) and msec >= 0 and (index == 0 or msec > 0):
+            return msec / 1000.0
+        if not self._fallback_logged:
+            self._fallback_logged = True
+            log.info("%s: container has no timestamps; using index / fps", self.name)
+        return index / (self.fps or 30.0)
+
+    def _increasing(self, ts: float) -> float:
+        last = self._last_ts
+        if last is not None and ts <= last:
+            ts = last + min(TIMESTAMP_NUDGE, 0.5 / (self.fps or 30.0))
+            self.nudged += 1
+        self._last_ts = ts
+        return ts
+
+    def _report_nudged(self) -> None:
+        if self.nudged and not self._nudge_reported:
+            self._nudge_reported = True
+            log.warning(
+                "%s: %d frames had a timestamp not after the previous frame's (a damaged "
+                "file?); each was moved just after it so timestamps keep increasing",
+                self.name, self.nudged,
+            )  # fmt: skip
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while self._cap is not None:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                break
+            ts = self._increasing(self._timestamp(index))
+            yield Frame(bgr_to_rgb(image), index, ts, self.name)
+            index += 1
+        self._report_nudged()
+
+    def close(self) -> None:
+        self._report_nudged()
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None  # type: ignore[assignment]
+
+
+def open_source(
+    *,
+    images: str | Path | Sequence[str | Path] | None = None,
+    folder: str | Path | None = None,
+    video: str | Path | None = None,
+    camera: int | None = None,
+    url: str | None = None,
+    image_fps: float | None = None,
+) -> FrameSource:
+    """Open exactly one input and return its :class:`FrameSource`.
+
+    Args:
+        images: an image path or glob pattern, or a list of them (each glob is sorted).
+        folder: a folder of images, read in natural name order.
+        video: a video file, read in order without dropping frames.
+        camera: a camera index (0 is the default webcam); frames are read live.
+        url: an RTSP/HTTP stream URL; frames are read live.
+        image_fps: for images and folders, the rate used to make timestamps.
+    """
+    given = {
+        k: v
+        for k, v in dict(images=images, folder=folder, video=video, camera=camera, url=url).items()
+        if v is not None
+    }
+    if len(given) != 1:
+        names = ", ".join(given) if given else "none"
+        raise ValueError(
+            f"open_source needs exactly one of images, folder, video, camera, url (got {names})"
+        )
+    if images is not None:
+        return ImageSource(expand_images(images), fps=image_fps)
+    if folder is not None:
+        return ImageSource(folder_images(folder), fps=image_fps, name=str(folder))
+    if video is not None:
+        return VideoSource(video)
+    from .live import open_camera, open_stream
+
+    if camera is not None:
+        return open_camera(camera)
+    assert url is not None
+    return open_stream(url)
+
+
+def sample_video_path() -> Path:
+    """The short synthetic clip shipped with the package (made by ``tools/make_sample.py``)."""
+    try:
+        path = Path(str(resources.files("instanthmr") / "assets" / SAMPLE_VIDEO))
+    except (NotADirectoryError, TypeError, ModuleNotFoundError):
+        # a stale editable install can expose the package as a namespace, which
+        # importlib.resources on Python < 3.12 cannot walk; the file sits beside this module.
+        path = Path(__file__).resolve().parents[1] / "assets" / SAMPLE_VIDEO
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"sample clip missing at {path}; regenerate it with `python tools/make_sample.py`"
+        )
+    return path

@@ -1,0 +1,24 @@
+"""The tracking stage: ids, the detector schedule and the boxes between detections.
+
+- ``tracker``: :class:`Tracker` (global assignment over IoU and keypoint distance);
+- ``schedule``: :class:`StrideScheduler` (the detector stride and re-detect triggers) and
+  the keypoint-carried boxes;
+- ``scene_change``: :class:`MotionCheck`, the cheap "someone new may be here" trigger;
+- ``smoothing``: :class:`PoseSmoother`, One-Euro filters per track.
+"""
+
+from __future__ import annotations
+
+from .. import lazy_exports
+
+_EXPORTS = {
+    "Track": "instanthmr.tracking.tracker",
+    "Tracker": "instanthmr.tracking.tracker",
+    "select_target": "instanthmr.tracking.tracker",
+    "StrideScheduler": "instanthmr.tracking.schedule",
+    "boxes_from_keypoints": "instanthmr.tracking.schedule",
+    "MotionCheck": "instanthmr.tracking.scene_change",
+    "PoseSmoother": "instanthmr.tracking.smoothing",
+}
+
+__getattr__ = lazy_exports("instanthmr.tracking", _EXPORTS)

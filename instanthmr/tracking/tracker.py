@@ -1,0 +1,434 @@
+"""Track ids across frames: global assignment over box overlap and keypoint distance.
+
+Each frame, every live track is matched to at most one person by
+:func:`scipy.optimize.linear_sum_assignment` over the cost (see :func:`match_cost`)::
+
+    cost = iou_weight * (1 - IoU(track box, box))
+         + (1 - iou_weight) * min(1, mean joint distance / track box diagonal)
+
+The joint distance is over :data:`~instanthmr.tracking.schedule.BODY_JOINTS`; without keypoints it
+falls back to the distance between box centres. Pairs whose cost exceeds ``max_cost`` are
+never matched (gating). Rules, with the defaults of :class:`Tracker`:
+
+- A new track is *tentative* (id -1) until it has been matched to ``min_hits`` (2) fresh
+  detections; then it gets the next id (1, 2, 3, ... with no gaps). Tracks born on the
+  very first update are confirmed at once, so a single image gets ids.
+- Frames without detection (boxes carried from keypoints) keep tracks alive but add no
+  hits: only the detector confirms a person.
+- A frame on which a track is not matched is a miss. A tentative track is dropped at its
+  first miss; a confirmed one after more than ``max_misses`` (30) consecutive misses.
+- A person who leaves and comes back within ``max_misses`` frames, near where they were
+  last seen, gets their old id back; later, or elsewhere, they get a new id (there is no
+  appearance re-identification).
+- ``max_tracks`` caps the people tracked in one frame; :meth:`Tracker.select` tells the
+  pipeline which detections to keep before it runs HMR on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..skeleton import NUM_JOINTS
+from .schedule import JointSelection, select_joints
+
+
+@dataclass
+class Track:
+    """The state of one tracked person (a snapshot when returned by the tracker).
+
+    Attributes:
+        key: internal handle, unique for the tracker's lifetime, set at birth (tentative
+            tracks have one too); pass it back through ``update(track_keys=...)``.
+        track_id: public id, -1 while tentative.
+        box: (4,) the box the person was last seen with.
+        keypoints: (70, 2) their last 2D joints, or None when never given.
+        score: the last detector score.
+        hits: number of fresh detections matched (frames with ``detected=True``).
+        misses: consecutive frames without a match (0 = seen on the last frame).
+        age: frames since the track was created.
+    """
+
+    key: int
+    track_id: int
+    box: np.ndarray
+    keypoints: np.ndarray | None
+    score: float
+    hits: int = 1
+    misses: int = 0
+    age: int = 0
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the track has a public id."""
+        return self.track_id >= 0
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of two sets of ``x1, y1, x2, y2`` boxes."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod((hi - lo).clip(0), axis=2)
+    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(0), axis=1)
+    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def match_cost(
+    track_boxes: np.ndarray,
+    track_keypoints: np.ndarray | None,
+    boxes: np.ndarray,
+    keypoints: np.ndarray | None,
+    *,
+    iou_weight: float = 0.5,
+    joints: JointSelection = "body",
+) -> np.ndarray:
+    """(T, N) matching cost in [0, 1] between T tracks and N new boxes (see module docstring).
+
+    ``track_keypoints`` (T, 70, 2) and ``keypoints`` (N, 70, 2) may be None, or hold NaN
+    rows for tracks without keypoints; the distance term then uses box centres.
+    """
+    tb = np.asarray(track_boxes, dtype=np.float64).reshape(-1, 4)
+    nb = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    iou = iou_matrix(tb, nb)
+    diag = np.maximum(np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1]), 1e-6)
+    tc = (tb[:, :2] + tb[:, 2:]) / 2
+    nc = (nb[:, :2] + nb[:, 2:]) / 2
+    dist = np.linalg.norm(tc[:, None] - nc[None], axis=2)
+    if track_keypoints is not None and keypoints is not None and len(tb) and len(nb):
+        idx = select_joints(joints)
+        tk = np.asarray(track_keypoints, dtype=np.float64)[:, idx]
+        nk = np.asarray(keypoints, dtype=np.float64)[:, idx]
+        with np.errstate(invalid="ignore"):
+            kd = np.linalg.norm(tk[:, None] - nk[None], axis=3).mean(axis=2)
+        dist = np.where(np.isfinite(kd), kd, dist)
+    return iou_weight * (1 - iou) + (1 - iou_weight) * np.minimum(dist / diag[:, None], 1.0)
+
+
+def select_target(
+    boxes: np.ndarray,
+    ids: np.ndarray,
+    target: str | int,
+    image_size: tuple[int, int],
+) -> int | None:
+    """Index of the one person to follow, or None when nobody fits.
+
+    Args:
+        boxes: (N, 4) boxes of the people in the frame.
+        ids: (N,) their track ids.
+        target: ``"largest"`` (largest box area), ``"center"`` (box centre nearest the
+            image centre) or an int track id (None when that id is not in the frame).
+        image_size: ``(width, height)``.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    if len(ids) != len(b):
+        raise ValueError(f"got {len(b)} boxes and {len(ids)} ids; pass one id per box")
+    if isinstance(target, str):
+        if target not in ("largest", "center"):
+            raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
+        if len(b) == 0:
+            return None
+        if target == "largest":
+            return int(np.argmax(np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)))
+        centre = np.array(image_size, dtype=np.float64) / 2
+        return int(np.argmin(np.linalg.norm((b[:, :2] + b[:, 2:]) / 2 - centre, axis=1)))
+    if isinstance(target, bool) or not isinstance(target, int | np.integer):
+        raise TypeError(f"target must be 'largest', 'center' or an int id, got {target!r}")
+    hit = np.flatnonzero(ids == int(target))
+    return int(hit[0]) if len(hit) else None
+
+
+class Tracker:
+    """Assigns stable ids to people across frames (rules in the module docstring).
+
+    Args:
+        min_hits: fresh detections needed to confirm a track (1 = at once).
+        max_misses: consecutive unmatched frames after which a confirmed track is dropped.
+        max_tracks: most people tracked in one frame (None = no cap); the pipeline's
+            ``max_persons``.
+        max_cost: gating threshold on :func:`match_cost`. The default 0.7 accepts, for
+            example, a person whose box overlap fell to IoU 0.2 while their joints moved
+            less than 0.6 box diagonals, and rejects any pair with no overlap whose joints
+            are more than 0.4 diagonals apart.
+        iou_weight: weight of ``1 - IoU`` in the cost (the rest goes to the joint distance).
+        joints: joints used in the distance (see
+            :func:`~instanthmr.tracking.schedule.select_joints`).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_hits: int = 2,
+        max_misses: int = 30,
+        max_tracks: int | None = None,
+        max_cost: float = 0.7,
+        iou_weight: float = 0.5,
+        joints: JointSelection = "body",
+    ) -> None:
+        if min_hits < 1 or max_misses < 0:
+            raise ValueError(f"need min_hits >= 1, max_misses >= 0; got {min_hits}, {max_misses}")
+        if max_tracks is not None and max_tracks < 1:
+            raise ValueError(f"max_tracks must be None or >= 1, got {max_tracks}")
+        if not 0 <= iou_weight <= 1:
+            raise ValueError(f"iou_weight must be in [0, 1], got {iou_weight}")
+        self.min_hits = int(min_hits)
+        self.max_misses = int(max_misses)
+        self.max_tracks = None if max_tracks is None else int(max_tracks)
+        self.max_cost = float(max_cost)
+        self.iou_weight = float(iou_weight)
+        self.joints = select_joints(joints)
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every track and restart ids at 1."""
+        self._tracks: list[Track] = []
+        self._next_key = 0
+        self._next_id = 1
+        self.frame_count = 0
+        self._merges = 0
+        self.removed_ids: list[int] = []
+        """Ids of the confirmed tracks dropped by the last :meth:`update`."""
+
+    @property
+    def tracks(self) -> list[Track]:
+        """Snapshots of every live track, visible or not, in creation order."""
+        return [dataclasses.replace(t) for t in self._tracks]
+
+    def active_tracks(self) -> list[Track]:
+        """Snapshots of the tracks seen on the last frame (tentative ones too): the people
+        to carry into a frame without detection, via their ``keypoints``."""
+        return [dataclasses.replace(t) for t in self._tracks if t.misses == 0]
+
+    def select(self, boxes: np.ndarray, scores: np.ndarray, max_persons: int | None) -> np.ndarray:
+        """Which detections to keep (and run HMR on), best first.
+
+        Detections that continue a confirmed track seen on the last frame (box-only cost
+        within the gate) come first, so a tracked person is not displaced by a newcomer
+        with a slightly higher score; within each group, highest score first.
+
+        Returns:
+            (K,) int64 indices into ``boxes``, K = min(N, max_persons).
+        """
+        b = _as_boxes(boxes)
+        s = _as_scores(scores, len(b))
+        tracked = np.zeros(len(b), dtype=bool)
+        live = [t for t in self._tracks if t.misses == 0 and t.confirmed]
+        if live and len(b):
+            cost = match_cost(
+                np.stack([t.box for t in live]), None, b, None, iou_weight=self.iou_weight
+            )
+            tracked = (cost <= self.max_cost).any(axis=0)
+        order = np.lexsort((-s, ~tracked)).astype(np.int64)
+        return order if max_persons is None else order[: max(int(max_persons), 0)]
+
+    def update(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        keypoints: np.ndarray | None = None,
+        detected: bool = True,
+        *,
+        track_keys: np.ndarray | list[int] | None = None,
+    ) -> np.ndarray:
+        """Match this frame's people to tracks and return their ids.
+
+        Args:
+            boxes: (N, 4) boxes ``x1, y1, x2, y2`` in pixels.
+            scores: (N,) detector scores (on carried frames, pass the tracks' scores).
+            keypoints: (N, 70, 2) 2D joints from HMR, or None.
+            detected: True when the boxes are fresh observations (the detector or the
+                caller); False when they were carried from keypoints. Carried boxes never
+                start tracks and add no hits.
+            track_keys: on carried frames, the :attr:`Track.key` each box was carried from;
+                binds them directly instead of matching.
+
+        Returns:
+            (N,) int64 track ids, -1 for tentative tracks and for boxes beyond
+            ``max_tracks``. An empty frame gives an empty array.
+        """
+        b = _as_boxes(boxes)
+        s = _as_scores(scores, len(b))
+        kp = None
+        if keypoints is not None:
+            kp = np.asarray(keypoints, dtype=np.float64)
+            if kp.shape != (len(b), NUM_JOINTS, 2):
+                raise ValueError(
+                    f"keypoints must have shape ({len(b)}, {NUM_JOINTS}, 2), got {kp.shape}"
+                )
+        self.frame_count += 1
+        self.removed_ids = []
+        keep = self.select(b, s, self.max_tracks) if self.max_tracks is not None else None
+        use = np.ones(len(b), dtype=bool) if keep is None else np.isin(np.arange(len(b)), keep)
+        owner = np.full(len(b), -1, dtype=np.int64)  # index into self._tracks
+        if track_keys is not None:
+            owner = np.where(use, self._bind(track_keys, len(b)), -1)
+        elif self._tracks and use.any():
+            cand = np.flatnonzero(use)
+            cost = match_cost(
+                np.stack([t.box for t in self._tracks]),
+                self._track_keypoints(),
+                b[cand],
+                None if kp is None else kp[cand],
+                iou_weight=self.iou_weight,
+                joints=self.joints,
+            )
+            gated = cost > self.max_cost
+            # gated pairs get a prohibitive cost so they never steer the optimum
+            rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
+            ok = ~gated[rows, cols]
+            owner[cand[cols[ok]]] = rows[ok]
+        matched = set(owner[owner >= 0].tolist())
+        for i in np.flatnonzero(owner >= 0):
+            self._hit(self._tracks[owner[i]], b[i], s[i], None if kp is None else kp[i], detected)
+        for j, t in enumerate(self._tracks):
+            t.age += 1
+            if j not in matched:
+                t.misses += 1
+        result = [self._tracks[o] if o >= 0 else None for o in owner]
+        if detected:
+            for i in np.flatnonzero((owner < 0) & use):
+                result[i] = self._birth(b[i], s[i], None if kp is None else kp[i])
+        survivors = []
+        for t in self._tracks:
+            if t.misses == 0 or (t.confirmed and t.misses <= self.max_misses):
+                survivors.append(t)
+            elif t.confirmed:
+                self.removed_ids.append(t.track_id)
+        self._tracks = survivors
+        return np.array([-1 if t is None else t.track_id for t in result], dtype=np.int64)
+
+    def merge_late(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        boxes_then: dict[int, np.ndarray],
+    ) -> list[int]:
+        """Merge detections made on an earlier frame (an asynchronous detector).
+
+        Matches the detections to the tracks seen on the last frame, by box cost
+        (:func:`match_cost` without keypoints, gated by ``max_cost``) against the boxes the
+        tracks had on the detection's frame (``boxes_then``, by :attr:`Track.key`; a track
+        born since then is compared with its current box). A matched track counts a
+        fresh detection (a hit, its score, confirmation). A track of that frame left
+        unmatched counts a miss, so it is no longer carried, as on a frame where the
+        detector ran and did not see it (tentative ones are dropped). Each unmatched
+        detection starts a tentative track with its box and no keypoints, up to
+        ``max_tracks`` people in all; the people found by the tracker's first merge are
+        confirmed at once (as on a first frame). Tracks born after that frame never count
+        a miss from it. No frame passes: ages do not advance.
+
+        Args:
+            boxes: (N, 4) the detections, in the frame they were made on.
+            scores: (N,) their scores.
+            boxes_then: ``{track key: (4,) box}`` of the tracks on that frame.
+
+        Returns:
+            The keys of the tracks born, highest score first.
+        """
+        b = _as_boxes(boxes)
+        s = _as_scores(scores, len(b))
+        first = self._merges == 0
+        self._merges += 1
+        live = [t for t in self._tracks if t.misses == 0]
+        then = [t for t in live if t.key in boxes_then]
+        taken = np.zeros(len(b), dtype=bool)
+        if live and len(b):
+            old = np.stack([np.asarray(boxes_then.get(t.key, t.box), dtype=np.float64)
+                            for t in live])  # fmt: skip
+            cost = match_cost(old, None, b, None, iou_weight=self.iou_weight)
+            gated = cost > self.max_cost
+            rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
+            ok = ~gated[rows, cols]
+            seen = set()
+            for r, c in zip(rows[ok], cols[ok], strict=True):
+                t = live[r]
+                t.hits += 1
+                t.score = float(s[c])
+                if not t.confirmed and t.hits >= self.min_hits:
+                    self._confirm(t)
+                taken[c] = True
+                seen.add(t.key)
+            missed = [t for t in then if t.key not in seen]
+        else:
+            missed = then
+        for t in missed:
+            t.misses += 1
+        self._tracks = [t for t in self._tracks if t.misses == 0 or t.confirmed]
+        live = sum(t.misses == 0 for t in self._tracks)
+        room = len(b) if self.max_tracks is None else max(0, self.max_tracks - live)
+        born = []
+        for i in np.flatnonzero(~taken)[np.argsort(-s[~taken], kind="stable")][:room]:
+            t = self._birth(b[i], s[i], None)
+            if first and not t.confirmed:
+                self._confirm(t)
+            born.append(t.key)
+        return born
+
+    def _bind(self, track_keys: np.ndarray | list[int], n: int) -> np.ndarray:
+        keys = np.asarray(track_keys, dtype=np.int64).reshape(-1)
+        if len(keys) != n:
+            raise ValueError(f"got {len(keys)} track_keys for {n} boxes; pass one per box")
+        if len(set(keys.tolist())) != len(keys):
+            raise ValueError(f"track_keys must be distinct, got {keys.tolist()}")
+        where = {t.key: j for j, t in enumerate(self._tracks)}
+        missing = [int(k) for k in keys if int(k) not in where]
+        if missing:
+            raise ValueError(
+                f"track_keys {missing} are not live tracks; take keys from "
+                "active_tracks() of the previous frame"
+            )
+        return np.array([where[int(k)] for k in keys], dtype=np.int64)
+
+    def _track_keypoints(self) -> np.ndarray | None:
+        if all(t.keypoints is None for t in self._tracks):
+            return None
+        nan = np.full((NUM_JOINTS, 2), np.nan)
+        return np.stack([nan if t.keypoints is None else t.keypoints for t in self._tracks])
+
+    def _hit(
+        self, t: Track, box: np.ndarray, score: float, kp: np.ndarray | None, detected: bool
+    ) -> None:
+        t.box = box.copy()
+        if kp is not None:
+            t.keypoints = kp.copy()
+        t.misses = 0
+        if detected:
+            t.hits += 1
+            t.score = float(score)
+            if not t.confirmed and t.hits >= self.min_hits:
+                self._confirm(t)
+
+    def _birth(self, box: np.ndarray, score: float, kp: np.ndarray | None) -> Track:
+        t = Track(self._next_key, -1, box.copy(), None if kp is None else kp.copy(), float(score))
+        self._next_key += 1
+        if self.min_hits <= 1 or self.frame_count == 1:
+            self._confirm(t)
+        self._tracks.append(t)
+        return t
+
+    def _confirm(self, t: Track) -> None:
+        t.track_id = self._next_id
+        self._next_id += 1
+
+
+def _as_boxes(boxes: object) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size == 0:
+        return b.reshape(0, 4)
+    if b.ndim != 2 or b.shape[1] != 4 or not np.all(np.isfinite(b)):
+        raise ValueError(f"boxes must be a finite (N, 4) array of x1, y1, x2, y2; got {b.shape}")
+    return b
+
+
+def _as_scores(scores: object, n: int) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(s) != n:
+        raise ValueError(f"got {len(s)} scores for {n} boxes; pass one score per box")
+    return s
