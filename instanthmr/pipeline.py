@@ -412,9 +412,11 @@ class PosePipeline:
         t.hmr = _ms(t0)
 
         t0 = time.perf_counter()
-        persons = self._track(persons, b, scores, keys, source, size, index, timestamp, smooth)
+        persons, raw = self._track(persons, b, scores, keys, source, size, index, timestamp,
+                                   smooth)  # fmt: skip
         ts = timestamp if timestamp is not None else index / DEFAULT_FPS
-        persons, world = self.world.update(persons, ts) if self.world else (persons, None)
+        # The world stage measures the ground on the unsmoothed persons (docs/world.md).
+        persons, world = self.world.update(persons, ts, raw) if self.world else (persons, None)
         t.track = _ms(t0)
         t.total = _ms(t_start)
         return FrameResult(
@@ -435,9 +437,10 @@ class PosePipeline:
         index: int,
         timestamp: float | None,
         smooth: bool | None,
-    ) -> list[PersonResult]:
+    ) -> tuple[list[PersonResult], list[PersonResult]]:
+        """The persons tracked (and smoothed, when on), and the same persons unsmoothed."""
         if not self.tracking:
-            return persons
+            return persons, persons
         kps = (np.stack([p.joints_2d for p in persons]) if persons
                else np.zeros((0, NUM_JOINTS, 2)))  # fmt: skip
         ids = self.tracker.update(boxes, scores, kps, detected=keys is None,
@@ -445,6 +448,7 @@ class PosePipeline:
         persons = [p.replace(track_id=int(i)) for p, i in zip(persons, ids, strict=True)]
         for gone in self.tracker.removed_ids:
             self.smoother.forget(gone)
+        raw = persons
         use_smoothing = self.smoothing if smooth is None else smooth
         if use_smoothing:
             ts = timestamp if timestamp is not None else index / DEFAULT_FPS
@@ -452,7 +456,8 @@ class PosePipeline:
         if self.target is not None:
             pick = select_target(boxes, ids, self.target, size) if persons else None
             persons = [] if pick is None else [persons[pick]]
-        return persons
+            raw = [] if pick is None else [raw[pick]]
+        return persons, raw
 
     def predict_video(self, frames: Iterable[Any]) -> Iterator[FrameResult]:
         """FrameResults for a sequence of frames, smoothed unless ``smoothing=False``.

@@ -8,6 +8,7 @@ when the frame is empty.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,14 @@ class PersonResult:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def with_world(self, joints_3d_world: np.ndarray, root_world: np.ndarray) -> PersonResult:
+        """A copy with the world fields set; only those two are validated (the rest already
+        were): the world stage's fast path, once per person and frame."""
+        out = copy.copy(self)
+        for name, value in (("joints_3d_world", joints_3d_world), ("root_world", root_world)):
+            object.__setattr__(out, name, _as_array(name, value, _WORLD_SHAPES[name]))
+        return out
+
 
 STAGES: tuple[str, ...] = ("detect", "crop", "hmr", "track", "total")
 
@@ -171,11 +180,12 @@ class WorldInfo:
 
     Attributes:
         known: a world frame is known (``joints_3d_world`` is then set for every person).
-        confidence: 0..1; 1 for a user-given or loaded world frame.
+        confidence: 0..1, from the uncertainty against its limits (0.5 at the limits, 1 for
+            a user-given or loaded world frame).
         source: ``"fitted"``, ``"user"``, ``"file"``, or ``""`` while unknown.
         reason: why the world frame is unknown (``""`` when known).
-        frozen: the estimate no longer changes.
-        inliers: foot points supporting the fitted plane (0 when given).
+        frozen: the world frame never changes: a user-given or loaded one.
+        inliers: ground samples supporting the fitted floor (0 when given).
         plane: (4,) the ground plane in the camera frame, ``a, b, c, d`` with
             ``a x + b y + c z + d = 0``, ``(a, b, c)`` the unit up vector and ``d`` the
             camera height; None while unknown.
@@ -185,6 +195,14 @@ class WorldInfo:
         persons: one :class:`PersonWorld` per tracked person of the frame (in frame
             order) when known, empty otherwise; persons without a track id get none, so
             match them by ``track_id`` (:meth:`person`).
+        height_std: standard deviation of ``camera_height``, metres (0 for a given frame;
+            None while unknown). ``camera_height +- 2 height_std`` is a 95% interval.
+        pitch_std_deg: standard deviation of ``pitch_deg``, degrees (likewise).
+        roll_std_deg: standard deviation of ``roll_deg``, degrees (likewise).
+        settled: a fitted frame has settled: it no longer changes unless new evidence
+            disagrees with it beyond its uncertainty, when it re-opens.
+        reopened: how many times a settled fitted frame has re-opened so far.
+        levels: ground levels seen (the floor and, for example, a platform); 0 when given.
     """
 
     known: bool = False
@@ -198,12 +216,26 @@ class WorldInfo:
     pitch_deg: float | None = None
     roll_deg: float | None = None
     persons: tuple[PersonWorld, ...] = ()
+    height_std: float | None = None
+    pitch_std_deg: float | None = None
+    roll_std_deg: float | None = None
+    settled: bool = False
+    reopened: int = 0
+    levels: int = 0
 
     def __post_init__(self) -> None:
         if self.plane is not None:
             object.__setattr__(self, "plane", _as_array("plane", self.plane, (4,)))
         if self.known and self.plane is None:
             raise ValueError("a known WorldInfo needs its plane")
+        for name in ("height_std", "pitch_std_deg", "roll_std_deg"):
+            value = getattr(self, name)
+            if value is not None:
+                if not (np.isfinite(value) and value >= 0):
+                    raise ValueError(f"{name} must be a finite number >= 0 or None, got {value}")
+                object.__setattr__(self, name, float(value))
+        object.__setattr__(self, "reopened", int(self.reopened))
+        object.__setattr__(self, "levels", int(self.levels))
         object.__setattr__(self, "persons", tuple(self.persons))
 
     def person(self, track_id: int) -> PersonWorld | None:

@@ -83,14 +83,20 @@ class Walker:
         return out, (contact[0], contact[1])
 
 
+FOCAL = 800.0
+"""The model's virtual pinhole for 640 x 480 frames: ``sqrt(640^2 + 480^2)`` pixels."""
+
+
 def person(joints_cam: np.ndarray, track_id: int) -> PersonResult:
-    """A PersonResult holding these camera-frame joints (2D fields are placeholders)."""
+    """A PersonResult holding these camera-frame joints; ``joints_2d`` are their projections
+    (the keypoints agree with the 3D joints, noise included)."""
     trans = 0.5 * (joints_cam[J["left_hip"]] + joints_cam[J["right_hip"]])
+    pp = np.array([320.0, 240.0])
     return PersonResult(
         bbox=np.array([0.0, 0.0, 10.0, 10.0]), score=0.9,
-        joints_2d=np.zeros((NUM_JOINTS, 2)), joints_3d_local=joints_cam - trans,
-        cam_trans=trans, mhr_params=np.zeros(204), shape_params=np.zeros(45),
-        focal_length=1000.0, principal_point=np.array([320.0, 240.0]),
+        joints_2d=joints_cam[:, :2] / joints_cam[:, 2:3] * FOCAL + pp,
+        joints_3d_local=joints_cam - trans, cam_trans=trans, mhr_params=np.zeros(204),
+        shape_params=np.zeros(45), focal_length=FOCAL, principal_point=pp,
         image_size=(640, 480), track_id=track_id,
     )  # fmt: skip
 

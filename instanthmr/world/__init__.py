@@ -1,9 +1,14 @@
-"""People in the world: ground plane from still feet, world frame, trajectories, contacts.
+"""People in the world: ground plane from people's feet, world frame, trajectories, contacts.
 
+- :mod:`.depth`: each person's depth from their 2D keypoints and metric body.
+- :mod:`.observation`: one frame's tracked persons as arrays, at the corrected depth.
 - :mod:`.plane`: :func:`fit_ground_plane` (RANSAC + least squares) -> :class:`GroundPlane`.
+- :mod:`.ground_fit`: the floor from samples with known noise: weighted robust fit,
+  covariance, levels.
 - :mod:`.frame`: :class:`WorldFrame` (camera -> world, height, pitch, roll, save/load).
-- :mod:`.estimator`: :class:`GroundEstimator`, the online estimate from still feet.
-- :mod:`.motion`: per-track trajectory, heading, speed, foot contact and foot lock.
+- :mod:`.estimator`: :class:`GroundEstimator`, the online estimate with its uncertainty.
+- :mod:`.contact`: foot contact with the floor.
+- :mod:`.trajectory`: per-track trajectory, heading, speed and foot lock.
 - :mod:`.stage`: :class:`WorldTracker`, the pipeline stage that ties them together.
 
 See ``docs/world.md``.

@@ -1,84 +1,125 @@
-"""Online ground-plane estimate from people's still feet.
+"""Online ground estimate with honest uncertainty: ground samples, levels, settle and re-open.
 
-Each frame, every tracked person's heels and toe tips (MHR70 joints 15-20, in
-``joints_3d_cam``) are compared with the same track's position ``speed_window`` (0.1 s)
-earlier, the closest earlier frame at least that old (a frame ago at 10 FPS or less). A point
-moving slower than ``still_speed`` (m/s; 0.3 m/s is 1 cm per frame at 30 FPS) is a
-still-foot sample: a foot planted on the floor. The longer baseline keeps centimetre jitter
-from reading as motion. Every ``refit_every`` frames with new samples,
-:func:`~instanthmr.world.plane.fit_ground_plane` runs on all samples so far. The estimate
-becomes **known** once a fit has ``min_inliers`` inliers, and **frozen** (never refitted)
-once it is confident: ``confidence`` reaches 1 and two fits in a row agree within
-``freeze_height`` metres and ``freeze_angle`` degrees.
+**Ground samples.** Every frame, each tracked person standing or walking upright (the body's
+ankle-to-neck line within ``upright_angle`` of the current up direction) gives one sample:
+the mean of the heel and toe tips of their lower foot (of both feet when they are level),
+at the depth fixed by their 2D keypoints and metric body (:mod:`.depth`). A walker always
+has a foot on the ground, so no one needs to stand still. Each sample carries its noise:
+along its viewing ray the depth's per-frame error (its standard deviation times the
+distance), across it the keypoints' scatter and ``contact_std`` (how well a foot marks the
+floor). Samples are grouped into clusters, one person over ``cluster_s`` seconds.
 
-``confidence = min(1, inliers / confident_inliers) * min(1, minor_extent / confident_extent)``:
-it grows with the number of supporting foot points and with how far apart they lie across
-their main direction (feet along one line leave the tilt about that line unknown).
+**Fit.** Every ``refit_every`` frames the floor is refitted on all samples kept
+(:func:`~.ground_fit.fit_floor`, started from the last plane; the first time from a RANSAC
+fit). The samples are split into levels (:func:`~.ground_fit.levels`): the floor is the
+level with the most foot-time among those spreading at least ``min_extent`` metres both
+ways, and it changes only when another level holds ``floor_hysteresis`` times its
+foot-time. Samples on other levels (a stage, a ramp) do not tilt the floor.
+
+**Known.** The frame is known when the floor's standard deviations are within
+``max_height_std`` and ``max_angle_std`` and they come from at least ``min_clusters``
+clusters. ``confidence = 1 / (1 + q^2)``, ``q`` the largest of the three standard
+deviations over its limit: 0.5 at the limits, 0.8 at half of them.
+
+**Settle and re-open.** Once ``settle_fits`` fits in a row are within ``settle_fraction`` of
+the limits, the frame settles: it stops changing. The samples since then (at most
+``recheck_s`` seconds) are fitted on their own at every refit; when they disagree with the
+settled frame beyond both uncertainties (Mahalanobis distance squared above
+``reopen_chi2``), the frame re-opens: older samples are dropped, the estimate continues
+from the new evidence alone, and :attr:`Estimate.reopened` counts it.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..results import PersonResult
 from ..skeleton import JOINT_INDEX
 from .frame import WorldFrame
-from .plane import fit_ground_plane
+from .ground_fit import FloorFit, Level, Samples, fit_floor, levels, within_normal
+from .observation import Observation
+from .plane import DegeneratePlaneError
 
 FOOT_JOINTS: tuple[int, ...] = tuple(
     JOINT_INDEX[n]
     for n in ("left_big_toe_tip", "left_small_toe_tip", "left_heel",
               "right_big_toe_tip", "right_small_toe_tip", "right_heel")
 )  # fmt: skip
-"""MHR70 indices of the heels and toe tips (15-20)."""
+"""MHR70 indices of the toe tips and heels, left then right (15-20)."""
 NECK = JOINT_INDEX["neck"]
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
+LEVEL_FEET = 0.03
+"""Feet within this height of each other (m) are both on the ground: their mean is used."""
 
 
 @dataclass
 class EstimatorConfig:
-    """Settings of :class:`GroundEstimator` (defaults in brackets are the documented ones).
+    """Settings of :class:`GroundEstimator` (the documented defaults in brackets).
 
     Attributes:
-        still_speed: a foot point slower than this (m/s) is a still-foot sample [0.3].
-        speed_window: shortest baseline the speed is measured over, seconds [0.1].
-        min_inliers: inliers needed before the world frame is called known [30].
-        confident_inliers: inliers for full confidence [300].
-        confident_extent: in-plane spread across the main direction for full confidence,
-            metres [1.0].
-        min_extent: below this spread the points are called collinear, metres [0.15].
-        threshold: RANSAC inlier distance, metres [0.03].
-        refit_every: frames between fits while not frozen [10].
-        freeze_height: fits agreeing within this height (m) may freeze [0.01].
-        freeze_angle: ... and within this angle (degrees) [0.5].
+        depth_noise: the model's depth error, standard deviation as a fraction of the
+            distance, where the 2D keypoints cannot fix it [0.06].
+        size_std: how well the model's metric body size is known (fraction) [0.01].
+        lateral: the joints' error across the ray when the keypoints cannot measure it, m
+            [0.02].
+        contact_std: how well a foot on the ground marks the floor, m [0.01].
+        upright_angle: a person whose ankle-to-neck line leans more than this from up
+            (degrees) gives no sample [30].
+        cluster_s: seconds of one person's samples that share their errors [1.5].
+        min_samples: samples needed before a fit is tried [30].
+        min_clusters: clusters needed for a known frame [6].
+        max_height_std: the camera height's standard deviation must be below this, m [0.025].
+        max_angle_std: ... and pitch's and roll's below this, degrees [0.5].
+        min_extent: the floor's samples must spread this far both ways (2 standard
+            deviations), m [1.0]; a smaller level may be a platform.
+        level_tol: samples within this height of a level belong to it, m [0.12].
+        floor_hysteresis: another level becomes the floor when it holds this many times the
+            floor's foot-time [1.5].
+        settle_fraction: fits within this fraction of the limits may settle [0.5].
+        settle_fits: ... this many in a row [3].
+        recheck_s: a settled frame is checked against the samples of the last this many
+            seconds [10].
+        reopen_chi2: it re-opens when they disagree by more than this squared Mahalanobis
+            distance (3 degrees of freedom: 16.3 is a 1-in-1000 chance) [16.3].
+        refit_every: frames between fits [10].
         max_samples: samples kept (the oldest are dropped first) [6000].
     """
 
-    still_speed: float = 0.3
-    speed_window: float = 0.1
-    min_inliers: int = 30
-    confident_inliers: int = 300
-    confident_extent: float = 1.0
-    min_extent: float = 0.15
-    threshold: float = 0.03
+    depth_noise: float = 0.06
+    size_std: float = 0.0
+    lateral: float = 0.02
+    contact_std: float = 0.01
+    upright_angle: float = 30.0
+    cluster_s: float = 1.5
+    min_samples: int = 30
+    min_clusters: int = 6
+    max_height_std: float = 0.025
+    max_angle_std: float = 0.5
+    min_extent: float = 1.0
+    level_tol: float = 0.12
+    floor_hysteresis: float = 1.5
+    settle_fraction: float = 0.5
+    settle_fits: int = 3
+    recheck_s: float = 10.0
+    reopen_chi2: float = 16.3
     refit_every: int = 10
-    freeze_height: float = 0.01
-    freeze_angle: float = 0.5
     max_samples: int = 6000
 
     def __post_init__(self) -> None:
-        if min(self.still_speed, self.speed_window, self.threshold, self.min_extent) <= 0:
-            raise ValueError(
-                f"still_speed, speed_window, threshold and min_extent must be > 0: {self}"
-            )
-        if not 3 <= self.min_inliers <= self.confident_inliers <= self.max_samples:
-            raise ValueError(f"need 3 <= min_inliers <= confident_inliers <= max_samples: {self}")
-        if self.refit_every < 1:
-            raise ValueError(f"refit_every must be >= 1, got {self.refit_every}")
+        positive = ("depth_noise", "lateral", "contact_std", "upright_angle", "cluster_s",
+                    "max_height_std", "max_angle_std", "level_tol", "settle_fraction",
+                    "recheck_s", "reopen_chi2")  # fmt: skip
+        bad = [k for k in positive if not getattr(self, k) > 0]
+        if bad or self.size_std < 0 or self.min_extent < 0:
+            raise ValueError(f"{', '.join(bad) or 'size_std/min_extent'} must be > 0: {self}")
+        if not 3 <= self.min_samples <= self.max_samples:
+            raise ValueError(f"need 3 <= min_samples <= max_samples: {self}")
+        if self.refit_every < 1 or self.min_clusters < 2 or self.settle_fits < 1:
+            raise ValueError(f"need refit_every >= 1, min_clusters >= 2, settle_fits >= 1: {self}")
+        if self.floor_hysteresis < 1:
+            raise ValueError(f"floor_hysteresis must be >= 1, got {self.floor_hysteresis}")
 
 
 @dataclass
@@ -88,23 +129,71 @@ class Estimate:
     Attributes:
         frame: the world frame, or None while unknown.
         confidence: 0..1 (see the module docstring).
-        inliers: foot points supporting the plane.
-        samples: still-foot samples collected.
-        frozen: the estimate no longer changes.
+        inliers: ground samples supporting the floor.
+        samples: ground samples kept.
         reason: why the world frame is unknown ("" when known).
+        settled: the frame has settled (it no longer changes until it re-opens).
+        reopened: how many times a settled frame re-opened.
+        last_reopen: what the last re-opening found ("" before any).
+        height_std: standard deviation of the camera height, m (None before any fit).
+        pitch_std: ... of the pitch, degrees.
+        roll_std: ... of the roll, degrees.
+        levels: ground levels seen (the floor and others, such as a platform).
     """
 
     frame: WorldFrame | None = None
     confidence: float = 0.0
     inliers: int = 0
     samples: int = 0
-    frozen: bool = False
-    reason: str = "no still-foot samples yet"
+    reason: str = "no ground samples yet: the world frame stays unknown until people stand or walk in view"
+    settled: bool = False
+    reopened: int = 0
+    last_reopen: str = ""
+    height_std: float | None = None
+    pitch_std: float | None = None
+    roll_std: float | None = None
+    levels: int = 0
+
+
+_FIELDS = ("points", "rays", "roots", "var_along", "var_iso", "cluster", "track", "time")
+
+
+class _Store:
+    """A ring buffer of ground samples."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.clear()
+
+    def clear(self) -> None:
+        c = self.capacity
+        self.points, self.rays, self.roots = np.zeros((c, 3)), np.zeros((c, 3)), np.zeros((c, 3))
+        self.var_along, self.var_iso, self.time = np.zeros(c), np.zeros(c), np.zeros(c)
+        self.cluster, self.track = np.zeros(c, np.int64), np.zeros(c, np.int64)
+        self.count = self.head = 0
+
+    def add(self, **columns: np.ndarray) -> None:
+        n = len(columns["points"])
+        idx = (self.head + np.arange(n)) % self.capacity
+        for k, v in columns.items():
+            getattr(self, k)[idx] = v
+        self.head = (self.head + n) % self.capacity
+        self.count = min(self.count + n, self.capacity)
+
+    def samples(self) -> Samples:
+        n = self.count
+        return Samples(*(getattr(self, k)[:n].copy() for k in _FIELDS))
+
+    def keep(self, mask: np.ndarray) -> None:
+        kept = self.samples().take(mask)
+        self.clear()
+        if len(kept):
+            self.add(**{k: getattr(kept, k) for k in _FIELDS})
 
 
 @dataclass
 class GroundEstimator:
-    """Collects still-foot points per track and fits the ground plane online."""
+    """Collects ground samples per track and fits the floor online (see the module docstring)."""
 
     config: EstimatorConfig = field(default_factory=EstimatorConfig)
 
@@ -113,91 +202,199 @@ class GroundEstimator:
 
     def reset(self) -> None:
         """Forget every sample and the estimate."""
-        self._last: dict[int, deque[tuple[float, np.ndarray]]] = {}
-        self._points: list[np.ndarray] = []
-        self._count = 0
+        self._store = _Store(self.config.max_samples)
         self._down = np.zeros(3)
+        self._fit: FloorFit | None = None
+        self._settled: FloorFit | None = None
+        self._settled_at = 0.0
+        self._calm = 0
         self._frames_since_fit = 0
         self._new = False
         self.estimate = Estimate()
 
-    def add(self, persons: list[PersonResult], timestamp: float) -> None:
-        """Take the still feet of this frame's tracked persons."""
-        if self.estimate.frozen:
-            return
-        for p in persons:
-            if p.track_id < 0:
-                continue
-            joints = p.joints_3d_cam.astype(np.float64)
-            feet = joints[list(FOOT_JOINTS)]
-            past = self._last.setdefault(p.track_id, deque())
-            if past and timestamp <= past[-1][0]:
-                past.clear()  # time went back or repeated: start this track again
-            while len(past) > 1 and timestamp - past[1][0] >= self.config.speed_window:
-                past.popleft()  # keep the oldest sample at least speed_window old
-            past.append((timestamp, feet))
-            t0, old = past[0]
-            if t0 >= timestamp or timestamp - t0 > 4 * self.config.speed_window:
-                continue
-            speed = np.linalg.norm(feet - old, axis=1) / (timestamp - t0)
-            still = feet[speed < self.config.still_speed]
-            if len(still):
-                self._points.append(still)
-                self._count += len(still)
-                self._new = True
-                down = joints[list(ANKLES)].mean(axis=0) - joints[NECK]
-                self._down += down / max(np.linalg.norm(down), 1e-9)
-        for tid in [k for k, v in self._last.items() if timestamp - v[-1][0] > 2.0]:
-            del self._last[tid]  # a track unseen for 2 s has ended
-        while self._count > self.config.max_samples and len(self._points) > 1:
-            self._count -= len(self._points.pop(0))
+    @property
+    def up(self) -> np.ndarray:
+        """The best up direction known (camera frame): the known floor's normal, else the
+        people's (their mean ankle-to-neck direction)."""
+        if self.estimate.frame is not None and self._fit is not None:
+            return self._fit.normal
+        norm = np.linalg.norm(self._down)
+        return -self._down / norm if norm > 0 else np.array([0.0, -1.0, 0.0])
 
-    def update(self, persons: list[PersonResult], timestamp: float) -> Estimate:
+    @property
+    def fit(self) -> FloorFit | None:
+        """The floor fit behind the published frame (the settled one while settled)."""
+        return self._settled or self._fit
+
+    def add(self, obs: Observation, timestamp: float) -> int:
+        """Take this frame's ground samples; returns how many."""
+        if len(obs) == 0:
+            return 0
+        cfg = self.config
+        local = obs.local
+        body = local[:, NECK] - local[:, list(ANKLES)].mean(axis=1)
+        length = np.linalg.norm(body, axis=1)
+        up = self.up
+        limit = cfg.upright_angle if self.estimate.frame is not None else 80.0
+        upright = body @ up >= length * math.cos(math.radians(limit))
+        if self.estimate.frame is None:
+            self._down -= (body[upright] / length[upright, None]).sum(axis=0)
+        if not upright.any():
+            return 0
+        feet = local[upright][:, list(FOOT_JOINTS)]  # (U, 6, 3)
+        heights = (feet @ up).reshape(-1, 2, 3).mean(axis=2)  # (U, 2) left, right
+        both = np.abs(heights[:, 0] - heights[:, 1]) < LEVEL_FEET
+        lower = np.argmin(heights, axis=1)
+        one = feet.reshape(-1, 2, 3, 3)[np.arange(len(feet)), lower].mean(axis=1)
+        point_local = np.where(both[:, None], feet.mean(axis=1), one)
+        npts = np.where(both, 6.0, 3.0)
+        trans = obs.trans[upright]
+        dist = np.linalg.norm(trans, axis=1)
+        d = obs.depth
+        frame_var = np.maximum(d.std[upright] ** 2 - cfg.size_std**2 * d.used_2d[upright], 0)
+        lateral = np.where(np.isnan(d.lateral[upright]), cfg.lateral, d.lateral[upright])
+        track = obs.track[upright]
+        self._store.add(
+            points=point_local + trans, rays=trans / dist[:, None], roots=trans,
+            var_along=frame_var * dist**2, var_iso=lateral**2 / npts + cfg.contact_std**2,
+            cluster=track * 1_000_000 + int(timestamp // cfg.cluster_s), track=track,
+            time=np.full(len(track), timestamp),
+        )  # fmt: skip
+        self._new = True
+        return int(len(track))
+
+    def update(self, obs: Observation, timestamp: float) -> Estimate:
         """Add this frame's samples and refit when due; returns the current estimate."""
-        self.add(persons, timestamp)
+        self.add(obs, timestamp)
         est = self.estimate
-        if est.frozen:
-            return est
-        est.samples = self._count
+        est.samples = self._store.count
         self._frames_since_fit += 1
-        due = self._frames_since_fit >= self.config.refit_every or est.frame is None
-        if not (self._new and due):
+        if self._store.count < self.config.min_samples:
+            est.reason = (
+                f"{self._store.count} ground samples, need {self.config.min_samples}: the "
+                "world frame stays unknown until people stand or walk in view"
+            )
+            return est
+        if not (self._new and self._frames_since_fit >= self.config.refit_every):
             return est
         self._frames_since_fit, self._new = 0, False
-        if self._count < self.config.min_inliers:
-            est.reason = (
-                f"{self._count} still-foot samples, need {self.config.min_inliers}: "
-                "the world frame stays unknown until people stand or walk in view"
-            )
-            return est
-        self._fit(est)
+        self._refit(est, timestamp)
         return est
 
-    def _fit(self, est: Estimate) -> None:
+    # ---- fitting ----------------------------------------------------------------------
+
+    def _floor(self, lv: list[Level]) -> Level:
+        """The floor among the levels (most foot-time among the wide ones, with hysteresis)."""
         cfg = self.config
-        pts = np.concatenate(self._points)
+        wide = [x for x in lv if x.extent[1] >= cfg.min_extent]
+        best = wide[0] if wide else lv[0]
+        if self.estimate.frame is None:
+            return best
+        current = min(lv, key=lambda x: abs(x.offset))
+        if abs(current.offset) > cfg.level_tol or current is best:
+            return best
+        current_wide = current.extent[1] >= cfg.min_extent
+        if current_wide and best.samples < cfg.floor_hysteresis * current.samples:
+            return current
+        if not current_wide and not wide:
+            return current
+        return best
+
+    def _fit_all(self, samples: Samples) -> tuple[FloorFit, Level, int]:
+        cfg = self.config
+        if self.estimate.frame is None:  # never warm-start from a plane not yet trusted
+            n = within_normal(samples, self.up)
+            h = -float(np.median(samples.points @ n))
+        else:
+            n, h = self._fit.normal, self._fit.height
+        lv = levels(samples, n, h, cfg.level_tol)
+        floor = self._floor(lv)
+        fit = fit_floor(samples.take(floor.mask), n, h - floor.offset, size_std=cfg.size_std,
+                        window=cfg.cluster_s)
+        return fit, floor, len(lv)
+
+    def _refit(self, est: Estimate, now: float) -> None:
+        if self._settled is not None:
+            self._check_settled(est, self._store.samples(), now)
+            if self._settled is not None:
+                return
         try:
-            plane = fit_ground_plane(
-                pts, down=self._down, threshold=cfg.threshold, min_extent=cfg.min_extent
-            )
-            frame = WorldFrame.from_plane(plane)
-        except ValueError as err:  # DegeneratePlaneError, or a height outside HEIGHT_RANGE
-            est.reason = f"no ground plane yet: {err}"
+            fit, floor, count = self._fit_all(self._store.samples())
+        except (DegeneratePlaneError, ValueError, np.linalg.LinAlgError) as err:
+            est.frame, est.reason, self._calm = None, f"no ground plane yet: {err}", 0
             return
-        if plane.num_inliers < cfg.min_inliers:
-            est.reason = (
-                f"only {plane.num_inliers} foot points agree on a plane, need {cfg.min_inliers}"
-            )
+        self._fit = fit
+        est.levels = count
+        self._publish(est, fit, floor, now)
+
+    def _publish(self, est: Estimate, fit: FloorFit, floor: Level, now: float) -> None:
+        cfg = self.config
+        sp, sr = fit.angle_std()
+        sh = fit.height_std
+        q = max(sh / cfg.max_height_std, sp / cfg.max_angle_std, sr / cfg.max_angle_std)
+        est.height_std, est.pitch_std, est.roll_std = sh, sp, sr
+        est.confidence, est.inliers = 1.0 / (1.0 + q * q), fit.inliers
+        try:
+            frame = WorldFrame(fit.normal, fit.height)
+        except ValueError as err:  # DegeneratePlaneError, or a height out of range
+            est.frame, est.reason, self._calm = None, f"no ground plane yet: {err}", 0
             return
-        confidence = min(1.0, plane.num_inliers / cfg.confident_inliers) * min(
-            1.0, plane.extent[1] / cfg.confident_extent
+        why = ""
+        if floor.extent[1] < cfg.min_extent:
+            why = (
+                f"the floor seen so far spans {floor.extent[0]:.1f} x {floor.extent[1]:.1f} m, "
+                f"need {cfg.min_extent:g} m both ways (a smaller level may be a platform): "
+                "let people walk over more of the floor"
+            )
+        elif fit.clusters < cfg.min_clusters:
+            why = (
+                f"evidence from {fit.clusters:.1f} person-windows of {cfg.cluster_s:g} s, need "
+                f"{cfg.min_clusters}: let people walk longer"
+            )
+        elif q > 1.0:
+            why = (
+                f"too uncertain yet: height +-{100 * sh:.1f} cm, pitch +-{sp:.2f} deg, roll "
+                f"+-{sr:.2f} deg (1 standard deviation; limits {100 * cfg.max_height_std:g} "
+                f"cm, {cfg.max_angle_std:g} deg): let people walk longer or nearer"
+            )
+        if est.reopened:
+            why = why and f"{why}; {est.last_reopen}"
+        if why:
+            est.frame, est.reason, self._calm = None, why, 0
+            return
+        est.frame, est.reason = frame, ""
+        self._calm = self._calm + 1 if q <= cfg.settle_fraction else 0
+        if self._calm >= cfg.settle_fits:
+            self._settled, self._settled_at = fit, now
+            est.settled = True
+
+    def _check_settled(self, est: Estimate, samples: Samples, now: float) -> None:
+        """Re-open the settled frame when the recent samples disagree with it."""
+        cfg = self.config
+        ref = self._settled
+        assert ref is not None
+        recent = samples.time >= max(self._settled_at, now - cfg.recheck_s)
+        on_floor = np.abs(samples.points @ ref.normal + ref.height) <= cfg.level_tol
+        fresh = samples.take(recent & on_floor)
+        if len(np.unique(fresh.cluster)) < cfg.min_clusters:
+            return
+        try:
+            new = fit_floor(fresh, ref.normal, ref.height, size_std=cfg.size_std, window=cfg.cluster_s)
+        except (ValueError, np.linalg.LinAlgError):
+            return
+        d = np.array([new.height - ref.height, new.normal @ ref.basis[0], new.normal @ ref.basis[1]])
+        m2 = float(d @ np.linalg.solve(new.cov + ref.cov, d))
+        if m2 <= cfg.reopen_chi2:
+            return
+        tilt = math.degrees(math.acos(float(np.clip(new.normal @ ref.normal, -1.0, 1.0))))
+        since = max(self._settled_at, now - cfg.recheck_s)
+        est.reopened += 1
+        est.last_reopen = (
+            f"re-opened at {now:.1f} s: the ground seen since {since:.1f} s is "
+            f"{100 * abs(d[0]):.1f} cm and {tilt:.2f} deg from the settled frame "
+            f"(squared Mahalanobis distance {m2:.0f} > {cfg.reopen_chi2:g})"
         )
-        prev = est.frame
-        if prev is not None and confidence >= 1.0:
-            angle = math.degrees(math.acos(float(np.clip(prev.normal @ frame.normal, -1, 1))))
-            dh = abs(prev.camera_height - frame.camera_height)
-            est.frozen = dh <= cfg.freeze_height and angle <= cfg.freeze_angle
-        est.frame, est.confidence, est.inliers = frame, confidence, plane.num_inliers
-        est.reason = ""
-        if est.frozen:
-            self._points, self._last = [], {}
+        self._store.keep(recent)
+        self._settled, self._fit, self._calm = None, new, 0
+        est.settled = False
+        est.frame, est.reason = None, est.last_reopen

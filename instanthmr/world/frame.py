@@ -70,6 +70,12 @@ class WorldFrame:
         object.__setattr__(self, "normal", n / np.linalg.norm(n))
         check_range("camera height", self.camera_height, HEIGHT_RANGE, "m")
         object.__setattr__(self, "camera_height", float(self.camera_height))
+        up = self.normal
+        x = np.array([1.0, 0.0, 0.0]) - up[0] * up
+        x /= np.linalg.norm(x)
+        rotation = np.stack([x, up, np.cross(x, up)])
+        rotation.flags.writeable = False
+        object.__setattr__(self, "_rotation", rotation)
         for name, value, bounds in (("camera pitch", self.pitch_deg, PITCH_RANGE),
                                     ("camera roll", self.roll_deg, ROLL_RANGE)):  # fmt: skip
             if not bounds[0] <= value <= bounds[1]:
@@ -111,12 +117,9 @@ class WorldFrame:
 
     @property
     def rotation(self) -> np.ndarray:
-        """(3, 3) rotation world <- camera: rows are the world X, Y, Z axes in camera axes."""
-        up = self.normal
-        x = np.array([1.0, 0.0, 0.0]) - up[0] * up
-        x /= np.linalg.norm(x)
-        z = np.cross(x, up)
-        return np.stack([x, up, z])
+        """(3, 3) rotation world <- camera: rows are the world X, Y, Z axes in camera axes
+        (read-only; computed once)."""
+        return self._rotation  # type: ignore[attr-defined,no-any-return]
 
     @property
     def plane(self) -> np.ndarray:

@@ -1,9 +1,14 @@
 """The world stage of the pipeline: ground plane, world joints, trajectories and contacts.
 
-``persons, info = stage.update(persons, timestamp)`` once per frame, after tracking and
-smoothing. With a given :class:`~instanthmr.world.frame.WorldFrame` (user-given or loaded)
-the world is known from the first frame; otherwise :class:`GroundEstimator` fits it online
-from people's still feet, and until then every person's ``joints_3d_world`` stays None and
+``persons, info = stage.update(persons, timestamp, measured=raw)`` once per frame, after
+tracking and smoothing. ``persons`` are what the frame reports (smoothed or not): their
+``joints_3d_world`` are the rigid map of their ``joints_3d_cam``. ``measured`` are the same
+persons as the model gave them, before any smoothing: the ground estimate and the foot
+contacts read those, so no filter lag or filter mismatch biases the feet (``docs/world.md``).
+
+With a given :class:`~instanthmr.world.frame.WorldFrame` (user-given or loaded) the world is
+known from the first frame; otherwise :class:`GroundEstimator` fits it online, and until
+its uncertainty is within its limits every person's ``joints_3d_world`` stays None and
 :attr:`WorldInfo.reason <instanthmr.results.WorldInfo.reason>` says why.
 """
 
@@ -16,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..results import PersonResult, PersonWorld, WorldInfo
+from .contact import ContactTracker
 from .estimator import EstimatorConfig, GroundEstimator
 from .frame import WorldFrame
+from .observation import Observation
 from .trajectory import LEFT_HIP, RIGHT_HIP, MotionConfig, MotionTracker
 
 
@@ -27,7 +34,7 @@ class WorldTracker:
     Args:
         frame: a known world frame (from :meth:`WorldFrame.from_camera` or
             :meth:`WorldFrame.load`); None estimates it online from people's feet.
-        estimator: settings of the online ground-plane estimate.
+        estimator: settings of the online ground estimate.
         motion: settings of trajectories, foot contact and foot lock.
     """
 
@@ -43,6 +50,11 @@ class WorldTracker:
         self.fixed = frame
         self.estimator = GroundEstimator(estimator or EstimatorConfig())
         self.motion = MotionTracker(motion)
+        m = self.motion.config
+        self.contacts = ContactTracker(
+            m.contact_height, m.contact_speed, m.speed_window,
+            level_tol=self.estimator.config.level_tol, forget_after=m.forget_after,
+        )  # fmt: skip
 
     @property
     def frame(self) -> WorldFrame | None:
@@ -53,6 +65,7 @@ class WorldTracker:
         """Forget the online estimate and every track (a given frame is kept)."""
         self.estimator.reset()
         self.motion.reset()
+        self.contacts.reset()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the current world frame to a calibration JSON (for ``--world-from``)."""
@@ -68,44 +81,68 @@ class WorldTracker:
         est = self.estimator.estimate
         if frame is None:
             return WorldInfo(known=False, reason=est.reason or "world frame not known yet",
-                             inliers=est.inliers)  # fmt: skip
+                             inliers=est.inliers, reopened=est.reopened,
+                             levels=est.levels)  # fmt: skip
         given = self.fixed is not None
         return WorldInfo(
             known=True,
             confidence=1.0 if given else est.confidence,
             source=frame.source,
-            frozen=given or est.frozen,
+            frozen=given,
             inliers=0 if given else est.inliers,
             plane=frame.plane,
             camera_height=frame.camera_height,
             pitch_deg=frame.pitch_deg,
             roll_deg=frame.roll_deg,
+            height_std=0.0 if given else est.height_std,
+            pitch_std_deg=0.0 if given else est.pitch_std,
+            roll_std_deg=0.0 if given else est.roll_std,
+            settled=not given and est.settled,
+            reopened=0 if given else est.reopened,
+            levels=0 if given else est.levels,
         )
 
     def update(
-        self, persons: list[PersonResult], timestamp: float
+        self,
+        persons: list[PersonResult],
+        timestamp: float,
+        measured: list[PersonResult] | None = None,
     ) -> tuple[list[PersonResult], WorldInfo]:
         """This frame's persons with world fields set (when known), and the frame's report.
 
         Args:
             persons: the frame's persons, tracked (ids >= 0 get trajectories and contacts).
             timestamp: seconds; must not go backwards within a stream (call :meth:`reset`).
+            measured: the same persons (same order and track ids) before smoothing; the
+                ground estimate and foot contacts use them. None: ``persons`` are.
         """
         t = float(timestamp)
+        if measured is None:
+            measured = persons
+        elif [p.track_id for p in measured] != [p.track_id for p in persons]:
+            raise ValueError(
+                "measured must hold the same persons as persons, in the same order (track ids "
+                f"{[p.track_id for p in measured]} vs {[p.track_id for p in persons]})"
+            )
+        cfg = self.estimator.config
+        obs = Observation.of(measured, cfg.depth_noise, cfg.size_std)
         if self.fixed is None:
-            self.estimator.update(persons, t)
+            self.estimator.update(obs, t)
         frame = self.frame
         info = self._info(frame)
         if frame is None:
             return persons, info
+        floor_std = info.height_std or 0.0
+        contact = self.contacts.update(obs, frame, floor_std, t)
+        touch = {int(i): (bool(c[0]), bool(c[1])) for i, c in zip(obs.index, contact, strict=True)}
+        rotation, origin = frame.rotation, frame.camera_position
         out, records = [], []
-        for p in persons:
-            joints = frame.cam_to_world(p.joints_3d_cam)
+        for i, p in enumerate(persons):
+            joints = p.joints_3d_cam.astype(np.float64) @ rotation.T + origin
             root = 0.5 * (joints[LEFT_HIP] + joints[RIGHT_HIP])
             if p.track_id >= 0:
-                m = self.motion.update(p.track_id, joints, t)
+                m = self.motion.update(p.track_id, joints, t, touch[i])
                 joints = m.joints
                 records.append(PersonWorld(p.track_id, m.position, m.heading, m.speed, m.contact))
-            out.append(p.replace(joints_3d_world=joints.astype(np.float32),
-                                 root_world=root.astype(np.float32)))  # fmt: skip
+            out.append(p.with_world(joints, root))
         return out, dataclasses.replace(info, persons=tuple(records))

@@ -1,14 +1,12 @@
-"""Per-track motion in the world frame: ground trajectory, heading, speed, foot contact, lock.
+"""Per-track motion in the world frame: ground trajectory, heading, speed, foot lock.
 
 - **Trajectory**: the pelvis (mid-hip) dropped onto the ground, One-Euro smoothed in the
   world frame (X and Z only, so heights are never filtered), its ground speed, and the
   heading (the direction the hips face), smoothed alike.
-- **Foot contact**, per foot: the heel or a toe tip lower than ``contact_height`` above the
-  ground and slower than ``contact_speed``, the speed measured over ``speed_window``
-  seconds (a longer baseline than one frame, so centimetre jitter does not read as motion).
-- **Foot lock** (optional): while a foot is in contact, its ankle, heel and toe tips are
-  shifted on the ground so their mean stays where the contact began: no sliding. On lift-off
-  the foot is released (it jumps back by the slide it had accumulated).
+- **Foot lock** (optional): while a foot is in contact (decided by
+  :class:`~.contact.ContactTracker`), its ankle, heel and toe tips are shifted on the ground
+  so their mean stays where the contact began: no sliding. On lift-off the foot is released
+  (it jumps back by the slide it had accumulated).
 """
 
 from __future__ import annotations
@@ -45,22 +43,23 @@ TRAJECTORY_PRESETS: dict[str, OneEuroParams | None] = {
 
 @dataclass
 class MotionConfig:
-    """Settings of the per-track motion stage.
+    """Settings of the per-track motion stage and of foot contact (``docs/world.md``).
 
     Attributes:
         trajectory: a :data:`TRAJECTORY_PRESETS` name or :class:`OneEuroParams` ["default"].
-        contact_height: a foot point lower than this above the ground may touch it, m [0.06].
-        contact_speed: ... when slower than this, m/s [0.5].
-        speed_window: shortest baseline of the foot speed, seconds [0.05]: two frames
-            at 30 FPS, one at 20 FPS or less.
+        contact_height: a foot within this height of the person's lower foot may touch the
+            floor, m [0.04].
+        contact_speed: ... when slower than this in the image, m/s at the foot's depth [0.7].
+        speed_window: shortest baseline of the foot's image speed, seconds [0.05]: two
+            frames at 30 FPS, one at 20 FPS or less.
         trajectory_window: shortest baseline of the ground speed, seconds [0.25].
         foot_lock: pin feet in contact (changes ``joints_3d_world`` only) [False].
         forget_after: drop a track's state when unseen this long, seconds [2.0].
     """
 
     trajectory: str | OneEuroParams = "default"
-    contact_height: float = 0.06
-    contact_speed: float = 0.5
+    contact_height: float = 0.04
+    contact_speed: float = 0.7
     speed_window: float = 0.05
     trajectory_window: float = 0.25
     foot_lock: bool = False
@@ -103,24 +102,21 @@ class _State:
     ground: OneEuroFilter | None
     facing: OneEuroFilter | None
     path: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
-    feet: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     anchors: list[np.ndarray | None] = field(default_factory=lambda: [None, None])
     seen: float = 0.0
 
 
-def _speed(
-    past: deque[tuple[float, np.ndarray]], t: float, x: np.ndarray, window: float, axis: int = 0
-) -> np.ndarray | float:
+def _speed(past: deque[tuple[float, np.ndarray]], t: float, x: np.ndarray, window: float) -> float:
     """Speed of ``x`` against the newest past sample at least ``window`` seconds old (else
-    the oldest); records ``x``. Zero (shaped like the norm) when there is no earlier sample."""
+    the oldest); records ``x``. Zero when there is no earlier sample."""
     while len(past) > 1 and t - past[1][0] >= window:
         past.popleft()
-    speed = np.zeros(x.shape[:axis]) if axis else 0.0
+    speed = 0.0
     if past and t > past[0][0]:
         t0, old = past[0]
-        speed = np.linalg.norm(x - old, axis=axis) / (t - t0)
+        speed = float(np.linalg.norm(x - old)) / (t - t0)
     past.append((t, x))
-    return float(speed) if axis == 0 else speed
+    return speed
 
 
 def _filtered(f: OneEuroFilter | None, x: np.ndarray, t: float) -> np.ndarray:
@@ -128,7 +124,7 @@ def _filtered(f: OneEuroFilter | None, x: np.ndarray, t: float) -> np.ndarray:
 
 
 class MotionTracker:
-    """Trajectory, contacts and foot lock for every track, in the world frame."""
+    """Trajectory, heading, speed and foot lock for every track, in the world frame."""
 
     def __init__(self, config: MotionConfig | None = None) -> None:
         self.config = config or MotionConfig()
@@ -149,8 +145,11 @@ class MotionTracker:
         st.seen = t
         return st
 
-    def update(self, track_id: int, joints_world: np.ndarray, t: float) -> TrackMotion:
-        """One track's motion on this frame from its (70, 3) world joints at time ``t``."""
+    def update(
+        self, track_id: int, joints_world: np.ndarray, t: float, contact: tuple[bool, bool]
+    ) -> TrackMotion:
+        """One track's motion on this frame from its (70, 3) world joints at time ``t`` and
+        its feet's ``(left, right)`` contact."""
         cfg = self.config
         st = self._state(track_id, t)
         root = 0.5 * (joints_world[LEFT_HIP] + joints_world[RIGHT_HIP])
@@ -160,12 +159,7 @@ class MotionTracker:
         forward = _filtered(st.facing, forward / max(np.linalg.norm(forward), 1e-9), t)
         heading = math.atan2(-forward[0], -forward[1])
         speed = _speed(st.path, t, ground, cfg.trajectory_window)
-
-        feet = np.stack([joints_world[list(idx)] for idx in FOOT_POINTS])  # (2, 3, 3)
-        foot_speed = _speed(st.feet, t, feet, cfg.speed_window, axis=2)
-        touching = (feet[..., 1] < cfg.contact_height) & (foot_speed < cfg.contact_speed)
-        contact = (bool(touching[0].any()), bool(touching[1].any()))
-
+        contact = (bool(contact[0]), bool(contact[1]))
         out = joints_world
         if cfg.foot_lock:
             out = joints_world.copy()
