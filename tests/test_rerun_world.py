@@ -1,7 +1,7 @@
 """The Rerun sink's world space: ground, camera pose, world joints, contacts, trajectories.
 
-Frames come from the synthetic walkers of ``world_scene.py`` through a real
-:class:`WorldTracker`, logged to an ``.rrd`` and read back with Rerun's own reader.
+Frames come from the synthetic walkers of ``world_bench.py`` (depth noise included) through
+a real :class:`WorldTracker`, logged to an ``.rrd`` and read back with Rerun's own reader.
 """
 
 from __future__ import annotations
@@ -16,22 +16,21 @@ os.environ.setdefault("RERUN_ANALYTICS", "0")
 
 import rerun as rr
 from test_rerun_sink import _column
-from world_scene import default_walkers, frames
+from world_bench import scene
 
-from instanthmr.results import FrameResult
+from instanthmr.results import FrameResult, WorldInfo
 from instanthmr.sinks.rerun_sink import RerunSink, summarize_rrd
-from instanthmr.world import WorldFrame, WorldTracker
+from instanthmr.world import WorldTracker
 
-CAMERA = WorldFrame.from_camera(2.5, 20.0, 3.0)
 W, H = 64, 48
-N = 40
-LEAVES = 30  # walker 2 is out of view from this frame on
+N = 200
+LEAVES = 190  # walker 2 is out of view from this frame on
 
 
 def _frames() -> list[FrameResult]:
     stage = WorldTracker()
     out = []
-    for i, (t, persons, _) in enumerate(frames(CAMERA, default_walkers()[:2], N)):
+    for i, (t, persons, _) in enumerate(scene("walk", "room", 2, seconds=N / 30).render(seed=0)):
         persons = [p.replace(image_size=(W, H)) for p in persons]
         if i >= LEAVES:
             persons = persons[:1]
@@ -65,7 +64,8 @@ def test_world_space_holds_ground_camera_and_status(logged) -> None:
     assert s["/ground/plane/box"].static_rows == 1
     assert s["/ground/camera"].frames == known
     status = _column(path, "/ground/status", "TextLog:text")
-    assert status[0][0].startswith("world frame unknown:") and status[-1] == ["world frame known"]
+    assert status[0][0].startswith("world frame unknown:")
+    assert ["world frame known"] in status and status[-1] == ["world frame known (settled)"]
     info = fr[-1].world
     (translation,) = _column(path, "/ground/camera", "Transform3D:translation")[-1]
     assert translation == pytest.approx([0.0, info.camera_height, 0.0], abs=1e-5)
@@ -77,7 +77,9 @@ def test_world_space_holds_ground_camera_and_status(logged) -> None:
     assert forward == pytest.approx([forward[0], -np.sin(pitch), -np.cos(pitch)], abs=0.06)
     assert abs(forward[0]) < 0.06 and world_from_cam[1] @ [0, -1, 0] > 0.9  # image up ~ up
     (label,) = _column(path, "/ground/camera/label", "Points3D:labels")[-1]
-    assert f"camera {info.camera_height:.2f} m, pitch {info.pitch_deg:.1f} deg" in label
+    assert f"camera {info.camera_height:.2f} +- {2 * info.height_std:.2f} m" in label
+    assert f"pitch {info.pitch_deg:.1f} +- {2 * info.pitch_std_deg:.1f} deg" in label
+    assert label.endswith(f"(fitted, confidence {info.confidence:.2f}, settled)")
 
 
 def test_world_joints_contacts_and_trajectories(logged) -> None:
@@ -108,3 +110,40 @@ def test_no_world_stage_logs_no_world_space(tmp_path: Path) -> None:
     rec.flush()
     rec.disconnect()
     assert not [e for e in summarize_rrd(tmp_path / "n.rrd") if e.startswith("/ground")]
+
+
+REOPENED = (
+    "re-opened at 12.0 s: the ground seen since 7.0 s is 9.1 cm and 3.02 deg from the settled "
+    "frame"
+)
+
+
+def test_status_says_when_the_frame_reopens(tmp_path: Path) -> None:
+    """Known and settled, then re-opened (unknown while the new evidence builds), then known
+    again: the status log and the camera label say each."""
+    plane = np.array([0.0, -0.94, -0.34, 2.5])
+    known = {"known": True, "confidence": 0.9, "source": "fitted", "plane": plane,
+             "camera_height": 2.5, "pitch_deg": 20.0, "roll_deg": 0.0, "height_std": 0.01,
+             "pitch_std_deg": 0.1, "roll_std_deg": 0.1}  # fmt: skip
+    infos = [
+        WorldInfo(reason="12 ground samples, need 30"),
+        WorldInfo(**known, settled=True),
+        WorldInfo(reason=REOPENED, reopened=1),
+        WorldInfo(**known, reopened=1),
+    ]
+    rec = rr.RecordingStream("instanthmr-test", recording_id="reopen")
+    rec.save(tmp_path / "r.rrd")
+    sink = RerunSink(rec, world=True)
+    for i, info in enumerate(infos):
+        sink.log_frame(np.zeros((H, W, 3), np.uint8), FrameResult([], i, (W, H), world=info))
+    rec.flush()
+    rec.disconnect()
+    status = [row[0] for row in _column(tmp_path / "r.rrd", "/ground/status", "TextLog:text")]
+    assert status == [
+        "world frame unknown: 12 ground samples, need 30",
+        "world frame known (settled)",
+        f"world frame re-opened (1x): {REOPENED}",
+        "world frame known",
+    ]
+    labels = _column(tmp_path / "r.rrd", "/ground/camera/label", "Points3D:labels")
+    assert labels[0][0].endswith("settled)") and labels[-1][0].endswith(", re-opened 1x)")

@@ -1,8 +1,11 @@
-"""World fields in the result files: round trips in every format, and version 1 files still read.
+"""World fields in the result files: round trips in every format; version 1 and 2 files still read.
 
 ``fixtures/results_v1/v1.{jsonl,npz,csv}`` were written by the exporters of commit 7ab8545
 (format version 1, before the world fields existed): one frame with track 1 (joints rounded
-to the printed values), then an empty frame.
+to the printed values), then an empty frame. ``fixtures/results_v2/v2.*`` were written by
+those of commit 43149a2 (format version 2, before the world frame's uncertainty): a frame
+with the world unknown, one with a fitted frame that had frozen (track 1 with its world
+record), then an empty frame without the world stage.
 """
 
 from __future__ import annotations
@@ -12,31 +15,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from world_scene import default_walkers, frames
+from world_bench import scene
 
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import SUPPORTED_SUFFIXES, VERSION, open_exporter, read_results
-from instanthmr.world import WorldFrame, WorldTracker
+from instanthmr.world import WorldTracker
 
 V1 = Path(__file__).parent / "fixtures" / "results_v1"
-CAMERA = WorldFrame.from_camera(2.5, 20.0, 3.0)
+V2 = Path(__file__).parent / "fixtures" / "results_v2"
 
 
 def _world_frames() -> list[FrameResult]:
-    """Unknown world first (too few samples), then known, plus untracked and empty frames."""
+    """Unknown world first, then known and settled, plus untracked and empty frames."""
     stage = WorldTracker()
     out = []
-    for i, (t, persons, _) in enumerate(frames(CAMERA, default_walkers()[:2], 24, noise=0.005)):
-        if i == 20:
+    for i, (t, persons, _) in enumerate(scene("walk", "room", 3, seconds=6).render(seed=0)):
+        if i == 170:
             persons = [*persons, persons[0].replace(track_id=-1)]  # untracked: no trajectory
         persons, world = stage.update(persons, t)
-        if i == 22:
+        if i == 172:
             persons, world = [], dataclasses.replace(world, persons=())
-        out.append(
-            FrameResult(persons, i, (640, 480), StageTimings(total=2.0), True, t, world=world)
-        )
-    out.append(FrameResult([], 24, (640, 480), StageTimings(), False, 0.8))  # no world stage
-    assert not out[0].world.known and out[21].world.known, "scene must cover both states"
+        if i % 15 == 0 or i >= 165:
+            out.append(FrameResult(persons, i, (1280, 960), StageTimings(total=2.0), True, t,
+                                   world=world))  # fmt: skip
+    out.append(FrameResult([], 180, (640, 480), StageTimings(), False, 6.0))  # no world stage
+    worlds = [f.world for f in out if f.world is not None]
+    assert not worlds[0].known and worlds[-1].known and worlds[-1].settled, "need all states"
     return out
 
 
@@ -55,8 +59,10 @@ def _assert_world_equal(got: list[FrameResult], want: list[FrameResult]) -> None
         assert (gw.known, gw.source, gw.reason, gw.frozen, gw.inliers) == (
             ww.known, ww.source, ww.reason, ww.frozen, ww.inliers,
         )  # fmt: skip
+        assert (gw.settled, gw.reopened, gw.levels) == (ww.settled, ww.reopened, ww.levels)
         assert gw.confidence == pytest.approx(ww.confidence, rel=1e-6)
-        for k in ("camera_height", "pitch_deg", "roll_deg"):
+        for k in ("camera_height", "pitch_deg", "roll_deg", "height_std", "pitch_std_deg",
+                  "roll_std_deg"):  # fmt: skip
             assert (getattr(gw, k) is None) == (getattr(ww, k) is None), k
             if getattr(ww, k) is not None:
                 assert getattr(gw, k) == pytest.approx(getattr(ww, k), rel=1e-6)
@@ -93,7 +99,7 @@ def test_world_fields_round_trip(tmp_path: Path, suffix: str, written: list) -> 
 
 @pytest.mark.parametrize("suffix", SUPPORTED_SUFFIXES)
 def test_version_1_files_still_read(suffix: str) -> None:
-    assert VERSION == 2
+    assert VERSION == 3
     got = read_results(V1 / f"v1{suffix}")
     assert [f.frame_index for f in got] == [0, 1] and len(got[0]) == 1 and len(got[1]) == 0
     p = got[0][0]
@@ -101,6 +107,20 @@ def test_version_1_files_still_read(suffix: str) -> None:
     np.testing.assert_allclose(p.cam_trans, [0.25, -0.5, 4.0])
     assert p.joints_3d_world is None and p.root_world is None
     assert all(f.world is None for f in got)
+
+
+@pytest.mark.parametrize("suffix", SUPPORTED_SUFFIXES)
+def test_version_2_files_still_read(suffix: str) -> None:
+    """No uncertainty in version 2: the fields read None; its frozen fitted frame is settled."""
+    got = read_results(V2 / f"v2{suffix}")
+    assert [f.frame_index for f in got] == [0, 1, 2] and got[2].world is None
+    unknown, fitted = got[0].world, got[1].world
+    assert not unknown.known and unknown.reason.startswith("12 still-foot samples")
+    assert fitted.known and fitted.source == "fitted" and fitted.camera_height == 2.5
+    assert fitted.settled and not fitted.frozen and fitted.reopened == 0
+    assert fitted.height_std is None and fitted.pitch_std_deg is None
+    assert fitted.person(1).contact == (True, False)
+    assert got[1][0].joints_3d_world is not None and got[0][0].joints_3d_world is None
 
 
 def test_jsonl_records_name_the_world_fields(tmp_path: Path, written: list) -> None:
@@ -113,7 +133,10 @@ def test_jsonl_records_name_the_world_fields(tmp_path: Path, written: list) -> N
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert lines[0]["version"] == VERSION and "Y up" in lines[0]["world"]
     known = next(r for r in lines if r["type"] == "frame" and r["world"] and r["world"]["known"])
-    assert set(known["world"]) >= {"known", "confidence", "plane", "camera_height", "pitch_deg"}
+    assert set(known["world"]) >= {"known", "confidence", "plane", "camera_height", "pitch_deg",
+                                   "height_std", "pitch_std_deg", "roll_std_deg", "settled",
+                                   "reopened", "levels"}  # fmt: skip
+    assert 0 < known["world"]["height_std"] < 0.05
     person = next(r for r in lines if r["type"] == "person" and r["world"])
     assert len(person["joints_3d_world"]) == 70 and len(person["root_world"]) == 3
     assert set(person["world"]) == {"position", "heading", "speed", "contact"}

@@ -219,9 +219,9 @@ def _offsets(track_id: int) -> np.ndarray:
     return np.random.default_rng(1000 + track_id).normal(0.0, 0.04, (NUM_JOINTS, 3))
 
 
-def body_joints(actor: Actor, times: np.ndarray, boxes: tuple[Box, ...] = ()) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray
-]:
+def body_joints(
+    actor: Actor, times: np.ndarray, boxes: tuple[Box, ...] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World joints (N, 70, 3), planted (N, 2) and footstep ground heights (N, 2)."""
     s = actor.arc_lengths(times)
     pel_xz, tg = actor.at(s)
@@ -332,15 +332,21 @@ class Scene:
     boxes: tuple[Box, ...] = ()
 
     def render(
-        self, depth: float = 0.05, lateral: float = 0.015, seed: int = 0, corr_s: float = 1.0,
+        self,
+        depth: float = 0.05,
+        lateral: float = 0.015,
+        seed: int = 0,
+        corr_s: float = 1.0,
         fps: float = FPS,
     ) -> list[tuple[float, list[PersonResult], list[Truth]]]:
         """Frames ``(timestamp, persons, truths)`` with the noise of the module docstring."""
         rng = np.random.default_rng(seed)
-        times = np.arange(int(round(self.seconds * fps))) / fps
+        times = np.arange(round(self.seconds * fps)) / fps
         cam = self.camera
         frame = cam.frame
-        frames: list[tuple[float, list[PersonResult], list[Truth]]] = [(float(t), [], []) for t in times]
+        frames: list[tuple[float, list[PersonResult], list[Truth]]] = [
+            (float(t), [], []) for t in times
+        ]
         for actor in self.actors:
             world, planted, grounds = body_joints(actor, times, self.boxes)
             eps = slow_noise(rng, len(times), depth, corr_s * FPS / fps)

@@ -96,7 +96,14 @@ def _world_line(stage: Any) -> str:
         return f"world: unknown ({est.reason})"
     how = frame.source
     if how == "fitted":
-        how += f", {est.inliers} foot points, confidence {est.confidence:.2f}"
+        how += f", {est.inliers} ground samples, confidence {est.confidence:.2f}"
+        how += ", settled" if est.settled else ""
+        how += f", re-opened {est.reopened}x" if est.reopened else ""
+        return (
+            f"world: camera {frame.camera_height:.2f} +- {2 * est.height_std:.2f} m above the "
+            f"ground, pitch {frame.pitch_deg:.1f} +- {2 * est.pitch_std:.1f} deg, roll "
+            f"{frame.roll_deg:.1f} +- {2 * est.roll_std:.1f} deg (95% intervals; {how})"
+        )
     return (
         f"world: camera {frame.camera_height:.2f} m above the ground, pitch "
         f"{frame.pitch_deg:.1f} deg, roll {frame.roll_deg:.1f} deg ({how})"

@@ -35,8 +35,10 @@ from ..skeleton import JOINT_NAMES, NUM_JOINTS
 log = logging.getLogger(__name__)
 
 FORMAT = "instanthmr-results"
-VERSION = 2
-"""2 added the world fields (``docs/world.md``); version 1 files still read (world: None)."""
+VERSION = 3
+"""2 added the world fields (``docs/world.md``), 3 the world frame's uncertainty, ``settled``,
+``reopened`` and ``levels``; version 1 files still read (world: None), version 2 files with
+those fields unknown (a fitted frame that was ``frozen`` then reads as settled)."""
 UNITS: dict[str, str] = {
     "bbox": "pixels", "joints_2d": "pixels", "focal_length": "pixels",
     "principal_point": "pixels", "image_size": "pixels", "joints_3d_cam": "metres",
@@ -44,6 +46,8 @@ UNITS: dict[str, str] = {
     "timings": "milliseconds", "joints_3d_world": "metres", "root_world": "metres",
     "world.position": "metres", "world.heading": "radians", "world.speed": "m/s",
     "world.camera_height": "metres", "world.pitch_deg": "degrees", "world.roll_deg": "degrees",
+    "world.height_std": "metres", "world.pitch_std_deg": "degrees",
+    "world.roll_std_deg": "degrees",
 }  # fmt: skip
 WORLD_AXES = (
     "gravity-aligned, right-handed: X right, Y up, Z back towards the camera; origin on the "
@@ -66,11 +70,21 @@ PERSON_WORLD_ARRAYS: dict[str, tuple[int, ...]] = {
 """Optional per-person arrays (None when no world frame is known): NaN-filled in NPZ,
 empty cells in CSV, ``null`` in JSONL."""
 
-WORLD_SCALARS: tuple[str, ...] = (
+WORLD_SCALARS_V2: tuple[str, ...] = (
     "known", "confidence", "source", "reason", "frozen", "inliers", "camera_height",
     "pitch_deg", "roll_deg",
 )  # fmt: skip
+"""The frame's world report in version 2 files (besides ``plane``)."""
+WORLD_SCALARS_V3: tuple[str, ...] = (
+    "height_std", "pitch_std_deg", "roll_std_deg", "settled", "reopened", "levels",
+)  # fmt: skip
+"""What version 3 added to the frame's world report."""
+WORLD_SCALARS: tuple[str, ...] = WORLD_SCALARS_V2 + WORLD_SCALARS_V3
 """The frame's world report (:class:`WorldInfo` attributes) besides ``plane`` (4,)."""
+WORLD_OPTIONAL: tuple[str, ...] = (
+    "camera_height", "pitch_deg", "roll_deg", "height_std", "pitch_std_deg", "roll_std_deg",
+)  # fmt: skip
+"""World report values that are None while unknown (NaN in NPZ, empty in CSV)."""
 
 RawFrame = tuple[dict[str, Any], list[dict[str, Any]]]
 """A frame record (the keys of :func:`frame_fields`) and its person records, as read.
@@ -150,13 +164,17 @@ def _world_from(rec: dict[str, Any] | None, persons: list[dict[str, Any]]) -> Wo
                     (bool(w["contact"][0]), bool(w["contact"][1])))
         for p in persons if (w := p.get("world")) is not None
     )  # fmt: skip
-    opt = {k: (None if rec.get(k) is None else float(rec[k]))
-           for k in ("camera_height", "pitch_deg", "roll_deg")}  # fmt: skip
+    opt = {k: (None if rec.get(k) is None else float(rec[k])) for k in WORLD_OPTIONAL}
+    source = str(rec.get("source") or "")
+    frozen = bool(rec["frozen"])
+    settled = rec.get("settled")
+    if settled is None:  # version 2: "frozen" meant a fitted frame that stopped changing
+        settled, frozen = frozen and source == "fitted", frozen and source != "fitted"
     return WorldInfo(
-        known=bool(rec["known"]), confidence=float(rec["confidence"]),
-        source=str(rec.get("source") or ""), reason=str(rec.get("reason") or ""),
-        frozen=bool(rec["frozen"]), inliers=int(rec["inliers"]), plane=rec.get("plane"),
-        persons=records, **opt,
+        known=bool(rec["known"]), confidence=float(rec["confidence"]), source=source,
+        reason=str(rec.get("reason") or ""), frozen=frozen, inliers=int(rec["inliers"]),
+        plane=rec.get("plane"), persons=records, settled=bool(settled),
+        reopened=int(rec.get("reopened") or 0), levels=int(rec.get("levels") or 0), **opt,
     )  # fmt: skip
 
 

@@ -22,7 +22,10 @@ from .formats_common import (
     PERSON_WORLD_ARRAYS,
     UNITS,
     VERSION,
+    WORLD_OPTIONAL,
     WORLD_SCALARS,
+    WORLD_SCALARS_V2,
+    WORLD_SCALARS_V3,
     RawFrame,
     TextExporter,
     assemble_frames,
@@ -60,25 +63,37 @@ CSV_COLUMNS_V1: tuple[str, ...] = tuple(
     _FRAME_COLUMNS + list(PERSON_SCALARS) + [c for k in PERSON_ARRAYS for c in _array_columns(k)]
 )
 """The header of version 1 files (no world columns); still read."""
-_WORLD_FRAME_COLUMNS = [f"world.{k}" for k in WORLD_SCALARS] + [f"world.plane.{a}" for a in "abcd"]
+_WORLD_FRAME_COLUMNS = [f"world.{k}" for k in WORLD_SCALARS_V2] + [
+    f"world.plane.{a}" for a in "abcd"
+]
 _WORLD_PERSON_COLUMNS = [c for k in PERSON_WORLD_ARRAYS for c in _array_columns(k)] + [
     "world.position.x", "world.position.y", "world.position.z", "world.heading",
     "world.speed", "world.contact.left", "world.contact.right",
 ]  # fmt: skip
-CSV_COLUMNS: tuple[str, ...] = CSV_COLUMNS_V1 + tuple(_WORLD_FRAME_COLUMNS + _WORLD_PERSON_COLUMNS)
-"""The CSV header, in order: version 1's columns, then the frame's world report (empty
+CSV_COLUMNS_V2: tuple[str, ...] = CSV_COLUMNS_V1 + tuple(
+    _WORLD_FRAME_COLUMNS + _WORLD_PERSON_COLUMNS
+)
+"""The header of version 2 files: version 1's columns, then the frame's world report (empty
 ``world.known`` when the world stage did not run), then each person's world values (empty
-when unknown)."""
+when unknown); still read."""
+_WORLD_V3_COLUMNS = [f"world.{k}" for k in WORLD_SCALARS_V3]
+CSV_COLUMNS: tuple[str, ...] = CSV_COLUMNS_V2 + tuple(_WORLD_V3_COLUMNS)
+"""The CSV header, in order: version 2's columns, then the world frame's uncertainty,
+``settled``, ``reopened`` and ``levels`` (empty when the world stage did not run)."""
+COLUMNS_BY_VERSION = {1: CSV_COLUMNS_V1, 2: CSV_COLUMNS_V2, 3: CSV_COLUMNS}
 
 
-def _world_frame_cells(world: dict[str, Any] | None) -> list[str]:
+def _cell(v: Any) -> str:
+    return "" if v is None else str(int(v)) if isinstance(v, bool) else str(v)
+
+
+def _world_frame_cells(world: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The frame's world cells: version 2's and those version 3 added."""
     if world is None:
-        return [""] * len(_WORLD_FRAME_COLUMNS)
-    cells = []
-    for k in WORLD_SCALARS:
-        v = world[k]
-        cells.append("" if v is None else str(int(v)) if isinstance(v, bool) else str(v))
-    return cells + (_fmt(np.asarray(world["plane"])) if world["plane"] else [""] * 4)
+        return [""] * len(_WORLD_FRAME_COLUMNS), [""] * len(_WORLD_V3_COLUMNS)
+    cells = [_cell(world[k]) for k in WORLD_SCALARS_V2]
+    plane = _fmt(np.asarray(world["plane"])) if world["plane"] else [""] * 4
+    return cells + plane, [_cell(world[k]) for k in WORLD_SCALARS_V3]
 
 
 def _world_person_cells(rec: dict[str, Any]) -> list[str]:
@@ -125,15 +140,16 @@ class CsvExporter(TextExporter):
             str(int(f["detector_ran"])),
             str(f["num_persons"]),
         ] + [f"{f['timings'][s]:.6g}" for s in STAGES]
-        world = _world_frame_cells(f["world"])
+        world, world_v3 = _world_frame_cells(f["world"])
         if not frame.persons:
             empty = [""] * (len(CSV_COLUMNS_V1) - len(head))
-            self._csv.writerow(head + empty + world + [""] * len(_WORLD_PERSON_COLUMNS))
+            self._csv.writerow(head + empty + world + [""] * len(_WORLD_PERSON_COLUMNS) + world_v3)
         for p in frame.persons:
             row = head + [str(p.track_id), f"{p.score:.9g}", f"{p.focal_length:.9g}"]
             for k in PERSON_ARRAYS:
                 row += _fmt(getattr(p, k))
-            self._csv.writerow(row + world + _world_person_cells(person_world_fields(frame, p)))
+            person = _world_person_cells(person_world_fields(frame, p))
+            self._csv.writerow(row + world + person + world_v3)
 
 
 def read_csv(path: Path, partial: bool = False, errors: str = "strict") -> list[FrameResult]:
@@ -153,7 +169,7 @@ def read_csv(path: Path, partial: bool = False, errors: str = "strict") -> list[
         version = int(match.group(1))
         check_metadata({"format": FORMAT, "version": version}, path)
         rows = list(csv.reader(fh))
-    columns = CSV_COLUMNS_V1 if version == 1 else CSV_COLUMNS
+    columns = COLUMNS_BY_VERSION.get(version, CSV_COLUMNS)
     if not rows or tuple(rows[0]) != columns:
         raise ValueError(f"{path}: unexpected CSV columns for format version {version}")
     col = {c: i for i, c in enumerate(columns)}
@@ -236,12 +252,17 @@ def _floats(row: list[str], col: dict[str, int], names: list[str]) -> np.ndarray
 def _parse_world_frame(row: list[str], col: dict[str, int]) -> dict[str, Any] | None:
     if "world.known" not in col or row[col["world.known"]] == "":  # v1, or no world stage
         return None
-    rec: dict[str, Any] = {k: row[col[f"world.{k}"]] for k in WORLD_SCALARS}
-    for k in ("known", "frozen"):
-        rec[k] = rec[k] == "1"
-    rec["inliers"] = int(rec["inliers"])
-    for k in ("confidence", "camera_height", "pitch_deg", "roll_deg"):
-        rec[k] = None if rec[k] == "" else float(rec[k])
+    names = [k for k in WORLD_SCALARS if f"world.{k}" in col]  # v2 lacks WORLD_SCALARS_V3
+    rec: dict[str, Any] = {k: row[col[f"world.{k}"]] for k in names}
+    for k in ("known", "frozen", "settled"):
+        if k in rec:
+            rec[k] = rec[k] == "1"
+    for k in ("inliers", "reopened", "levels"):
+        if k in rec:
+            rec[k] = int(rec[k])
+    for k in ("confidence", *WORLD_OPTIONAL):
+        if k in rec:
+            rec[k] = None if rec[k] == "" else float(rec[k])
     rec["plane"] = _floats(row, col, [f"world.plane.{a}" for a in "abcd"])
     return rec
 

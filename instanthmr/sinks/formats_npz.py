@@ -19,6 +19,7 @@ from .formats_common import (
     PERSON_ARRAYS,
     PERSON_SCALARS,
     PERSON_WORLD_ARRAYS,
+    WORLD_OPTIONAL,
     WORLD_SCALARS,
     Exporter,
     RawFrame,
@@ -32,7 +33,8 @@ from .formats_common import (
 _WORLD_DTYPES: dict[str, Any] = {
     "known": bool, "confidence": np.float32, "source": str, "reason": str, "frozen": bool,
     "inliers": np.int64, "camera_height": np.float64, "pitch_deg": np.float64,
-    "roll_deg": np.float64,
+    "roll_deg": np.float64, "height_std": np.float64, "pitch_std_deg": np.float64,
+    "roll_std_deg": np.float64, "settled": bool, "reopened": np.int64, "levels": np.int64,
 }  # fmt: skip
 
 
@@ -67,9 +69,11 @@ def _world_arrays(fr: list[dict[str, Any]], pw: list[dict[str, Any]]) -> dict[st
 def _world_frame(d: dict[str, np.ndarray], r: int) -> dict[str, Any] | None:
     if "world_stage" not in d or not d["world_stage"][r]:  # version 1, or no world stage
         return None
-    rec: dict[str, Any] = {k: d[f"world_{k}"][r].item() for k in WORLD_SCALARS}
-    for k in ("camera_height", "pitch_deg", "roll_deg"):
-        rec[k] = None if np.isnan(rec[k]) else rec[k]
+    rec: dict[str, Any] = {k: d[f"world_{k}"][r].item() for k in WORLD_SCALARS
+                           if f"world_{k}" in d}  # version 2 lacks WORLD_SCALARS_V3
+    for k in WORLD_OPTIONAL:
+        if k in rec:
+            rec[k] = None if np.isnan(rec[k]) else rec[k]
     plane = d["world_plane"][r]
     rec["plane"] = None if np.isnan(plane).any() else plane
     return rec

@@ -26,7 +26,8 @@ aligned with Y up, is logged under ``ground`` (its own view, "world")::
     ground/persons/<id>/contacts  Points3D, heel and toe points of feet in contact (red)
     ground/trajectories/<id>      LineStrips3D, the track's ground trajectory (kept after
                                   the person leaves; the last 900 points)
-    ground/status                 TextLog: why the world frame is unknown, when it is
+    ground/status                 TextLog: why the world frame is unknown, that it re-opened,
+                                  that it is known (settled)
 
 ``camera`` is both the 2D view (origin there: the image with its overlay) and a
 frustum in the 3D view (origin ``/``), because the 3D world *is* the camera frame: ``camera``
@@ -157,6 +158,7 @@ class RerunSink:
         self._world_present: set[str] = set()
         self._world_static = False
         self._world_status = ""
+        self._world_reopened = 0
         self._trails = rw.Trails()
 
     def _log(self, path: str, entity: object, *, static: bool = False) -> None:
@@ -253,9 +255,10 @@ class RerunSink:
         info = frame.world
         assert info is not None
         space = rw.WORLD_SPACE
-        status = "" if info.known else f"world frame unknown: {info.reason}"
+        status = rw.status_line(info, self._world_reopened)
+        self._world_reopened = info.reopened
         if status != self._world_status:
-            self._log(f"{space}/status", rr.TextLog(status or "world frame known"))
+            self._log(f"{space}/status", rr.TextLog(status))
             self._world_status = status
         if not info.known:
             return

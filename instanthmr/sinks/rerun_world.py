@@ -50,12 +50,35 @@ def camera_pose(info: WorldInfo) -> rr.Transform3D:
 
 
 def camera_label(info: WorldInfo) -> str:
-    """A one-line description of the world frame for the viewer."""
-    return (
-        f"camera {info.camera_height:.2f} m, pitch {info.pitch_deg:.1f} deg, roll "
-        f"{info.roll_deg:.1f} deg ({info.source}, confidence {info.confidence:.2f}"
-        f"{', frozen' if info.frozen else ''})"
-    )
+    """A one-line description of the world frame for the viewer: values with their 95%
+    intervals (two standard deviations) for a fitted frame, the source, the state."""
+    if info.source == "fitted" and info.height_std is not None:
+        values = (
+            f"camera {info.camera_height:.2f} +- {2 * info.height_std:.2f} m, pitch "
+            f"{info.pitch_deg:.1f} +- {2 * (info.pitch_std_deg or 0):.1f} deg, roll "
+            f"{info.roll_deg:.1f} +- {2 * (info.roll_std_deg or 0):.1f} deg"
+        )
+    else:
+        values = (
+            f"camera {info.camera_height:.2f} m, pitch {info.pitch_deg:.1f} deg, roll "
+            f"{info.roll_deg:.1f} deg"
+        )
+    state = ", frozen" if info.frozen else ", settled" if info.settled else ""
+    if info.reopened:
+        state += f", re-opened {info.reopened}x"
+    return f"{values} ({info.source}, confidence {info.confidence:.2f}{state})"
+
+
+def status_line(info: WorldInfo, reopened_before: int) -> str:
+    """The text-log line for the world frame's state on this frame: that it re-opened (when
+    ``info.reopened`` grew past ``reopened_before``), why it is unknown, or that it is known.
+    The caller logs it when it changes."""
+    if info.reopened > reopened_before:
+        why = info.reason or "new evidence disagreed with the settled frame; refitted on it"
+        return f"world frame re-opened ({info.reopened}x): {why}"
+    if not info.known:
+        return f"world frame unknown: {info.reason}"
+    return "world frame known" + (" (settled)" if info.settled else "")
 
 
 def contact_points(person: PersonResult, record: PersonWorld) -> np.ndarray:

@@ -74,9 +74,7 @@ class ContactTracker:
         """Forget every track."""
         self._tracks.clear()
 
-    def update(
-        self, obs: Observation, frame: WorldFrame, floor_std: float, t: float
-    ) -> np.ndarray:
+    def update(self, obs: Observation, frame: WorldFrame, floor_std: float, t: float) -> np.ndarray:
         """(P, 2) bool: each observed person's (left, right) foot on the floor at time ``t``.
 
         Args:

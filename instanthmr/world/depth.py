@@ -29,8 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import JOINT_INDEX
-
 DEPTH_JOINTS = slice(0, 21)
 """MHR70 joints 0-20 (face, shoulders, elbows, hips, knees, ankles, toe tips, heels): the
 body whose 2D and 3D positions fix a person's depth (the hands are left out)."""

@@ -73,16 +73,16 @@ class EstimatorConfig:
         max_height_std: the camera height's standard deviation must be below this, m [0.025].
         max_angle_std: ... and pitch's and roll's below this, degrees [0.5].
         min_extent: the floor's samples must spread this far both ways (2 standard
-            deviations), m [1.0]; a smaller level may be a platform.
+            deviations), m [0.8]; a smaller level may be a platform.
         level_tol: samples within this height of a level belong to it, m [0.12].
         floor_hysteresis: another level becomes the floor when it holds this many times the
             floor's foot-time [1.5].
         settle_fraction: fits within this fraction of the limits may settle [0.5].
         settle_fits: ... this many in a row [3].
         recheck_s: a settled frame is checked against the samples of the last this many
-            seconds [10].
+            seconds [5].
         reopen_chi2: it re-opens when they disagree by more than this squared Mahalanobis
-            distance (3 degrees of freedom: 16.3 is a 1-in-1000 chance) [16.3].
+            distance (3 degrees of freedom: 25 is a 1-in-60000 chance) [25].
         refit_every: frames between fits [10].
         max_samples: samples kept (the oldest are dropped first) [6000].
     """
@@ -97,13 +97,13 @@ class EstimatorConfig:
     min_clusters: int = 6
     max_height_std: float = 0.025
     max_angle_std: float = 0.5
-    min_extent: float = 1.0
+    min_extent: float = 0.8
     level_tol: float = 0.12
     floor_hysteresis: float = 1.5
     settle_fraction: float = 0.5
     settle_fits: int = 3
-    recheck_s: float = 10.0
-    reopen_chi2: float = 16.3
+    recheck_s: float = 5.0
+    reopen_chi2: float = 25.0
     refit_every: int = 10
     max_samples: int = 6000
 
@@ -145,7 +145,9 @@ class Estimate:
     confidence: float = 0.0
     inliers: int = 0
     samples: int = 0
-    reason: str = "no ground samples yet: the world frame stays unknown until people stand or walk in view"
+    reason: str = (
+        "no ground samples yet: the world frame stays unknown until people stand or walk in view"
+    )
     settled: bool = False
     reopened: int = 0
     last_reopen: str = ""
@@ -221,6 +223,10 @@ class GroundEstimator:
         norm = np.linalg.norm(self._down)
         return -self._down / norm if norm > 0 else np.array([0.0, -1.0, 0.0])
 
+    def samples(self) -> Samples:
+        """A copy of the ground samples kept (oldest dropped first beyond ``max_samples``)."""
+        return self._store.samples()
+
     @property
     def fit(self) -> FloorFit | None:
         """The floor fit behind the published frame (the settled one while settled)."""
@@ -261,7 +267,7 @@ class GroundEstimator:
             time=np.full(len(track), timestamp),
         )  # fmt: skip
         self._new = True
-        return int(len(track))
+        return len(track)
 
     def update(self, obs: Observation, timestamp: float) -> Estimate:
         """Add this frame's samples and refit when due; returns the current estimate."""
@@ -283,12 +289,14 @@ class GroundEstimator:
 
     # ---- fitting ----------------------------------------------------------------------
 
-    def _floor(self, lv: list[Level]) -> Level:
-        """The floor among the levels (most foot-time among the wide ones, with hysteresis)."""
+    def _floor(self, lv: list[Level], hysteresis: bool) -> Level:
+        """The floor among the levels: the most foot-time among the wide ones; with
+        ``hysteresis``, the level at height 0 (the floor so far) unless another holds
+        ``floor_hysteresis`` times its foot-time."""
         cfg = self.config
         wide = [x for x in lv if x.extent[1] >= cfg.min_extent]
         best = wide[0] if wide else lv[0]
-        if self.estimate.frame is None:
+        if not hysteresis:
             return best
         current = min(lv, key=lambda x: abs(x.offset))
         if abs(current.offset) > cfg.level_tol or current is best:
@@ -300,17 +308,23 @@ class GroundEstimator:
             return current
         return best
 
-    def _fit_all(self, samples: Samples) -> tuple[FloorFit, Level, int]:
+    def _fit_all(self, samples: Samples, warm: FloorFit | None) -> tuple[FloorFit, Level, int]:
+        """The floor on these samples: from ``warm`` (a trusted fit), else from scratch."""
         cfg = self.config
-        if self.estimate.frame is None:  # never warm-start from a plane not yet trusted
+        if warm is None:
             n = within_normal(samples, self.up)
             h = -float(np.median(samples.points @ n))
         else:
-            n, h = self._fit.normal, self._fit.height
+            n, h = warm.normal, warm.height
         lv = levels(samples, n, h, cfg.level_tol)
-        floor = self._floor(lv)
-        fit = fit_floor(samples.take(floor.mask), n, h - floor.offset, size_std=cfg.size_std,
-                        window=cfg.cluster_s)
+        floor = self._floor(lv, warm is not None)
+        fit = fit_floor(
+            samples.take(floor.mask),
+            n,
+            h - floor.offset,
+            size_std=cfg.size_std,
+            window=cfg.cluster_s,
+        )
         return fit, floor, len(lv)
 
     def _refit(self, est: Estimate, now: float) -> None:
@@ -318,8 +332,9 @@ class GroundEstimator:
             self._check_settled(est, self._store.samples(), now)
             if self._settled is not None:
                 return
+        warm = self._fit if self.estimate.frame is not None else None  # trusted planes only
         try:
-            fit, floor, count = self._fit_all(self._store.samples())
+            fit, floor, count = self._fit_all(self._store.samples(), warm)
         except (DegeneratePlaneError, ValueError, np.linalg.LinAlgError) as err:
             est.frame, est.reason, self._calm = None, f"no ground plane yet: {err}", 0
             return
@@ -374,15 +389,16 @@ class GroundEstimator:
         ref = self._settled
         assert ref is not None
         recent = samples.time >= max(self._settled_at, now - cfg.recheck_s)
-        on_floor = np.abs(samples.points @ ref.normal + ref.height) <= cfg.level_tol
-        fresh = samples.take(recent & on_floor)
-        if len(np.unique(fresh.cluster)) < cfg.min_clusters:
+        fresh = samples.take(recent)
+        if len(fresh) < cfg.min_samples or len(np.unique(fresh.cluster)) < cfg.min_clusters:
             return
-        try:
-            new = fit_floor(fresh, ref.normal, ref.height, size_std=cfg.size_std, window=cfg.cluster_s)
+        try:  # the recent evidence on its own, from scratch (levels and all)
+            new, _, _ = self._fit_all(fresh, None)
         except (ValueError, np.linalg.LinAlgError):
             return
-        d = np.array([new.height - ref.height, new.normal @ ref.basis[0], new.normal @ ref.basis[1]])
+        if new.clusters < cfg.min_clusters:
+            return
+        d = np.array([new.height - ref.height, *(ref.basis @ new.normal)])
         m2 = float(d @ np.linalg.solve(new.cov + ref.cov, d))
         if m2 <= cfg.reopen_chi2:
             return

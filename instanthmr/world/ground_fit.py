@@ -1,4 +1,4 @@
-"""The floor from ground samples whose noise is known: weighted robust fit, honest covariance, levels.
+"""The floor from ground samples of known noise: weighted robust fit, honest covariance, levels.
 
 Each ground sample (a person's lower foot, see :mod:`.estimator`) carries its own noise:
 ``var_along`` along its viewing ray (the depth error, growing with distance) and
@@ -107,7 +107,7 @@ class FloorFit:
         """Standard deviations of (pitch, roll), degrees."""
         jac = angle_jacobian(self.normal, self.basis)
         c = jac @ self.cov[1:, 1:] @ jac.T
-        return math.degrees(math.sqrt(max(c[0, 0], 0.0))), math.degrees(math.sqrt(max(c[1, 1], 0.0)))
+        return tuple(math.degrees(math.sqrt(max(c[k, k], 0.0))) for k in (0, 1))  # type: ignore[return-value]
 
 
 def tilt_basis(normal: np.ndarray) -> np.ndarray:
@@ -141,11 +141,12 @@ def _vinv(v: np.ndarray, w: np.ndarray, cl: np.ndarray, s2c: float, tr: np.ndarr
     each track (clusters nest in tracks): Sherman-Morrison per cluster, then per track."""
     wv = w[:, None] * v
     wc = np.bincount(cl, weights=w)
-    sc = np.stack([np.bincount(cl, weights=wv[:, k], minlength=len(wc)) for k in range(v.shape[1])], 1)
+    cols = range(v.shape[1])
+    sc = np.stack([np.bincount(cl, weights=wv[:, k], minlength=len(wc)) for k in cols], 1)
     u = wv - w[:, None] * (sc * (s2c / (1.0 + s2c * wc))[:, None])[cl]
     u1 = w / (1.0 + s2c * wc)[cl]  # V1^-1 1
     t1 = np.bincount(tr, weights=u1, minlength=len(tau2))
-    pk = np.stack([np.bincount(tr, weights=u[:, k], minlength=len(tau2)) for k in range(v.shape[1])], 1)
+    pk = np.stack([np.bincount(tr, weights=u[:, k], minlength=len(tau2)) for k in cols], 1)
     return u - u1[:, None] * (pk * (tau2 / (1.0 + tau2 * t1))[:, None])[tr]
 
 
