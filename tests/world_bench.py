@@ -305,17 +305,20 @@ class Truth:
 
 
 def make_person(joints_cam: np.ndarray, trans: np.ndarray, camera: Camera,
-                jitter: np.ndarray, scale: float, track_id: int) -> PersonResult:  # fmt: skip
+                jitter: np.ndarray, scale: float, track_id: int,
+                size: float = 1.0) -> PersonResult:  # fmt: skip
     """The model's output for one person: its 3D joints jittered by ``jitter[0]``, its 2D
     keypoints the projections of the joints jittered by ``jitter[1]`` (the two heads err
-    independently), the depth of the whole body scaled by ``scale``."""
+    independently), the depth of the whole body scaled by ``scale``, the 3D body and its
+    distance both by ``size``."""
     seen = joints_cam + jitter[0]
     kp = joints_cam + jitter[1]
     uv = kp[:, :2] / kp[:, 2:3] * camera.focal + camera.principal
     lo, hi = uv[MAIN_JOINTS].min(axis=0), uv[MAIN_JOINTS].max(axis=0)
     return PersonResult(
-        bbox=np.concatenate([lo, hi]), score=0.9, joints_2d=uv, joints_3d_local=seen - trans,
-        cam_trans=trans * scale, mhr_params=np.zeros(204), shape_params=np.zeros(45),
+        bbox=np.concatenate([lo, hi]), score=0.9, joints_2d=uv,
+        joints_3d_local=(seen - trans) * size, cam_trans=trans * scale * size,
+        mhr_params=np.zeros(204), shape_params=np.zeros(45),
         focal_length=camera.focal, principal_point=camera.principal, image_size=camera.size,
         track_id=track_id,
     )  # fmt: skip
@@ -338,8 +341,13 @@ class Scene:
         seed: int = 0,
         corr_s: float = 1.0,
         fps: float = FPS,
+        size_error: float = 0.0,
     ) -> list[tuple[float, list[PersonResult], list[Truth]]]:
-        """Frames ``(timestamp, persons, truths)`` with the noise of the module docstring."""
+        """Frames ``(timestamp, persons, truths)`` with the noise of the module docstring.
+
+        ``size_error`` (standard deviation, fraction) makes the model get each person's
+        body size wrong by a constant factor ``1 + e``: their 3D body and its distance both
+        scale by it, their 2D keypoints do not (a person of a size the model misjudges)."""
         rng = np.random.default_rng(seed)
         times = np.arange(round(self.seconds * fps)) / fps
         cam = self.camera
@@ -348,6 +356,7 @@ class Scene:
             (float(t), [], []) for t in times
         ]
         for actor in self.actors:
+            size = 1.0 + rng.normal(0.0, size_error) if size_error else 1.0
             world, planted, grounds = body_joints(actor, times, self.boxes)
             eps = slow_noise(rng, len(times), depth, corr_s * FPS / fps)
             jitter = rng.normal(0.0, lateral, (len(times), 2, NUM_JOINTS, 3))
@@ -363,7 +372,7 @@ class Scene:
                 if np.any(uv < 0) or np.any(uv > np.array(cam.size)):
                     continue
                 trans = 0.5 * (pts[J["left_hip"]] + pts[J["right_hip"]])
-                p = make_person(pts, trans, cam, jitter[i], 1.0 + eps[i], actor.track_id)
+                p = make_person(pts, trans, cam, jitter[i], 1.0 + eps[i], actor.track_id, size)
                 on_floor = grounds[i] < 0.01
                 frames[i][1].append(p)
                 frames[i][2].append(Truth(

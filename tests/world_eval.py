@@ -87,14 +87,17 @@ def evaluate(
     seed: int = 0,
     given: bool = False,
     stage: WorldTracker | None = None,
+    size_error: float = 0.0,
 ) -> Score:
-    """Run the world stage (online estimate, or the true frame when ``given``) over ``scene``."""
+    """Run the world stage (online estimate, or the true frame when ``given``) over ``scene``
+    (see :meth:`Scene.render` for the noise)."""
     truth = scene.camera.frame
     stage = stage or WorldTracker(truth if given else None)
     score = Score()
     last_height = None
     info = None
-    for t, persons, truths in scene.render(depth=depth, lateral=lateral, seed=seed):
+    frames = scene.render(depth=depth, lateral=lateral, seed=seed, size_error=size_error)
+    for t, persons, truths in frames:
         t0 = time.perf_counter()
         out, info = stage.update(persons, t)
         score.ms.append((time.perf_counter() - t0) * 1e3)

@@ -5,8 +5,8 @@ foot seems to slide and to rise or sink with it; a foot's height over the floor 
 its 3D position alone is noisy by centimetres, and its 3D speed by tenths of a metre per
 second. Contact is decided from three things that error does not touch:
 
-1. **The foot's image motion**: the speed of the mean of its heel and toe tips in the image
-   over ``speed_window`` seconds, turned into metres per second at the foot's depth. A
+1. **The foot's image motion**: the speed of the mean of its ankle, heel and toe tips in the
+   image over ``speed_window`` seconds, turned into metres per second at the foot's depth. A
    planted foot does not move in the image; a swinging one does (its lift is seen from any
    camera that does not look straight down).
 2. **The foot's height over the person's lower foot**, from the body's own metric shape
@@ -27,9 +27,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..skeleton import JOINT_INDEX
 from .estimator import FOOT_JOINTS
 from .frame import WorldFrame
 from .observation import Observation
+
+MOVING = [JOINT_INDEX[f"{side}_{n}"] for side in ("left", "right")
+          for n in ("ankle", "heel", "big_toe_tip", "small_toe_tip")]  # fmt: skip
+"""Per foot, the keypoints whose mean image motion is the foot's: ankle, heel, toe tips."""
 
 
 @dataclass
@@ -55,7 +60,7 @@ class ContactTracker:
 
     def __init__(
         self,
-        contact_height: float = 0.06,
+        contact_height: float = 0.03,
         contact_speed: float = 0.5,
         speed_window: float = 0.05,
         level_tol: float = 0.12,
@@ -96,7 +101,7 @@ class ContactTracker:
         ground = lower + obs.trans @ n + h  # the lower foot over the floor
         depth_var = (obs.depth.std * (obs.trans @ n)) ** 2
         lateral = np.where(np.isnan(obs.depth.lateral), 0.02, obs.depth.lateral)
-        pix = obs.keypoints[:, list(FOOT_JOINTS)].reshape(-1, 2, 3, 2).mean(axis=2)  # (P, 2, 2)
+        pix = obs.keypoints[:, MOVING].reshape(-1, 2, 4, 2).mean(axis=2)  # (P, 2, 2)
         metres_per_px = (feet[..., 2] + obs.trans[:, None, 2]) / obs.focal[:, None]  # (P, 2)
         for i, tid in enumerate(obs.track.tolist()):
             st = self._tracks.get(tid)
@@ -124,6 +129,7 @@ def _image_speed(past: deque[tuple[float, np.ndarray]], t: float, x: np.ndarray,
     speed = np.zeros(len(x))
     if past and t > past[0][0]:
         t0, old = past[0]
-        speed = np.linalg.norm(x - old, axis=1) / (t - t0)
+        d = x - old
+        speed = np.sqrt((d * d).sum(axis=1)) / (t - t0)
     past.append((t, x))
     return speed

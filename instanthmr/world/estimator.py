@@ -83,7 +83,8 @@ class EstimatorConfig:
             seconds [5].
         reopen_chi2: it re-opens when they disagree by more than this squared Mahalanobis
             distance (3 degrees of freedom: 25 is a 1-in-60000 chance) [25].
-        refit_every: frames between fits [10].
+        refit_every: frames between fits [10]; three times as many while settled, when the
+            fit only checks the settled frame.
         max_samples: samples kept (the oldest are dropped first) [6000].
     """
 
@@ -281,7 +282,8 @@ class GroundEstimator:
                 "world frame stays unknown until people stand or walk in view"
             )
             return est
-        if not (self._new and self._frames_since_fit >= self.config.refit_every):
+        every = self.config.refit_every * (3 if est.settled else 1)  # settled: a check only
+        if not (self._new and self._frames_since_fit >= every):
             return est
         self._frames_since_fit, self._new = 0, False
         self._refit(est, timestamp)

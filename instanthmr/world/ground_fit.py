@@ -134,6 +134,24 @@ def height_variance(samples: Samples, normal: np.ndarray) -> np.ndarray:
     return samples.var_along * proj * proj + samples.var_iso
 
 
+def _track_spread(
+    mc: np.ndarray, wc: np.ndarray, w0: np.ndarray, cl: np.ndarray, cluster_track: np.ndarray,
+    ntr: int, s2c: float, scale: float,
+) -> float:  # fmt: skip
+    """The variance of a per-person offset that the people's mean heights over the plane show
+    beyond their own noise (a person whose size the model misjudges sits off the floor by a
+    constant); 0 with fewer than two people on the plane."""
+    used = np.bincount(cl, weights=w0, minlength=len(wc)) / np.maximum(wc, 1e-300)  # 0..1
+    info = used / (s2c + scale**2 / wc)  # each cluster's weight in its person's mean
+    wt = np.bincount(cluster_track, weights=info, minlength=ntr)
+    on = wt > 0.3 * np.bincount(cluster_track, weights=1 / (s2c + scale**2 / wc), minlength=ntr)
+    if np.count_nonzero(on) < 2:
+        return 0.0
+    mean = np.bincount(cluster_track, weights=info * mc, minlength=ntr)[on] / wt[on]
+    excess = (np.sum(mean**2) - np.sum(1.0 / wt[on])) / (np.count_nonzero(on) - 1)
+    return max(float(excess), 0.0)
+
+
 def _vinv(v: np.ndarray, w: np.ndarray, cl: np.ndarray, s2c: float, tr: np.ndarray,
           tau2: np.ndarray) -> np.ndarray:  # fmt: skip
     """``V^-1 v`` for the columns of ``v`` (N, m), where ``V = diag(1/w) + s2c C C^T + T`` holds
@@ -225,7 +243,8 @@ def fit_floor(
         excess = (mc - mtr[cluster_track])[multi] ** 2 - scale**2 / wc[multi]
         s2c = max(cluster_std**2, float(np.median(excess)) / 0.455 if len(excess) else 0.0)
         lever = np.bincount(tr, weights=samples.roots @ n, minlength=ntr) / count_tr
-        tau2 = (size_std * lever) ** 2
+        tau2 = np.maximum((size_std * lever) ** 2, _track_spread(mc, wc, w0, cl, cluster_track,
+                                                                  ntr, s2c, scale))  # fmt: skip
         # Tukey's biweight on each sample's residual against all of its noise, and on each
         # cluster's mean residual against its own: a cluster off the plane (a person on a
         # ramp, a step) weighs nothing even when each of its samples is within its noise.

@@ -135,11 +135,13 @@ class WorldTracker:
         floor_std = info.height_std or 0.0
         contact = self.contacts.update(obs, frame, floor_std, t)
         touch = {int(i): (bool(c[0]), bool(c[1])) for i, c in zip(obs.index, contact, strict=True)}
-        rotation, origin = frame.rotation, frame.camera_position
+        cam = np.array([p.joints_3d_local + p.cam_trans for p in persons], dtype=np.float64)
+        world = cam.reshape(-1, 3) @ frame.rotation.T + frame.camera_position
+        world = world.reshape(-1, cam.shape[1], 3)
+        roots = 0.5 * (world[:, LEFT_HIP] + world[:, RIGHT_HIP])
         out, records = [], []
         for i, p in enumerate(persons):
-            joints = p.joints_3d_cam.astype(np.float64) @ rotation.T + origin
-            root = 0.5 * (joints[LEFT_HIP] + joints[RIGHT_HIP])
+            joints, root = world[i], roots[i]
             if p.track_id >= 0:
                 m = self.motion.update(p.track_id, joints, t, touch[i])
                 joints = m.joints

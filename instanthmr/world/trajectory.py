@@ -48,8 +48,8 @@ class MotionConfig:
     Attributes:
         trajectory: a :data:`TRAJECTORY_PRESETS` name or :class:`OneEuroParams` ["default"].
         contact_height: a foot within this height of the person's lower foot may touch the
-            floor, m [0.04].
-        contact_speed: ... when slower than this in the image, m/s at the foot's depth [0.7].
+            floor, m [0.03].
+        contact_speed: ... when slower than this in the image, m/s at the foot's depth [0.5].
         speed_window: shortest baseline of the foot's image speed, seconds [0.05]: two
             frames at 30 FPS, one at 20 FPS or less.
         trajectory_window: shortest baseline of the ground speed, seconds [0.25].
@@ -58,8 +58,8 @@ class MotionConfig:
     """
 
     trajectory: str | OneEuroParams = "default"
-    contact_height: float = 0.04
-    contact_speed: float = 0.7
+    contact_height: float = 0.03
+    contact_speed: float = 0.5
     speed_window: float = 0.05
     trajectory_window: float = 0.25
     foot_lock: bool = False
@@ -99,28 +99,24 @@ class TrackMotion:
 
 @dataclass
 class _State:
-    ground: OneEuroFilter | None
-    facing: OneEuroFilter | None
-    path: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
+    ground: OneEuroFilter | None  # the ground position (x, z) and facing (x, z), together
+    path: deque[tuple[float, float, float]] = field(default_factory=deque)
     anchors: list[np.ndarray | None] = field(default_factory=lambda: [None, None])
     seen: float = 0.0
 
 
-def _speed(past: deque[tuple[float, np.ndarray]], t: float, x: np.ndarray, window: float) -> float:
-    """Speed of ``x`` against the newest past sample at least ``window`` seconds old (else
-    the oldest); records ``x``. Zero when there is no earlier sample."""
+def _speed(past: deque[tuple[float, float, float]], t: float, x: float, z: float,
+           window: float) -> float:  # fmt: skip
+    """Ground speed of ``(x, z)`` against the newest past sample at least ``window`` seconds
+    old (else the oldest); records it. Zero when there is no earlier sample."""
     while len(past) > 1 and t - past[1][0] >= window:
         past.popleft()
     speed = 0.0
     if past and t > past[0][0]:
-        t0, old = past[0]
-        speed = float(np.linalg.norm(x - old)) / (t - t0)
-    past.append((t, x))
+        t0, x0, z0 = past[0]
+        speed = math.hypot(x - x0, z - z0) / (t - t0)
+    past.append((t, x, z))
     return speed
-
-
-def _filtered(f: OneEuroFilter | None, x: np.ndarray, t: float) -> np.ndarray:
-    return x if f is None else f(x, t)
 
 
 class MotionTracker:
@@ -140,7 +136,7 @@ class MotionTracker:
         st = self._tracks.get(track_id)
         if st is None or t < st.seen:
             p = self.config.params
-            st = _State(OneEuroFilter(p) if p else None, OneEuroFilter(p) if p else None)
+            st = _State(OneEuroFilter(p) if p else None)
             self._tracks[track_id] = st
         st.seen = t
         return st
@@ -152,13 +148,16 @@ class MotionTracker:
         its feet's ``(left, right)`` contact."""
         cfg = self.config
         st = self._state(track_id, t)
-        root = 0.5 * (joints_world[LEFT_HIP] + joints_world[RIGHT_HIP])
-        ground = _filtered(st.ground, root[[0, 2]], t)
-        across = joints_world[RIGHT_HIP] - joints_world[LEFT_HIP]
-        forward = np.array([across[2], -across[0]])  # up x (right - left), as (x, z)
-        forward = _filtered(st.facing, forward / max(np.linalg.norm(forward), 1e-9), t)
-        heading = math.atan2(-forward[0], -forward[1])
-        speed = _speed(st.path, t, ground, cfg.trajectory_window)
+        lx, _, lz = joints_world[LEFT_HIP].tolist()
+        rx, _, rz = joints_world[RIGHT_HIP].tolist()
+        fx, fz = rz - lz, lx - rx  # up x (right - left), as (x, z)
+        norm = max(math.hypot(fx, fz), 1e-9)
+        state = np.array([0.5 * (lx + rx), 0.5 * (lz + rz), fx / norm, fz / norm])
+        if st.ground is not None:
+            state = st.ground(state, t)
+        ground = state[:2]
+        heading = math.atan2(-state[2], -state[3])
+        speed = _speed(st.path, t, float(state[0]), float(state[1]), cfg.trajectory_window)
         contact = (bool(contact[0]), bool(contact[1]))
         out = joints_world
         if cfg.foot_lock:
