@@ -211,8 +211,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per row [5]")
     parser.add_argument("--quick", action="store_true", help="a few rows only (a smoke run)")
     parser.add_argument("--tables", default="12345", help="which tables to print [12345]")
+    parser.add_argument("--only", default="", help="table 1: rows whose kind or camera "
+                        "contains this (e.g. mast)")  # fmt: skip
     args = parser.parse_args()
     scenes = SCENES[4:5] + SCENES[7:8] if args.quick else SCENES
+    scenes = tuple(s for s in scenes if args.only in f"{s[0]} {s[1]}")
     noise = NOISE[2:] if args.quick else NOISE
     steps = {"1": lambda: ground_table(args.seeds, scenes, noise),
              "2": lambda: contact_table(args.seeds), "3": lambda: size_table(args.seeds),

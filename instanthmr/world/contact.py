@@ -5,8 +5,9 @@ foot seems to slide and to rise or sink with it; a foot's height over the floor 
 its 3D position alone is noisy by centimetres, and its 3D speed by tenths of a metre per
 second. Contact is decided from three things that error does not touch:
 
-1. **The foot's image motion**: the speed of the mean of its ankle, heel and toe tips in the
-   image over ``speed_window`` seconds, turned into metres per second at the foot's depth. A
+1. **The foot's image motion** (:class:`~.observation.FootMotion`): the speed of the mean of
+   its ankle, heel and toe tips in the image over ``speed_window`` seconds, turned into
+   metres per second at the foot's depth. A
    planted foot does not move in the image; a swinging one does (its lift is seen from any
    camera that does not look straight down).
 2. **The foot's height over the person's lower foot**, from the body's own metric shape
@@ -22,24 +23,16 @@ second. Contact is decided from three things that error does not touch:
 from __future__ import annotations
 
 import math
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..skeleton import JOINT_INDEX
-from .estimator import FOOT_JOINTS
 from .frame import WorldFrame
-from .observation import Observation
-
-MOVING = [JOINT_INDEX[f"{side}_{n}"] for side in ("left", "right")
-          for n in ("ankle", "heel", "big_toe_tip", "small_toe_tip")]  # fmt: skip
-"""Per foot, the keypoints whose mean image motion is the foot's: ankle, heel, toe tips."""
+from .observation import FOOT_JOINTS, Observation
 
 
 @dataclass
 class _Track:
-    feet: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     offset: float = 0.0
     offset_var: float = 1.0
     seen: float = -math.inf
@@ -51,7 +44,6 @@ class ContactTracker:
     Args:
         contact_height: a foot within this height of the person's lower foot may touch, m.
         contact_speed: ... when slower than this in the image, m/s at the foot's depth.
-        speed_window: shortest baseline of the image speed, seconds.
         level_tol: a person whose lower foot is further than this (plus three standard
             deviations) from the floor is on another level, m.
         level_window: time constant of the lower foot's averaged height, seconds.
@@ -62,14 +54,12 @@ class ContactTracker:
         self,
         contact_height: float = 0.03,
         contact_speed: float = 0.5,
-        speed_window: float = 0.05,
         level_tol: float = 0.12,
         level_window: float = 0.3,
         forget_after: float = 2.0,
     ) -> None:
         self.contact_height = contact_height
         self.contact_speed = contact_speed
-        self.speed_window = speed_window
         self.level_tol = level_tol
         self.level_window = level_window
         self.forget_after = forget_after
@@ -79,7 +69,10 @@ class ContactTracker:
         """Forget every track."""
         self._tracks.clear()
 
-    def update(self, obs: Observation, frame: WorldFrame, floor_std: float, t: float) -> np.ndarray:
+    def update(
+        self, obs: Observation, frame: WorldFrame, floor_std: float, t: float,
+        foot_speed: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
         """(P, 2) bool: each observed person's (left, right) foot on the floor at time ``t``.
 
         Args:
@@ -87,6 +80,7 @@ class ContactTracker:
             frame: the world frame (its plane is the floor).
             floor_std: standard deviation of the floor's height, metres (0 when given).
             t: seconds.
+            foot_speed: (P, 2) each foot's image speed, m/s (:class:`~.observation.FootMotion`).
         """
         out = np.zeros((len(obs), 2), dtype=bool)
         for tid in [k for k, s in self._tracks.items() if t - s.seen > self.forget_after]:
@@ -101,35 +95,17 @@ class ContactTracker:
         ground = lower + obs.trans @ n + h  # the lower foot over the floor
         depth_var = (obs.depth.std * (obs.trans @ n)) ** 2
         lateral = np.where(np.isnan(obs.depth.lateral), 0.02, obs.depth.lateral)
-        pix = obs.keypoints[:, MOVING].reshape(-1, 2, 4, 2).mean(axis=2)  # (P, 2, 2)
-        metres_per_px = (feet[..., 2] + obs.trans[:, None, 2]) / obs.focal[:, None]  # (P, 2)
+        on_floor = np.zeros(len(obs), dtype=bool)
         for i, tid in enumerate(obs.track.tolist()):
             st = self._tracks.get(tid)
             if st is None or t < st.seen:
-                st = self._tracks[tid] = _Track(offset=float(ground[i]),
-                                                offset_var=float(depth_var[i]))  # fmt: skip
+                st = self._tracks[tid] = _Track(float(ground[i]), float(depth_var[i]))
             else:
                 a = 1.0 - math.exp(-(t - st.seen) / self.level_window)
                 st.offset += a * (float(ground[i]) - st.offset)
                 st.offset_var = (1 - a) ** 2 * st.offset_var + a * a * float(depth_var[i])
             st.seen = t
-            speed = _image_speed(st.feet, t, pix[i], self.speed_window) * metres_per_px[i]
             sd = math.sqrt(st.offset_var + floor_std**2 + lateral[i] ** 2 / 3)
-            on_floor = abs(st.offset) <= self.level_tol + 3.0 * sd
-            out[i] = on_floor & (above[i] < self.contact_height) & (speed < self.contact_speed)
+            on_floor[i] = abs(st.offset) <= self.level_tol + 3.0 * sd
+        out = on_floor[:, None] & (above < self.contact_height) & (foot_speed < self.contact_speed)
         return out
-
-
-def _image_speed(past: deque[tuple[float, np.ndarray]], t: float, x: np.ndarray,
-                 window: float) -> np.ndarray:  # fmt: skip
-    """Pixels per second of each row of ``x`` against the newest sample at least ``window``
-    seconds old (else the oldest); records ``x``. Zero when there is no earlier sample."""
-    while len(past) > 1 and t - past[1][0] >= window:
-        past.popleft()
-    speed = np.zeros(len(x))
-    if past and t > past[0][0]:
-        t0, old = past[0]
-        d = x - old
-        speed = np.sqrt((d * d).sum(axis=1)) / (t - t0)
-    past.append((t, x))
-    return speed

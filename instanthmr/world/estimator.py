@@ -39,15 +39,9 @@ import numpy as np
 from ..skeleton import JOINT_INDEX
 from .frame import WorldFrame
 from .ground_fit import FloorFit, Level, Samples, fit_floor, levels, within_normal
-from .observation import Observation
+from .observation import FOOT_JOINTS, Observation
 from .plane import DegeneratePlaneError
 
-FOOT_JOINTS: tuple[int, ...] = tuple(
-    JOINT_INDEX[n]
-    for n in ("left_big_toe_tip", "left_small_toe_tip", "left_heel",
-              "right_big_toe_tip", "right_small_toe_tip", "right_heel")
-)  # fmt: skip
-"""MHR70 indices of the toe tips and heels, left then right (15-20)."""
 NECK = JOINT_INDEX["neck"]
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
 LEVEL_FEET = 0.03
@@ -59,6 +53,8 @@ class EstimatorConfig:
     """Settings of :class:`GroundEstimator` (the documented defaults in brackets).
 
     Attributes:
+        still_speed: a foot faster than this in the image (m/s at its depth) marks no
+            ground [0.5].
         depth_noise: the model's depth error, standard deviation as a fraction of the
             distance, where the 2D keypoints cannot fix it [0.06].
         size_std: how well the model's metric body size is known (fraction) [0.01].
@@ -88,8 +84,9 @@ class EstimatorConfig:
         max_samples: samples kept (the oldest are dropped first) [6000].
     """
 
+    still_speed: float = 0.5
     depth_noise: float = 0.06
-    size_std: float = 0.0
+    size_std: float = 0.002
     lateral: float = 0.02
     contact_std: float = 0.01
     upright_angle: float = 30.0
@@ -109,9 +106,9 @@ class EstimatorConfig:
     max_samples: int = 6000
 
     def __post_init__(self) -> None:
-        positive = ("depth_noise", "lateral", "contact_std", "upright_angle", "cluster_s",
-                    "max_height_std", "max_angle_std", "level_tol", "settle_fraction",
-                    "recheck_s", "reopen_chi2")  # fmt: skip
+        positive = ("still_speed", "depth_noise", "lateral", "contact_std", "upright_angle",
+                    "cluster_s", "max_height_std", "max_angle_std", "level_tol",
+                    "settle_fraction", "recheck_s", "reopen_chi2")  # fmt: skip
         bad = [k for k in positive if not getattr(self, k) > 0]
         if bad or self.size_std < 0 or self.min_extent < 0:
             raise ValueError(f"{', '.join(bad) or 'size_std/min_extent'} must be > 0: {self}")
@@ -233,8 +230,12 @@ class GroundEstimator:
         """The floor fit behind the published frame (the settled one while settled)."""
         return self._settled or self._fit
 
-    def add(self, obs: Observation, timestamp: float) -> int:
-        """Take this frame's ground samples; returns how many."""
+    def add(self, obs: Observation, timestamp: float, foot_speed: np.ndarray | None = None) -> int:
+        """Take this frame's ground samples; returns how many.
+
+        ``foot_speed`` (P, 2): each foot's image speed, m/s (:class:`~.observation.FootMotion`);
+        only feet slower than ``still_speed`` mark the ground. None: every foot may.
+        """
         if len(obs) == 0:
             return 0
         cfg = self.config
@@ -248,13 +249,18 @@ class GroundEstimator:
             self._down -= (body[upright] / length[upright, None]).sum(axis=0)
         if not upright.any():
             return 0
-        feet = local[upright][:, list(FOOT_JOINTS)]  # (U, 6, 3)
-        heights = (feet @ up).reshape(-1, 2, 3).mean(axis=2)  # (U, 2) left, right
-        both = np.abs(heights[:, 0] - heights[:, 1]) < LEVEL_FEET
-        lower = np.argmin(heights, axis=1)
-        one = feet.reshape(-1, 2, 3, 3)[np.arange(len(feet)), lower].mean(axis=1)
-        point_local = np.where(both[:, None], feet.mean(axis=1), one)
-        npts = np.where(both, 6.0, 3.0)
+        feet = local[:, list(FOOT_JOINTS)].reshape(-1, 2, 3, 3).mean(axis=2)  # (P, 2, 3)
+        heights = feet @ up  # (P, 2) left, right
+        if foot_speed is not None:  # a moving foot (swinging, landing) is not on the ground
+            heights = np.where(foot_speed < cfg.still_speed, heights, np.inf)
+        lowest = heights.min(axis=1, keepdims=True)
+        use = heights < lowest + LEVEL_FEET  # the lower foot, or both when level
+        upright &= np.isfinite(lowest[:, 0])
+        if not upright.any():
+            return 0
+        count = use.sum(axis=1)
+        point_local = ((feet * use[..., None]).sum(axis=1) / np.maximum(count, 1)[:, None])[upright]
+        npts = 3.0 * count[upright]
         trans = obs.trans[upright]
         dist = np.linalg.norm(trans, axis=1)
         d = obs.depth
@@ -270,9 +276,12 @@ class GroundEstimator:
         self._new = True
         return len(track)
 
-    def update(self, obs: Observation, timestamp: float) -> Estimate:
-        """Add this frame's samples and refit when due; returns the current estimate."""
-        self.add(obs, timestamp)
+    def update(
+        self, obs: Observation, timestamp: float, foot_speed: np.ndarray | None = None
+    ) -> Estimate:
+        """Add this frame's samples (see :meth:`add`) and refit when due; returns the current
+        estimate."""
+        self.add(obs, timestamp, foot_speed)
         est = self.estimate
         est.samples = self._store.count
         self._frames_since_fit += 1

@@ -136,7 +136,7 @@ def height_variance(samples: Samples, normal: np.ndarray) -> np.ndarray:
 
 def _track_spread(
     mc: np.ndarray, wc: np.ndarray, w0: np.ndarray, cl: np.ndarray, cluster_track: np.ndarray,
-    ntr: int, s2c: float, scale: float,
+    ntr: int, s2c: np.ndarray, scale: float,
 ) -> float:  # fmt: skip
     """The variance of a per-person offset that the people's mean heights over the plane show
     beyond their own noise (a person whose size the model misjudges sits off the floor by a
@@ -152,10 +152,10 @@ def _track_spread(
     return max(float(excess), 0.0)
 
 
-def _vinv(v: np.ndarray, w: np.ndarray, cl: np.ndarray, s2c: float, tr: np.ndarray,
+def _vinv(v: np.ndarray, w: np.ndarray, cl: np.ndarray, s2c: np.ndarray, tr: np.ndarray,
           tau2: np.ndarray) -> np.ndarray:  # fmt: skip
     """``V^-1 v`` for the columns of ``v`` (N, m), where ``V = diag(1/w) + s2c C C^T + T`` holds
-    a random offset of variance ``s2c`` shared by each cluster and one of ``tau2[k]`` shared by
+    a random offset of variance ``s2c[c]`` shared by each cluster and one of ``tau2[k]`` shared by
     each track (clusters nest in tracks): Sherman-Morrison per cluster, then per track."""
     wv = w[:, None] * v
     wc = np.bincount(cl, weights=w)
@@ -197,6 +197,7 @@ def fit_floor(
     *,
     size_std: float = 0.0,
     cluster_std: float = 0.005,
+    depth_bias: float = 0.001,
     window: float = 1.5,
     iterations: int = 4,
 ) -> FloorFit:
@@ -207,6 +208,7 @@ def fit_floor(
         normal, height: the starting plane.
         size_std: each person's body-size error (fraction), shared by all their samples.
         cluster_std: least standard deviation of a cluster's shared error, metres.
+        depth_bias: ... and least, as a fraction of the cluster's distance seen vertically.
         window: seconds a cluster spans when full (for :attr:`FloorFit.clusters`).
         iterations: re-weighting passes.
 
@@ -224,6 +226,11 @@ def fit_floor(
     ntr = int(tr.max()) + 1
     count_tr = np.bincount(tr, minlength=ntr)
     multi = np.bincount(cluster_track, minlength=ntr)[cluster_track] >= 2
+    # Each cluster's shared error is at least cluster_std, and at least depth_bias of its
+    # distance seen vertically (the 2D depth's own small biases, which grow with distance).
+    reach = np.bincount(cl, weights=np.linalg.norm(samples.roots, axis=1), minlength=ncl)
+    reach /= np.bincount(cl, minlength=ncl)
+    floor_c = cluster_std**2 + (depth_bias * reach * abs(float(normal @ samples.rays.mean(0)))) ** 2
     robust = np.ones(len(pts))
     for it in range(iterations + 1):
         basis = tilt_basis(n)
@@ -241,20 +248,24 @@ def fit_floor(
         wtr = np.bincount(cluster_track, weights=wc, minlength=ntr)
         mtr = np.bincount(cluster_track, weights=wc * mc, minlength=ntr) / np.maximum(wtr, 1e-12)
         excess = (mc - mtr[cluster_track])[multi] ** 2 - scale**2 / wc[multi]
-        s2c = max(cluster_std**2, float(np.median(excess)) / 0.455 if len(excess) else 0.0)
+        s2c = np.maximum(floor_c, float(np.median(excess)) / 0.455 if len(excess) else 0.0)
         lever = np.bincount(tr, weights=samples.roots @ n, minlength=ntr) / count_tr
         tau2 = np.maximum((size_std * lever) ** 2, _track_spread(mc, wc, w0, cl, cluster_track,
                                                                   ntr, s2c, scale))  # fmt: skip
         # Tukey's biweight on each sample's residual against all of its noise, and on each
         # cluster's mean residual against its own: a cluster off the plane (a person on a
         # ramp, a step) weighs nothing even when each of its samples is within its noise.
-        t = y / (TUKEY_C * np.sqrt(var * scale**2 + s2c + tau2[tr]))
+        t = y / (TUKEY_C * np.sqrt(var * scale**2 + s2c[cl] + tau2[tr]))
         tc = mc / (TUKEY_C * np.sqrt(scale**2 / wc + s2c + tau2[cluster_track]))
         x = np.column_stack([np.ones(len(pts)), pts @ basis[0], pts @ basis[1]])
         if it > 0:  # once near the floor: a cluster sloping against it is on a ramp
             tc = np.hypot(tc, np.sqrt(_slope_chi2(x[:, 1:], y, w0, cl, ncl)) / (TUKEY_C * scale))
         robust = np.where(np.abs(t) < 1.0, (1.0 - t * t) ** 2, 0.0)
-        robust *= np.where(np.abs(tc) < 1.0, (1.0 - tc * tc) ** 2, 0.0)[cl]
+        on_plane = np.where(np.abs(tc) < 1.0, (1.0 - tc * tc) ** 2, 0.0)[cl]
+        robust *= on_plane
+        if it > 0:  # a person most of whose windows are off the floor (on a ramp) is no witness
+            kept = np.bincount(tr, weights=on_plane > 0.1, minlength=ntr) / count_tr
+            robust *= np.clip((kept - 0.3) / 0.4, 0.0, 1.0)[tr]
         w = robust / (var * scale**2)
         vx = _vinv(np.column_stack([x, y]), w, cl, s2c, tr, tau2)
         # Errors in variables: a sample's depth error moves it along its ray, so its

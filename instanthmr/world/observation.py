@@ -7,12 +7,24 @@ contacts read it. See :mod:`.depth` for the depth correction.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..results import PersonResult
+from ..skeleton import JOINT_INDEX
 from .depth import Depth, depth_from_keypoints
+
+FOOT_JOINTS: tuple[int, ...] = tuple(
+    JOINT_INDEX[n]
+    for n in ("left_big_toe_tip", "left_small_toe_tip", "left_heel",
+              "right_big_toe_tip", "right_small_toe_tip", "right_heel")
+)  # fmt: skip
+"""MHR70 indices of the toe tips and heels, left then right (15-20)."""
+MOVING = [JOINT_INDEX[f"{side}_{n}"] for side in ("left", "right")
+          for n in ("ankle", "heel", "big_toe_tip", "small_toe_tip")]  # fmt: skip
+"""Per foot, the keypoints whose mean image motion is the foot's: ankle, heel, toe tips."""
 
 
 @dataclass(frozen=True)
@@ -64,3 +76,46 @@ class Observation:
                                      size_std)  # fmt: skip
         track = np.array([p.track_id for p in chosen], dtype=np.int64)
         return cls(index, track, local, trans * depth.scale[:, None], keypoints, focal, depth)
+
+
+class FootMotion:
+    """Each foot's speed in the image, in metres per second at the foot's depth.
+
+    The speed of the mean of a foot's ankle, heel and toe-tip keypoints over ``window``
+    seconds (the newest earlier frame at least that old; a frame ago at 1 / ``window`` FPS
+    or less): the motion a depth error does not fake. A planted foot does not move in the
+    image; a swinging one does, its lift seen from any camera that does not look straight
+    down. A track's first frame reads 0.
+    """
+
+    def __init__(self, window: float = 0.05, forget_after: float = 2.0) -> None:
+        self.window = window
+        self.forget_after = forget_after
+        self._past: dict[int, deque[tuple[float, np.ndarray]]] = {}
+
+    def reset(self) -> None:
+        """Forget every track."""
+        self._past.clear()
+
+    def update(self, obs: Observation, t: float) -> np.ndarray:
+        """(P, 2): each observed person's (left, right) foot speed at time ``t``, m/s."""
+        for tid in [k for k, v in self._past.items() if t - v[-1][0] > self.forget_after]:
+            del self._past[tid]
+        speed = np.zeros((len(obs), 2))
+        if len(obs) == 0:
+            return speed
+        pix = obs.keypoints[:, MOVING].reshape(-1, 2, 4, 2).mean(axis=2)  # (P, 2, 2)
+        depth = obs.local[:, FOOT_JOINTS, 2].reshape(-1, 2, 3).mean(axis=2) + obs.trans[:, 2:3]
+        metres_per_px = depth / obs.focal[:, None]
+        for i, tid in enumerate(obs.track.tolist()):
+            past = self._past.get(tid)
+            if past is None or t <= past[-1][0]:
+                past = self._past[tid] = deque()
+            while len(past) > 1 and t - past[1][0] >= self.window:
+                past.popleft()
+            if past:
+                t0, old = past[0]
+                d = pix[i] - old
+                speed[i] = np.sqrt((d * d).sum(axis=1)) / (t - t0) * metres_per_px[i]
+            past.append((t, pix[i]))
+        return speed

@@ -24,7 +24,7 @@ from ..results import PersonResult, PersonWorld, WorldInfo
 from .contact import ContactTracker
 from .estimator import EstimatorConfig, GroundEstimator
 from .frame import WorldFrame
-from .observation import Observation
+from .observation import FootMotion, Observation
 from .trajectory import LEFT_HIP, RIGHT_HIP, MotionConfig, MotionTracker
 
 
@@ -51,9 +51,10 @@ class WorldTracker:
         self.estimator = GroundEstimator(estimator or EstimatorConfig())
         self.motion = MotionTracker(motion)
         m = self.motion.config
+        self.feet = FootMotion(m.speed_window, m.forget_after)
         self.contacts = ContactTracker(
-            m.contact_height, m.contact_speed, m.speed_window,
-            level_tol=self.estimator.config.level_tol, forget_after=m.forget_after,
+            m.contact_height, m.contact_speed, level_tol=self.estimator.config.level_tol,
+            forget_after=m.forget_after,
         )  # fmt: skip
 
     @property
@@ -65,6 +66,7 @@ class WorldTracker:
         """Forget the online estimate and every track (a given frame is kept)."""
         self.estimator.reset()
         self.motion.reset()
+        self.feet.reset()
         self.contacts.reset()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -126,14 +128,15 @@ class WorldTracker:
             )
         cfg = self.estimator.config
         obs = Observation.of(measured, cfg.depth_noise, cfg.size_std)
+        speed = self.feet.update(obs, t)
         if self.fixed is None:
-            self.estimator.update(obs, t)
+            self.estimator.update(obs, t, speed)
         frame = self.frame
         info = self._info(frame)
         if frame is None:
             return persons, info
         floor_std = info.height_std or 0.0
-        contact = self.contacts.update(obs, frame, floor_std, t)
+        contact = self.contacts.update(obs, frame, floor_std, t, speed)
         touch = {int(i): (bool(c[0]), bool(c[1])) for i, c in zip(obs.index, contact, strict=True)}
         cam = np.array([p.joints_3d_local + p.cam_trans for p in persons], dtype=np.float64)
         world = cam.reshape(-1, 3) @ frame.rotation.T + frame.camera_position
