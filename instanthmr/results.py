@@ -8,7 +8,6 @@ when the frame is empty.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,7 +116,8 @@ class PersonResult:
     def with_world(self, joints_3d_world: np.ndarray, root_world: np.ndarray) -> PersonResult:
         """A copy with the world fields set; only those two are validated (the rest already
         were): the world stage's fast path, once per person and frame."""
-        out = copy.copy(self)
+        out = object.__new__(PersonResult)
+        out.__dict__.update(self.__dict__)  # a shallow copy, without copy.copy's overhead
         for name, value in (("joints_3d_world", joints_3d_world), ("root_world", root_world)):
             object.__setattr__(out, name, _as_array(name, value, _WORLD_SHAPES[name]))
         return out

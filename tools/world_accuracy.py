@@ -59,8 +59,9 @@ def ground_table(seeds: int, scenes: tuple, noise: tuple) -> None:
     """Table 1: the ground estimate after 10 s."""
     print("| scene | camera | depth / jitter | known at 10 s | first known (s) | height err "
           "cm | pitch err deg | roll err deg | reported 1 sd (cm, deg, deg) | covered | "
-          "known while off |")  # fmt: skip
-    print("|" + " --- |" * 11)
+          "known while off | floor flips |")  # fmt: skip
+    print("|" + " --- |" * 12)
+    pooled = [0, 0, 0]  # known frames, covered, known while off
     for kind, camera, people in scenes:
         for depth, lateral in noise:
             runs: list[Score] = [
@@ -71,6 +72,9 @@ def ground_table(seeds: int, scenes: tuple, noise: tuple) -> None:
             firsts = [r.first_known for r in runs if not math.isnan(r.first_known)]
             frames = sum(r.known_frames for r in runs)
             covered = sum(r.covered for r in runs) / frames if frames else math.nan
+            pooled[0] += frames
+            pooled[1] += sum(r.covered for r in runs)
+            pooled[2] += sum(r.bad_frames for r in runs)
             sd = (
                 "-" if not known else ", ".join(
                     f"{np.median([r.stds[k] for r in known]) * m:.{d}f}"
@@ -83,9 +87,13 @@ def ground_table(seeds: int, scenes: tuple, noise: tuple) -> None:
                 f"{_cell([r.errors[0] for r in runs], 1, 100)} | "
                 f"{_cell([r.errors[1] for r in runs], 2)} | "
                 f"{_cell([r.errors[2] for r in runs], 2)} | {sd} | "
-                f"{100 * covered:.0f}% | {sum(r.bad_frames for r in runs)} |",
+                f"{100 * covered:.0f}% | {sum(r.bad_frames for r in runs)} | "
+                f"{sum(r.flips for r in runs)} |",
                 flush=True,
             )
+    print(f"\nAll rows: {pooled[1]} of {pooled[0]} known frames covered by two reported "
+          f"standard deviations ({100 * pooled[1] / max(pooled[0], 1):.1f}%); {pooled[2]} known "
+          "while more than 10 cm or 2 deg off.")
 
 
 def contact_table(seeds: int) -> None:

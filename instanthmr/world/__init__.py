@@ -2,6 +2,7 @@
 
 - :mod:`.depth`: each person's depth from their 2D keypoints and metric body.
 - :mod:`.observation`: one frame's tracked persons as arrays, at the corrected depth.
+- :mod:`.samples`: ground samples with their noise, and their store.
 - :mod:`.plane`: :func:`fit_ground_plane` (RANSAC + least squares) -> :class:`GroundPlane`.
 - :mod:`.ground_fit`: the floor from samples with known noise: weighted robust fit,
   covariance, levels.

@@ -88,12 +88,16 @@ def depth_from_keypoints(
     s = (a * b).sum(axis=1) / saa
     r = b - a * s[:, None]
     # One re-weighting: joints off by more than 3 rms (occluded, mislabelled) are dropped.
-    w = r * r <= 9.0 * (r * r).mean(axis=1, keepdims=True) + 1e-12
-    wa = a * w
-    n = w.sum(axis=1)
-    saa = np.maximum((wa * a).sum(axis=1), 1e-12)
-    s = (wa * b).sum(axis=1) / saa
-    r = (b - a * s[:, None]) * w
+    rr = r * r
+    w = rr <= 9.0 * rr.mean(axis=1, keepdims=True) + 1e-12
+    if w.all():
+        n = np.full(len(trans), float(a.shape[1]))
+    else:
+        wa = a * w
+        n = w.sum(axis=1)
+        saa = np.maximum((wa * a).sum(axis=1), 1e-12)
+        s = (wa * b).sum(axis=1) / saa
+        r = (b - a * s[:, None]) * w
     rms = np.sqrt((r * r).sum(axis=1) / np.maximum(n - 1, 1))  # pixels
     # Errors in variables: the keypoints' noise (variance v, pixels^2; taken as half of the
     # residual variance, the 3D joints having the other half) enters both sides, a through

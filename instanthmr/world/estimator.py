@@ -2,16 +2,19 @@
 
 **Ground samples.** Every frame, each tracked person standing or walking upright (the body's
 ankle-to-neck line within ``upright_angle`` of the current up direction) gives one sample:
-the mean of the heel and toe tips of their lower foot (of both feet when they are level),
-at the depth fixed by their 2D keypoints and metric body (:mod:`.depth`). A walker always
-has a foot on the ground, so no one needs to stand still. Each sample carries its noise:
+the mean of the heel and toe tips of their lower foot among those still in the image
+(slower than ``still_speed``, :class:`~.observation.FootMotion`; both feet when they are
+level), at the depth fixed by their 2D keypoints and metric body (:mod:`.depth`). A walker
+always has a planted foot, so no one needs to stand still; a swinging or landing foot and a
+runner in flight give none. Each sample carries its noise:
 along its viewing ray the depth's per-frame error (its standard deviation times the
 distance), across it the keypoints' scatter and ``contact_std`` (how well a foot marks the
 floor). Samples are grouped into clusters, one person over ``cluster_s`` seconds.
 
 **Fit.** Every ``refit_every`` frames the floor is refitted on all samples kept
-(:func:`~.ground_fit.fit_floor`, started from the last plane; the first time from a RANSAC
-fit). The samples are split into levels (:func:`~.ground_fit.levels`): the floor is the
+(:func:`~.ground_fit.fit_floor`, started from the last trusted plane; until the frame is
+known, from the normal the clusters agree on, :func:`~.ground_fit.within_normal`). The
+samples are split into levels (:func:`~.ground_fit.levels`): the floor is the
 level with the most foot-time among those spreading at least ``min_extent`` metres both
 ways, and it changes only when another level holds ``floor_hysteresis`` times its
 foot-time. Samples on other levels (a stage, a ramp) do not tilt the floor.
@@ -38,9 +41,10 @@ import numpy as np
 
 from ..skeleton import JOINT_INDEX
 from .frame import WorldFrame
-from .ground_fit import FloorFit, Level, Samples, fit_floor, levels, within_normal
+from .ground_fit import FloorFit, Level, fit_floor, levels, within_normal
 from .observation import FOOT_JOINTS, Observation
 from .plane import DegeneratePlaneError
+from .samples import Samples, SampleStore
 
 NECK = JOINT_INDEX["neck"]
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
@@ -57,7 +61,9 @@ class EstimatorConfig:
             ground [0.5].
         depth_noise: the model's depth error, standard deviation as a fraction of the
             distance, where the 2D keypoints cannot fix it [0.06].
-        size_std: how well the model's metric body size is known (fraction) [0.01].
+        size_std: least per-person offset of the 2D depth, as a fraction of the person's
+            height under the camera (a body size the model misjudges; the people's own
+            scatter is estimated on top) [0.002].
         lateral: the joints' error across the ray when the keypoints cannot measure it, m
             [0.02].
         contact_std: how well a foot on the ground marks the floor, m [0.01].
@@ -155,42 +161,6 @@ class Estimate:
     levels: int = 0
 
 
-_FIELDS = ("points", "rays", "roots", "var_along", "var_iso", "cluster", "track", "time")
-
-
-class _Store:
-    """A ring buffer of ground samples."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.clear()
-
-    def clear(self) -> None:
-        c = self.capacity
-        self.points, self.rays, self.roots = np.zeros((c, 3)), np.zeros((c, 3)), np.zeros((c, 3))
-        self.var_along, self.var_iso, self.time = np.zeros(c), np.zeros(c), np.zeros(c)
-        self.cluster, self.track = np.zeros(c, np.int64), np.zeros(c, np.int64)
-        self.count = self.head = 0
-
-    def add(self, **columns: np.ndarray) -> None:
-        n = len(columns["points"])
-        idx = (self.head + np.arange(n)) % self.capacity
-        for k, v in columns.items():
-            getattr(self, k)[idx] = v
-        self.head = (self.head + n) % self.capacity
-        self.count = min(self.count + n, self.capacity)
-
-    def samples(self) -> Samples:
-        n = self.count
-        return Samples(*(getattr(self, k)[:n].copy() for k in _FIELDS))
-
-    def keep(self, mask: np.ndarray) -> None:
-        kept = self.samples().take(mask)
-        self.clear()
-        if len(kept):
-            self.add(**{k: getattr(kept, k) for k in _FIELDS})
-
-
 @dataclass
 class GroundEstimator:
     """Collects ground samples per track and fits the floor online (see the module docstring)."""
@@ -202,7 +172,7 @@ class GroundEstimator:
 
     def reset(self) -> None:
         """Forget every sample and the estimate."""
-        self._store = _Store(self.config.max_samples)
+        self._store = SampleStore(self.config.max_samples)
         self._down = np.zeros(3)
         self._fit: FloorFit | None = None
         self._settled: FloorFit | None = None

@@ -108,12 +108,12 @@ class WorldFrame:
     @property
     def pitch_deg(self) -> float:
         """Degrees the optical axis points below the horizon (positive = looking down)."""
-        return math.degrees(math.asin(float(np.clip(-self.normal[2], -1.0, 1.0))))
+        return math.degrees(math.asin(min(1.0, max(-1.0, -float(self.normal[2])))))
 
     @property
     def roll_deg(self) -> float:
         """Degrees the camera is turned about its optical axis (0 = level)."""
-        return math.degrees(math.atan2(self.normal[0], -self.normal[1]))
+        return math.degrees(math.atan2(float(self.normal[0]), -float(self.normal[1])))
 
     @property
     def rotation(self) -> np.ndarray:

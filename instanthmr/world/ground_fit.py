@@ -5,24 +5,33 @@ Each ground sample (a person's lower foot, see :mod:`.estimator`) carries its ow
 ``var_iso`` in every direction (joint jitter, how well a foot marks the floor). Its height
 error over a plane with unit normal ``n`` has variance ``var_along (n . ray)^2 + var_iso``.
 
-**Fit** (:func:`fit_floor`). Iteratively re-weighted least squares on the sample heights,
-the plane written as ``n0 + alpha e1 + beta e2`` (``e1``, ``e2`` across ``n0``) and height
-``h``: linear in ``(h, alpha, beta)`` about the previous estimate. Weights are the inverse
-height variances times Tukey's biweight of the normalised residual (c = 4.685, with a robust
-scale that grows when the residuals are wider than their stated noise): a foot in the air,
-a person on a step and a wrong keypoint weigh nothing.
+**Fit** (:func:`fit_floor`). Iteratively re-weighted, generalised least squares on the
+sample heights, the plane written as ``n0 + alpha e1 + beta e2`` (``e1``, ``e2`` across
+``n0``) and height ``h``: linear in ``(h, alpha, beta)`` about the previous estimate.
+Weights are the inverse height variances times Tukey's biweight (c = 4.685, with a robust
+scale that grows when the residuals are wider than their stated noise) of each sample's
+residual, of its cluster's mean residual and of its cluster's slope against the plane; a
+person most of whose clusters are rejected gives no weight at all. So a foot in the air, a
+person on a step or a ramp and a wrong keypoint weigh nothing. The along-ray error moves a
+sample's position on the plane together with its height: the expected products of those
+errors are taken out of the normal equations (corrected least squares), or they would tilt
+the fit.
 
 **Covariance.** Samples of one person within a few seconds share their errors (the depth
-error drifts slowly), so they are not independent. The covariance of ``(h, alpha, beta)``
-is the cluster-robust sandwich ``A^-1 (sum_c g_c g_c^T) A^-1 G/(G-1)`` over clusters ``c``
-(one person, ``cluster_s`` seconds), never below the model-based ``A^-1``, plus the
-effect of each person's body-size error (a whole person's depth scaled by ``1 + e``,
-``e ~ N(0, size_std^2)``, shared by all their samples). Pitch and roll standard deviations
-follow from ``(alpha, beta)`` through their Jacobian.
+error drifts slowly), and people may share an offset (a body size the model misjudges).
+The least squares are generalised with two random offsets (Sherman-Morrison per cluster and
+per person, :func:`_vinv`): one per cluster, of the variance the clusters' mean heights
+show beyond their white noise about their person's mean, at least ``cluster_std`` and
+``depth_bias`` of the cluster's distance seen vertically; one per person, of the variance
+the people's mean heights show beyond their noise, at least ``size_std`` of their height
+under the camera. The covariance of ``(h, alpha, beta)`` is the inverse of the generalised
+normal matrix; pitch and roll standard deviations follow through their Jacobian.
 
 **Levels** (:func:`levels`). Clusters are grouped by their mean height over the fitted
 plane: a level is the clusters within ``tol`` of the heaviest remaining height, its weight
 the foot-time (samples) it holds, its extent the spread of its samples on the plane.
+:func:`within_normal` finds the normal from the variation within clusters only, so that
+several levels agree on it.
 """
 
 from __future__ import annotations
@@ -32,40 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .samples import Samples, height_variance
+
 TUKEY_C = 4.685
-
-
-@dataclass(frozen=True)
-class Samples:
-    """Ground samples (N of each): see the module docstring.
-
-    Attributes:
-        points: (N, 3) camera frame, metres.
-        rays: (N, 3) unit viewing ray of each sample's person (its depth error runs along it).
-        roots: (N, 3) the person's (corrected) pelvis, metres: a body-size error ``e`` moves
-            the sample by ``e * root``.
-        var_along: (N,) variance along the ray, m^2 (per-frame part).
-        var_iso: (N,) isotropic variance, m^2.
-        cluster: (N,) int, the cluster (person and time window) of each sample.
-        track: (N,) int, the person of each sample.
-        time: (N,) seconds.
-    """
-
-    points: np.ndarray
-    rays: np.ndarray
-    roots: np.ndarray
-    var_along: np.ndarray
-    var_iso: np.ndarray
-    cluster: np.ndarray
-    track: np.ndarray
-    time: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def take(self, mask: np.ndarray) -> Samples:
-        """The samples where ``mask`` is true."""
-        return Samples(*(getattr(self, k)[mask] for k in self.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -126,12 +104,6 @@ def angle_jacobian(normal: np.ndarray, basis: np.ndarray) -> np.ndarray:
     d_pitch = np.array([0.0, 0.0, -1.0]) / max(math.sqrt(max(1.0 - nz * nz, 0.0)), 1e-9)
     d_roll = np.array([-ny, nx, 0.0]) / max(nx * nx + ny * ny, 1e-12)
     return np.stack([basis @ d_pitch, basis @ d_roll])
-
-
-def height_variance(samples: Samples, normal: np.ndarray) -> np.ndarray:
-    """(N,) variance of each sample's height over a plane with this normal, m^2."""
-    proj = samples.rays @ normal
-    return samples.var_along * proj * proj + samples.var_iso
 
 
 def _track_spread(

@@ -14,7 +14,6 @@ its uncertainty is within its limits every person's ``joints_3d_world`` stays No
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -79,7 +78,7 @@ class WorldTracker:
             )
         return frame.save(path)
 
-    def _info(self, frame: WorldFrame | None) -> WorldInfo:
+    def _info(self, frame: WorldFrame | None, persons: tuple[PersonWorld, ...] = ()) -> WorldInfo:
         est = self.estimator.estimate
         if frame is None:
             return WorldInfo(known=False, reason=est.reason or "world frame not known yet",
@@ -102,6 +101,7 @@ class WorldTracker:
             settled=not given and est.settled,
             reopened=0 if given else est.reopened,
             levels=0 if given else est.levels,
+            persons=persons,
         )
 
     def update(
@@ -132,10 +132,10 @@ class WorldTracker:
         if self.fixed is None:
             self.estimator.update(obs, t, speed)
         frame = self.frame
-        info = self._info(frame)
         if frame is None:
-            return persons, info
-        floor_std = info.height_std or 0.0
+            return persons, self._info(None)
+        est = self.estimator.estimate
+        floor_std = 0.0 if self.fixed is not None else est.height_std or 0.0
         contact = self.contacts.update(obs, frame, floor_std, t, speed)
         touch = {int(i): (bool(c[0]), bool(c[1])) for i, c in zip(obs.index, contact, strict=True)}
         cam = np.array([p.joints_3d_local + p.cam_trans for p in persons], dtype=np.float64)
@@ -150,4 +150,4 @@ class WorldTracker:
                 joints = m.joints
                 records.append(PersonWorld(p.track_id, m.position, m.heading, m.speed, m.contact))
             out.append(p.with_world(joints, root))
-        return out, dataclasses.replace(info, persons=tuple(records))
+        return out, self._info(frame, tuple(records))
