@@ -72,9 +72,13 @@ class PosePipeline:
     Args:
         model: InstantHMR ONNX path, or None for the Hub release.
         device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml`` (both models).
-        detector_variant: RF-DETR ``nano``, ``small``, ``medium``, ``base`` or ``large``.
+        detector_variant: ``auto`` (RF-DETR where its export is present, or on a GPU where
+            rfdetr is installed; else the embedded YOLOX-nano: see ``docs/pipeline.md``,
+            "Which detector runs"), ``yolox-nano``, ``yolox`` (a YOLOX file given as
+            ``detector_model``), or RF-DETR ``nano``, ``small``, ``medium``, ``base``, ``large``.
         detector_backend: ``onnx``, ``torch`` or ``auto`` (onnx when an export is found).
-        det_confidence: person score threshold.
+        det_confidence: person score threshold; None: the detector's own (RF-DETR 0.5,
+            YOLOX 0.3).
         max_persons: most people per frame (highest-scoring / already tracked first).
         detector_stride: longest gap, in frames, between detector runs. 1 runs it on every
             frame; N > 1 carries each person's box from their own keypoints in between,
@@ -83,8 +87,8 @@ class PosePipeline:
         tracking: keep track ids across frames (needed for ``detector_stride > 1``).
         smoothing: One-Euro smoothing per track. None: off in :meth:`predict`, on in
             :meth:`predict_video`. True/False force it.
-        detector_model: the RF-DETR ONNX export to use.
-        detector: ``"auto"`` builds RF-DETR from the options above; None means the caller
+        detector_model: the detector file to use (an RF-DETR or YOLOX ONNX export).
+        detector: ``"auto"`` builds the detector from the options above; None means the caller
             always brings boxes; or any object with ``detect(image) -> sv.Detections``.
         target: follow one person: ``"largest"``, ``"center"`` or a track id.
         fixed_stride: run the detector exactly every ``detector_stride`` frames (no
@@ -126,9 +130,9 @@ class PosePipeline:
         self,
         model: str | os.PathLike[str] | None = None,
         device: str = "auto",
-        detector_variant: str = "nano",
+        detector_variant: str = "auto",
         detector_backend: str = "auto",
-        det_confidence: float = 0.5,
+        det_confidence: float | None = None,
         max_persons: int | None = None,
         detector_stride: int = 1,
         batch_persons: bool = True,
@@ -166,7 +170,7 @@ class PosePipeline:
         self.async_mode = async_mode(async_detector, detector_latency, detector, tracking)
         self.detector_latency = 1 if detector_latency is None else int(detector_latency)
         if detector_threads is not None and not (isinstance(detector, str) and detector == "auto"):
-            raise ValueError("detector_threads sets the threads of the RF-DETR session built "
+            raise ValueError("detector_threads sets the threads of the detector session built "
                              "by the pipeline (detector='auto'); configure your own detector "
                              "yourself")  # fmt: skip
         auto_detector = isinstance(detector, str) and detector == "auto"
@@ -201,6 +205,18 @@ class PosePipeline:
         self._busy = threading.Lock()
         self._worker: Any = None  # the async DetectorWorker, started on first use
         self._closer: Any = None  # its weakref.finalize: closes it if the pipeline is dropped
+
+    def describe(self) -> dict[str, Any]:
+        """What this pipeline runs, as results files and benchmarks record it: the HMR
+        model's file name, provider and random-init flag, and the detector
+        (:func:`~instanthmr.detector.choice.describe_detector`; None without one)."""
+        from .detector.choice import describe_detector
+
+        return {
+            "model": {"file": os.path.basename(self.hmr.model_path),
+                      "provider": self.hmr.provider, "random_init": bool(self.hmr.random_init)},
+            "detector": describe_detector(self.detector),
+        }  # fmt: skip
 
     def fork(self) -> PosePipeline:
         """A pipeline for another stream: the same models and options, fresh state.

@@ -167,7 +167,9 @@ def _process(
     try:
         with _open(item) as source:
             run.fps = getattr(source, "fps", None)
-            exporters = [open_exporter(stage / f"{item.stem}.{f}") for f in options.formats]
+            run_info = pipeline.describe()
+            exporters = [open_exporter(stage / f"{item.stem}.{f}", run=run_info)
+                         for f in options.formats]  # fmt: skip
             return _frames(pipeline, source, item, options, exporters, run, progress)
     except _UnreadableError as exc:
         return str(exc)

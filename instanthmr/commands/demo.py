@@ -22,7 +22,8 @@ from typing import Any
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
 
 APP_ID = "instanthmr"
-DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
+# instanthmr.detector.choice.DETECTOR_VARIANTS (not imported here: --help stays fast)
+DETECTOR_VARIANTS = ("auto", "yolox-nano", "yolox", "nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 IMAGE_INPUTS = ("images", "folder")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
@@ -81,13 +82,17 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     pipe.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
                       help="model precision per provider: auto uses an int8 file (instanthmr "
                       "quantize) only where it measured faster (default: auto)")
-    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
-                      help="RF-DETR size: larger is more accurate and slower (default: nano)")
+    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="auto",
+                      help="auto: RF-DETR nano where its export is present (or on a GPU with "
+                      "rfdetr installed), else the embedded YOLOX-nano; yolox-nano; yolox (a "
+                      "YOLOX file given with --detector-model); or an RF-DETR size, larger "
+                      "is more accurate and slower (default: auto)")
     pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
                       help="onnx (numpy + onnxruntime) or torch (the rfdetr package) "
                       "(default: auto)")
     pipe.add_argument("--detector-model", metavar="PATH",
-                      help="an RF-DETR ONNX export to use instead of the variant's default")
+                      help="a detector file (an RF-DETR or YOLOX ONNX export) to use instead "
+                      "of the variant's default")
     pipe.add_argument("--detector-stride", type=_int_at_least(1), default=None, metavar="N",
                       help="longest gap between detector runs; boxes in between come from "
                       "tracked keypoints, and the detector runs sooner when a track looks "
@@ -101,8 +106,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
                       help="CPU threads of the detector's session (default: as many as "
                       "the HMR model's; with the async detector on CPU the two models split "
                       "the cores)")
-    pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
-                      help="minimum detector score for a person (default: 0.5)")
+    pipe.add_argument("--det-confidence", type=_unit_float, default=None, metavar="P",
+                      help="minimum detector score for a person (default: the detector's "
+                      "own, 0.5 for RF-DETR and 0.3 for YOLOX)")
     pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
                       help="keep at most N persons per frame, the most confident (default: all)")
     pipe.add_argument("--no-batch-persons", action="store_true",
@@ -272,7 +278,9 @@ def run(args: argparse.Namespace) -> int:
         stack.callback(source.close)
         pipeline = _make_pipeline(args, smooth, world)
         stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
-        outputs = _Outputs(args, stack, fps=_source_fps(source, args))
+        run_info = pipeline.describe()
+        print(_models_line(run_info), file=sys.stderr, flush=True)
+        outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_info)
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
@@ -309,6 +317,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
+def _models_line(run_info: dict[str, Any]) -> str:
+    """The line naming the models this run uses (the detector and why it was chosen)."""
+    det = run_info.get("detector")
+    detector = "none (boxes come from the caller)" if det is None else (
+        f"{det['name']} on {det['provider']}" + (f" ({det['reason']})" if det["reason"] else "")
+    )  # fmt: skip
+    return f"models: HMR {run_info['model']['file']}; detector {detector}"
+
+
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
     fps = getattr(source, "fps", None)
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 25.0
@@ -318,7 +335,10 @@ def _source_fps(source: Any, args: argparse.Namespace) -> float:
 class _Outputs:
     """Rerun sink, exporters and the annotated video, all closed by ``stack``."""
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack, fps: float) -> None:
+    def __init__(
+        self, args: argparse.Namespace, stack: contextlib.ExitStack, fps: float,
+        run: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         self.written: list[str] = []
         self.viewer = viewer_namespace(args)
         self.sink = None
@@ -344,7 +364,7 @@ class _Outputs:
             from ..sinks.exporters import open_exporter
 
             for path in args.export:
-                exporter = open_exporter(path)
+                exporter = open_exporter(path, run=run)
                 stack.callback(exporter.close)
                 self.exporters.append(exporter)
                 if not hasattr(exporter, "written"):  # animation files are named on close

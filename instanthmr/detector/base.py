@@ -23,6 +23,8 @@ from ..runtime.contract import BATCH, ContractError, TensorSpec
 
 PERSON_CLASS_ID = 1
 """COCO category id of ``person``: the logit slot the detector keeps."""
+RFDETR_CONFIDENCE = 0.5
+"""RF-DETR's default person score threshold."""
 NUM_QUERIES = 300
 """Object queries of every RF-DETR detection variant (``num_queries``)."""
 NUM_LOGITS = 91

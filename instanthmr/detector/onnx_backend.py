@@ -103,6 +103,10 @@ class OnnxPersonDetector:
     """
 
     backend = "onnx"
+    kind = "rfdetr"
+    embedded = False
+    reason = ""
+    """Why this detector was chosen (set by :func:`~instanthmr.detector.create_detector`)."""
 
     def __init__(
         self,
@@ -140,6 +144,12 @@ class OnnxPersonDetector:
     def _warmup_feeds(self, batch: int) -> dict[str, np.ndarray]:
         r = self.resolution
         return {INPUT_NAME: np.zeros((batch, 3, r, r), dtype=np.float32)}
+
+    @property
+    def name(self) -> str:
+        """What the run names, e.g. ``RF-DETR nano (onnx, rfdetr-nano.onnx)``."""
+        random = ", RANDOM-INIT" if self.random_init else ""
+        return f"RF-DETR {self.variant} (onnx, {self.model_path.name}{random})"
 
     @property
     def provider(self) -> str:

@@ -79,13 +79,14 @@ def model_entry(
     path: str | os.PathLike[str] | None, random_init: bool, detector: Any = None
 ) -> dict[str, Any]:
     """The model's path, SHA-256 and random-init flag; with a ``detector`` object, its
-    variant, backend, file and random-init flag too."""
+    name, variant, backend, file and random-init flag too."""
     entry: dict[str, Any] = {"path": None if path is None else str(path),
                              "sha256": None if path is None else file_sha256(path),
                              "random_init": bool(random_init)}  # fmt: skip
     if detector is not None:
         det_path = getattr(detector, "model_path", None)
         entry["detector"] = {
+            "name": str(getattr(detector, "name", type(detector).__name__)),
             "variant": getattr(detector, "variant", None),
             "backend": getattr(detector, "backend", None),
             "path": None if det_path is None else str(det_path),

@@ -8,7 +8,6 @@ reported as p50 / p95 / mean so one noisy run does not decide a comparison.
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
 import os
 import platform
 import shutil
@@ -118,7 +117,17 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "packages": versions,
         "onnxruntime_providers": ort.get_available_providers(),
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none): a shared machine
+    says how busy it was while a benchmark ran."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def model_info(path: str | os.PathLike[str], random_init: bool) -> dict[str, object]:
@@ -296,16 +305,31 @@ def bench_pipeline_run(
     }
 
 
-def bench_detector(
-    detector: Any, images: Sequence[np.ndarray], repeats: int = 10
-) -> dict[str, object]:
-    """Per-frame detector latency over a few frames (cycled), after two warm-up calls."""
-    frames = itertools.cycle(images)
-    ms = time_calls(lambda: detector.detect(next(frames)), repeats)
-    return {
-        "variant": getattr(detector, "variant", "?"),
-        "backend": getattr(detector, "backend", "?"),
-        "provider": getattr(detector, "provider", "?"),
-        "random_init": bool(getattr(detector, "random_init", False)),
-        "ms": stats(ms),
-    }
+def bench_detectors(
+    detectors: Sequence[Any], images: Sequence[np.ndarray], repeats: int = 10, warmup: int = 2
+) -> list[dict[str, Any]]:
+    """Per-frame latency of several detectors measured side by side, interleaved.
+
+    Each timed frame goes to every detector in turn, the order rotating from frame to
+    frame, so a change of machine load hits them all alike; frames cycle through
+    ``images``. ``warmup`` untimed calls each first. One row per detector: what it is
+    (:func:`~instanthmr.detector.choice.describe_detector`) and its ``ms`` statistics.
+    """
+    from ..detector.choice import describe_detector
+
+    if not detectors or not images:
+        raise ValueError("bench_detectors needs at least one detector and one image")
+    for det in detectors:
+        for i in range(warmup):
+            det.detect(images[i % len(images)])
+    ms: list[list[float]] = [[] for _ in detectors]
+    n = len(detectors)
+    for i in range(repeats):
+        image = images[i % len(images)]
+        for j in (*range(i % n, n), *range(i % n)):
+            t0 = time.perf_counter()
+            detectors[j].detect(image)
+            ms[j].append((time.perf_counter() - t0) * 1e3)
+    return [
+        {**(describe_detector(d) or {}), "ms": stats(m)} for d, m in zip(detectors, ms, strict=True)
+    ]

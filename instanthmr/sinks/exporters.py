@@ -33,7 +33,9 @@ record layout in :mod:`.formats_common`. Every public name is importable from he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..results import FrameResult
 from .formats_common import (
@@ -103,8 +105,12 @@ def _format_of(path: Path) -> tuple[str, bool]:
     return suffix, partial
 
 
-def open_exporter(path: str | Path) -> Exporter:
-    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others."""
+def open_exporter(path: str | Path, run: Mapping[str, Any] | None = None) -> Exporter:
+    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others.
+
+    ``run`` (:meth:`~instanthmr.PosePipeline.describe`) goes into a results file's metadata:
+    which HMR model and detector made it.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ANIMATION_SUFFIXES:
@@ -119,7 +125,7 @@ def open_exporter(path: str | Path) -> Exporter:
     suffix, partial = _format_of(path)
     if partial:
         raise ValueError(f"write to the final name, not a .partial file: {path}")
-    return _EXPORTERS[suffix](path)
+    return _EXPORTERS[suffix](path, run)
 
 
 def read_results(path: str | Path, errors: str = "strict") -> list[FrameResult]:

@@ -16,7 +16,7 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -80,12 +80,14 @@ and a person record's :data:`PERSON_WORLD_ARRAYS` and ``world`` (see
 :func:`person_world_fields`) may be None or missing (version 1 files)."""
 
 
-def metadata() -> dict[str, Any]:
-    """What every results file states about itself: format, joint names, units, camera."""
+def metadata(run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What every results file states about itself: format, joint names, units, camera, and
+    ``run``: what made the results (:meth:`~instanthmr.PosePipeline.describe`: the HMR model
+    and the detector, by name), None when the writer was not told."""
     return {
         "format": FORMAT, "version": VERSION, "joint_names": list(JOINT_NAMES), "units": UNITS,
         "camera": "right-handed, X right, Y down, Z forward; pinhole focal_length, principal_point",
-        "stages": list(STAGES), "world": WORLD_AXES,
+        "stages": list(STAGES), "world": WORLD_AXES, "run": dict(run) if run else None,
     }  # fmt: skip
 
 
@@ -199,8 +201,9 @@ class Exporter:
 
     suffix = ""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
+        self.run = dict(run) if run else None  # written into the file's metadata
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         with unwritable_as_clear_error(self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,8 +254,8 @@ class TextExporter(Exporter):
     newline: str | None = None
     """Passed to :func:`open` (``""`` for :mod:`csv`, which writes its own line ends)."""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
         with unwritable_as_clear_error(self.path):
             self._fh: IO[str] = open(self.partial_path, "w", encoding="utf-8", newline=self.newline)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +101,29 @@ def _fmt(values: np.ndarray) -> list[str]:
     return [f"{v:.9g}" for v in values.ravel().tolist()]  # 9 digits round-trip float32
 
 
+def _run_note(run: Mapping[str, Any] | None) -> str:
+    """``model: FILE; detector: NAME; `` for the header line ("" when not told)."""
+    if not run:
+        return ""
+    parts = []
+    if run.get("model"):
+        parts.append(f"model: {run['model'].get('file')}")
+    if run.get("detector"):
+        parts.append(f"detector: {run['detector'].get('name')}")
+    return "".join(f"{p.replace(';', ',')}; " for p in parts)
+
+
 class CsvExporter(TextExporter):
     """CSV, one row per person (one row with empty person columns for an empty frame)."""
 
     suffix = ".csv"
     newline = ""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
         units = "; ".join(f"{k}: {v}" for k, v in UNITS.items())
-        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints; units: {units}\n")
+        note = _run_note(self.run)
+        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints; {note}units: {units}\n")
         self._csv = csv.writer(self._fh)
         self._csv.writerow(CSV_COLUMNS)
 
