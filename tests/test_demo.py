@@ -185,6 +185,10 @@ class FakePipeline:
     def close(self) -> None:
         pass
 
+    def describe(self) -> dict:
+        return {"model": {"file": "m.onnx", "provider": "cpu", "random_init": False},
+                "detector": None}  # fmt: skip
+
     def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):
         size = (image.shape[1], image.shape[0])
         return FrameResult([], frame_index, size, StageTimings(total=10.0), timestamp=timestamp)
@@ -224,6 +228,14 @@ def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "smoothing": True, "target": 4, "world": True, "async_detector": False,
         "detector_threads": None, "precision": "auto",
     }  # fmt: skip
+
+
+def test_detector_defaults_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, the detector is chosen by the rule (auto) at its own score threshold."""
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    assert demo.main(["--video", str(clip), "--headless", "--max-frames", "1"]) == 0
+    assert FakePipeline.kwargs["detector_variant"] == "auto"
+    assert FakePipeline.kwargs["det_confidence"] is None
 
 
 def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:

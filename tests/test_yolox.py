@@ -345,3 +345,44 @@ def test_real_file_decoded_or_sliced_is_refused(shared_data: Path, tmp_path: Pat
     onnx.save(build_oracle(), oracle)
     with pytest.raises(YoloxContractError, match="found 2 inputs"):
         create_detector("yolox-nano", model_path=oracle, device="cpu")
+
+
+# ----------------------------------------------------------------------- no torch
+NO_TORCH = (
+    "import sys\n"
+    "for name in ('torch', 'torchvision', 'timm', 'rfdetr'):\n"
+    "    sys.modules[name] = None  # any import of them now fails\n"
+    "from instanthmr.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "assert sys.modules['torch'] is None\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.mark.parametrize("footage", ["sample", "vtest"])
+def test_demo_runs_with_no_torch_on_the_embedded_detector(
+    footage: str, tmp_path: Path, hmr_onnx: Path, request: pytest.FixtureRequest
+) -> None:
+    """`instanthmr demo --video ... --headless --save out.rrd` in a process where torch,
+    timm and rfdetr cannot be imported (as after `install.py run` on a CPU machine): the
+    embedded YOLOX-nano finds the people, a random-init HMR export runs on them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["demo", "--headless", "--save", str(tmp_path / "out.rrd"), "--model", str(hmr_onnx),
+            "--device", "cpu", "--max-frames", "3", "--export", str(tmp_path / "out.jsonl")]
+    if footage == "vtest":
+        argv += ["--video", str(request.getfixturevalue("shared_data") / "vtest.avi")]
+    env = {**os.environ, "PYTHONPATH": str(root), "RERUN_ANALYTICS": "0"}
+    res = subprocess.run([sys.executable, "-c", NO_TORCH, *argv], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "detector YOLOX-nano (embedded) on CPUExecutionProvider" in res.stderr
+    assert (tmp_path / "out.rrd").stat().st_size > 10_000
+    records = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert records[0]["run"]["detector"]["name"] == "YOLOX-nano (embedded)"
+    persons = [r["num_persons"] for r in records if r["type"] == "frame"]
+    assert len(persons) == 3 and min(persons) >= (4 if footage == "vtest" else 1)

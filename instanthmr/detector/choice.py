@@ -76,8 +76,15 @@ def gpu_provider(device: str) -> str | None:
 
 
 def rfdetr_installed() -> bool:
-    """Is the ``rfdetr`` package (and so torch) importable? Nothing is imported."""
-    return all(importlib.util.find_spec(m) is not None for m in ("rfdetr", "torch"))
+    """Are the ``rfdetr`` package and torch importable? Nothing is imported."""
+    return all(_importable(m) for m in ("rfdetr", "torch"))
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: blocked with sys.modules[name] = None
+        return False
 
 
 def choose_detector(
