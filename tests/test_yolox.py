@@ -171,6 +171,26 @@ def test_a_non_yolox_file_is_refused(tmp_path: Path, io, found) -> None:
     assert "Fix:" in text and "tools/export_onnx.py" in text
 
 
+def test_the_demo_refuses_bad_detector_files_in_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from instanthmr.commands import demo
+
+    model = tmp_path / "oracle.onnx"
+    onnx.save(build_oracle(), model)
+    wrong = tmp_path / "wrong.onnx"
+    onnx.save(build_yolox(yolox_rows(SIZE, classes=20), SIZE), wrong)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not onnx")
+    base = ["--model", str(model), "--device", "cpu", "--headless", "--max-frames", "1"]
+    assert demo.main([*base, "--detector-model", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "instanthmr demo: error:" in err and "25 columns" in err and "Traceback" not in err
+    assert demo.main([*base, "--detector-model", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable ONNX model" in err and "Traceback" not in err
+
+
 def test_yolox_options_that_cannot_apply_are_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="onnx backend only"):
         create_detector("yolox-nano", backend="torch")

@@ -428,6 +428,7 @@ class _Stats:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, model or device: reported in one line, exit code 2."""
     from ..runtime.contract import ContractError
+    from ..runtime.precision import ModelFileError
     from ..runtime.session import ProviderError
     from ..sinks.formats_common import UnwritablePathError
     from ..sources.files import SourceError
@@ -437,6 +438,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         UnwritablePathError,
         ProviderError,
         ContractError,
+        ModelFileError,
         FileNotFoundError,
         NotADirectoryError,
         IsADirectoryError,

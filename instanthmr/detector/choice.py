@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import onnx
 import onnxruntime as ort
 
 from ..runtime.io_binding import GPU_PROVIDERS
+from ..runtime.precision import load_onnx
 from ..runtime.session import providers_for
 from .base import BACKENDS, VARIANTS, default_model_path, export_command, get_variant
 
@@ -58,8 +58,8 @@ class DetectorChoice:
 
 def is_yolox_file(path: str | os.PathLike[str]) -> bool:
     """True for a graph shaped like YOLOX: one image input and one rank-3 output (RF-DETR
-    exports have two outputs). Only the declared I/O is read, not the weights."""
-    graph = onnx.load(os.fspath(path), load_external_data=False).graph
+    exports have two outputs). A file that is not ONNX raises ValueError saying so."""
+    graph = load_onnx(path).graph
     weights = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in weights]
     outputs = list(graph.output)
