@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import logging
 import os
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import supervision as sv
 
 from ..geometry import image_size_of, validate_image
-from ..runtime.contract import ContractError
+from ..packaged import asset_path
 from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
-from ..runtime.session import ModelSession, Runtime
-from .base import check_confidence
+from ..runtime.session import ModelSession, Runtime, SessionBacked
+from .base import DetectorContractError, check_confidence
 from .yolox_decode import (
     NMS_IOU,
     NUM_CLASSES,
@@ -52,30 +51,18 @@ EXPORT_HINT = (
 
 def embedded_model_path() -> Path:
     """The YOLOX-nano file shipped in the package (``instanthmr/assets``)."""
-    try:
-        path = Path(str(resources.files("instanthmr") / "assets" / EMBEDDED_FILE))
-    except (NotADirectoryError, TypeError, ModuleNotFoundError):
-        path = Path(__file__).resolve().parents[1] / "assets" / EMBEDDED_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the embedded YOLOX-nano is missing at {path}: reinstall instanthmr "
-            "(`pip install --force-reinstall instanthmr`), or pass a detector file"
-        )
-    return path
+    return asset_path(
+        EMBEDDED_FILE,
+        "reinstall instanthmr (`pip install --force-reinstall instanthmr`), or pass a "
+        "detector file",
+    )
 
 
-class YoloxContractError(ContractError):
+class YoloxContractError(DetectorContractError):
     """A file given as YOLOX does not have YOLOX's layout; ``differences`` says what was found."""
 
     def __init__(self, model: str, differences: list[str]) -> None:
-        self.model = model
-        self.differences = list(differences)
-        lines = "\n".join(f"  - {d}" for d in self.differences)
-        ValueError.__init__(
-            self,
-            f"{model} is not a YOLOX detection export that the person detector can run "
-            f"({len(self.differences)} difference(s)):\n{lines}\nFix: {EXPORT_HINT}.",
-        )
+        super().__init__(model, differences, kind="a YOLOX", fix=f"Fix: {EXPORT_HINT}.")
 
 
 def _shape(arg: object) -> str:
@@ -175,7 +162,7 @@ def check_values(raw: np.ndarray, size: tuple[int, int], source: str) -> None:
         raise YoloxContractError(source, diffs)
 
 
-class YoloxPersonDetector:
+class YoloxPersonDetector(SessionBacked):
     """YOLOX person detector on onnxruntime (numpy letterbox, decoding and NMS; no torch).
 
     Args:
@@ -251,16 +238,6 @@ class YoloxPersonDetector:
             return "YOLOX-nano (embedded)"
         h, w = self.input_size
         return f"YOLOX ({self.model_path.name}, {h}x{w})"
-
-    @property
-    def provider(self) -> str:
-        """The onnxruntime execution provider that runs the graph."""
-        return self.model_session.provider
-
-    @property
-    def random_init(self) -> bool:
-        """False for trained weights (True only for a file that records random weights)."""
-        return self.model_session.random_init
 
     def preprocess(self, image_rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """The (1, 3, H, W) float32 BGR input for an RGB uint8 image, and the scale."""

@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -378,14 +377,6 @@ def open_source(
 
 def sample_video_path() -> Path:
     """The short synthetic clip shipped with the package (made by ``tools/make_sample.py``)."""
-    try:
-        path = Path(str(resources.files("instanthmr") / "assets" / SAMPLE_VIDEO))
-    except (NotADirectoryError, TypeError, ModuleNotFoundError):
-        # a stale editable install can expose the package as a namespace, which
-        # importlib.resources on Python < 3.12 cannot walk; the file sits beside this module.
-        path = Path(__file__).resolve().parents[1] / "assets" / SAMPLE_VIDEO
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"sample clip missing at {path}; regenerate it with `python tools/make_sample.py`"
-        )
-    return path
+    from ..packaged import asset_path
+
+    return asset_path(SAMPLE_VIDEO, "regenerate it with `python tools/make_sample.py`")
