@@ -153,14 +153,18 @@ def load_factory(spec: str) -> Any:
     return obj
 
 
-def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
-    """A :class:`~instanthmr.PosePipeline` for these options with ``threads`` CPU threads."""
-    from ..pipeline import PosePipeline
+def pipeline_options(options: BatchOptions, threads: int | None) -> Any:
+    """The :class:`~instanthmr.options.PipelineOptions` of a batch, ``threads`` per worker.
+
+    Smoothing is decided per input (``smooth``: on for videos), at each ``predict`` call.
+    """
+    from ..options import PipelineOptions
 
     detector: Any = "auto"
     if options.detector_factory is not None:
         detector = load_factory(options.detector_factory)()
-    return PosePipeline(
+    return PipelineOptions.for_mode(
+        "video",
         model=options.model,
         device=options.device,
         fallback=options.fallback,
@@ -176,3 +180,10 @@ def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
         target=options.target,
         threads=threads,
     )
+
+
+def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
+    """A :class:`~instanthmr.PosePipeline` for these options with ``threads`` CPU threads."""
+    from ..pipeline import PosePipeline
+
+    return PosePipeline(options=pipeline_options(options, threads))

@@ -166,8 +166,8 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """Default mode: the full pipeline at each stride (and the reference, when asked)."""
+    from ..options import LIVE_DETECTOR_STRIDE, PipelineOptions
     from ..pipeline import PosePipeline
-    from .demo import LIVE_DETECTOR_STRIDE
 
     if args.live and args.fixed_stride:
         raise ValueError("--live detects on need; it cannot be combined with --fixed-stride")
@@ -184,13 +184,14 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                              "pipelines run the same HMR file on the same clip)")  # fmt: skip
         ref_script = check_reference(args.reference, args.reference_script)
     video, make = _frames(args.video, None)
-    pipe = PosePipeline(
-        args.model, device=args.device, detector_variant=args.detector_variant[0],
+    options = PipelineOptions(
+        model=args.model, device=args.device, detector_variant=args.detector_variant[0],
         detector_backend=args.detector_backend[0], detector_model=args.detector_model,
         det_confidence=args.det_confidence, max_persons=args.max_persons,
         detector_stride=max(strides), fixed_stride=args.fixed_stride, threads=args.threads,
         precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
+    pipe = PosePipeline(options=options)
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
         "mode": "pipeline", "video": video, "provider": pipe.hmr.provider,

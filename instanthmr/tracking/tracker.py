@@ -6,7 +6,7 @@ Each frame, every live track is matched to at most one person by
     cost = iou_weight * (1 - IoU(track box, box))
          + (1 - iou_weight) * min(1, mean joint distance / track box diagonal)
 
-The joint distance is over :data:`~instanthmr.tracking.schedule.BODY_JOINTS`; without keypoints it
+The joint distance is over :data:`~instanthmr.skeleton.BODY_JOINTS`; without keypoints it
 falls back to the distance between box centres. Pairs whose cost exceeds ``max_cost`` are
 never matched (gating). Rules, with the defaults of :class:`Tracker`:
 
@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..skeleton import NUM_JOINTS
-from .schedule import JointSelection, select_joints
+from ..skeleton import NUM_JOINTS, JointSelection, select_joints
 
 
 @dataclass
@@ -159,7 +158,7 @@ class Tracker:
             are more than 0.4 diagonals apart.
         iou_weight: weight of ``1 - IoU`` in the cost (the rest goes to the joint distance).
         joints: joints used in the distance (see
-            :func:`~instanthmr.tracking.schedule.select_joints`).
+            :func:`~instanthmr.skeleton.select_joints`).
     """
 
     def __init__(
