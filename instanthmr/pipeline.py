@@ -45,54 +45,8 @@ class PosePipeline:
     """Everyone in a frame, in 3D, with stable ids on video.
 
     Args:
-        options: a :class:`~instanthmr.options.PipelineOptions` holding every option below;
-            give either it or keyword arguments, not both.
-        model: InstantHMR ONNX path, or None for the Hub release.
-        device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml`` (both models).
-        detector_variant: RF-DETR ``nano``, ``small``, ``medium``, ``base`` or ``large``.
-        detector_backend: ``onnx``, ``torch`` or ``auto`` (onnx when an export is found).
-        det_confidence: person score threshold.
-        max_persons: most people per frame (highest-scoring / already tracked first).
-        detector_stride: longest gap, in frames, between detector runs. 1 runs it on every
-            frame; N > 1 carries each person's box from their own keypoints in between,
-            and re-detects at once when a track looks lost (unless ``fixed_stride``).
-        batch_persons: all persons of a frame in one model call (else one call each).
-        tracking: keep track ids across frames (needed for ``detector_stride > 1``,
-            ``target``, ``smoothing`` and your own ``tracker``/``smoother``).
-        smoothing: One-Euro smoothing per track. None: off in :meth:`predict`, on in
-            :meth:`predict_video`. True/False force it.
-        detector_model: the RF-DETR ONNX export to use.
-        detector: ``"auto"`` builds RF-DETR from the options above; None means the caller
-            always brings boxes; or any object with ``detect(image) -> sv.Detections``.
-            With anything but ``"auto"`` the detector options (variant, backend, model,
-            confidence, threads) are an error: they would do nothing.
-        target: follow one person: ``"largest"``, ``"center"`` or a track id.
-        fixed_stride: run the detector exactly every ``detector_stride`` frames (no
-            adaptive re-detect triggers; for benchmarks with random weights).
-        threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
-        async_detector: ``False`` (the detector runs in the frame loop), ``True`` (a
-            background :class:`~instanthmr.detector.async_worker.DetectorWorker` detects on the
-            newest requested frame; every frame is served from keypoint-carried boxes and
-            the detections are merged into the tracker when they arrive, see
-            ``docs/pipeline.md``) or ``"synchronous"`` (the same merge, deterministic: the
-            boxes arrive exactly ``detector_latency`` frames later; for tests and
-            benchmarks). Call :meth:`close` (or use ``with``) to stop the worker.
-        detector_latency: frames until the boxes arrive with ``async_detector=
-            "synchronous"`` (default 1); not allowed with the other modes.
-        detector_threads: CPU intra-op threads of the detector's own session (default:
-            ``threads``, one shared runtime); only with ``detector="auto"``. With
-            ``async_detector=True`` on CPU and neither ``threads`` nor ``detector_threads``
-            given, the two sessions split the cores instead (1 + 1 on 2 cores: the best
-            FPS and the smoothest frames measured, docs/performance.md, "Live mode").
-        pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.model.HMRModel`).
-        precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
-            provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is logged).
-        tracker, scheduler, smoother: swap in your own configured parts (with your own
-            scheduler, set ``detector_stride`` and ``fixed_stride`` on it).
-        world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
-            True (ground plane estimated online from people's still feet), a
-            :class:`~instanthmr.world.WorldFrame` (known camera height and pitch, or loaded
-            from a calibration file) or a configured :class:`~instanthmr.world.WorldTracker`.
+        options: a :class:`~instanthmr.options.PipelineOptions`; give either it or keyword
+            arguments (its fields, documented there), not both.
 
     Threads and streams: a pipeline holds one stream's state (tracks, stride schedule,
     smoothing filters, frame counter), so it serves **one stream at a time**. A call to

@@ -1,6 +1,6 @@
 """The MHR70 keypoint layout: joint names, skeleton edges, flip pairs and limb colours.
 
-The order is the one in the model contract (``../shared/docs/contract.md``). The finger
+The order is the one in the model contract (``docs/architecture.md``). The finger
 chains in :data:`FULL_EDGES` follow the contract's naming, tip -> first -> second -> third
 joint -> wrist. That direction has not been checked against real model output (the real
 weights are not reachable from the build machines); :data:`BODY_EDGES` holds only the

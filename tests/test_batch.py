@@ -37,9 +37,10 @@ from instanthmr.batch import (
     run_batch,
 )
 from instanthmr.batch.inputs import InputItem
-from instanthmr.batch.runner import available_cores, local_plan
+from instanthmr.batch.runner import local_plan
 from instanthmr.batch.task import CRASH_ENV, Task, run_task
 from instanthmr.commands import batch as batch_app
+from instanthmr.runtime.session import usable_cpus
 from instanthmr.sinks.exporters import read_results
 
 TESTS = Path(__file__).resolve().parent
@@ -365,7 +366,7 @@ def test_manifest_last_record_wins_and_torn_line_is_skipped(tmp_path: Path) -> N
 
 
 def test_default_plan_never_oversubscribes() -> None:
-    cores = available_cores()
+    cores = usable_cpus()
     for workers in (None, 1, 2, cores):
         n, threads = local_plan(workers, None)
         assert n * threads <= max(cores, n) and threads >= 1

@@ -129,11 +129,9 @@ def _identity(value: str | None) -> str | None:
 
 @lru_cache(maxsize=8)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    from ..fileio import file_sha256
+
+    return f"sha256:{file_sha256(path)}"
 
 
 def load_factory(spec: str) -> Any:

@@ -16,7 +16,7 @@ Modes:
                     unconfirmed track) with --stride as the longest gap; --live is
                     --async-detector with detect-on-need at the demo's camera stride.
                     --reference DIR also times the reference pipeline (a checkout of
-                    mohamdev/InstantHMR) through ../shared/tools/ref_bench.py, stride by
+                    mohamdev/InstantHMR) through its timing script (--reference-script), stride by
                     stride, interleaved with ours for --rounds rounds, and reports the
                     FPS ratio (medians over the rounds).
 
@@ -71,7 +71,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="DIR",
                    help="also time the reference pipeline checked out in DIR")  # fmt: skip
     p.add_argument("--reference-script", metavar="PATH",
-                   help="its timing script (default: ../shared/tools/ref_bench.py)")  # fmt: skip
+                   help="the script that times it (needed with --reference)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat each stride this many times (ours and the reference "
                         "alternating); medians are reported")  # fmt: skip

@@ -30,6 +30,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 from ..skeleton import NUM_JOINTS, JointSelection, select_joints
@@ -66,19 +67,6 @@ class Track:
         return self.track_id >= 0
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) intersection over union of two sets of ``x1, y1, x2, y2`` boxes."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod((hi - lo).clip(0), axis=2)
-    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(0), axis=1)
-    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match_cost(
     track_boxes: np.ndarray,
     track_keypoints: np.ndarray | None,
@@ -95,7 +83,7 @@ def match_cost(
     """
     tb = np.asarray(track_boxes, dtype=np.float64).reshape(-1, 4)
     nb = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    iou = iou_matrix(tb, nb)
+    iou = sv.box_iou_batch(tb, nb).astype(np.float64)
     diag = np.maximum(np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1]), 1e-6)
     tc = (tb[:, :2] + tb[:, 2:]) / 2
     nc = (nb[:, :2] + nb[:, 2:]) / 2
