@@ -22,7 +22,7 @@ from .options import PipelineOptions, build_parts
 from .results import FrameResult, PersonResult, StageTimings
 from .skeleton import NUM_JOINTS
 from .tracking.carry import BoxPlanner, FrameBoxes
-from .tracking.tracker import select_target
+from .tracking.target import select_target
 
 DEFAULT_FPS = 30.0  # stands in for timestamps when a frame has none
 
