@@ -205,7 +205,7 @@ def test_yolox_options_that_cannot_apply_are_errors(tmp_path: Path) -> None:
 
 
 def test_the_demo_lists_every_detector_variant() -> None:
-    from instanthmr.commands.demo import DETECTOR_VARIANTS
+    from instanthmr.commands.options import DETECTOR_VARIANTS
 
     assert DETECTOR_VARIANTS == choice_module.DETECTOR_VARIANTS
 
