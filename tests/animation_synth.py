@@ -152,6 +152,8 @@ def _accessor(doc: pygltflib.GLTF2, blob: bytes, index: int) -> np.ndarray:
 def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
     """Read a .glb with pygltflib: world positions of one track's nodes at each of its keys.
 
+    Nodes of one track have unique names (the rig's), so the names key the result.
+
     ``group`` picks the scene root (one per track); returns (node name -> (K, 3) positions,
     the K key times, every channel as (node, path) -> (times, values)).
     """

@@ -139,13 +139,13 @@ def test_glb_holds_every_track_in_one_file(tmp_path) -> None:
     doc = pygltflib.GLTF2().load(str(written[0]))
     groups = [doc.nodes[i] for i in doc.scenes[0].nodes]
     assert [g.name for g in groups] == ["track5", "track8"]
-    assert groups[0].extras == {"track_id": 5, "frame": "camera"}
+    assert groups[0].extras == {"track_id": 5, "frame": "camera", "rig": "plain"}
     toe = rig.POINT_NAMES.index("LeftToe")
     world, _, tracks = glb_positions(written[0], group=0)
-    assert np.abs(world["track5_LeftToe"] - pts_a[:, toe]).max() < MM
+    assert np.abs(world["LeftToe"] - pts_a[:, toe]).max() < MM
     world, times, _ = glb_positions(written[0], group=1)
     np.testing.assert_allclose(times, np.arange(10, FRAMES) / 25, atol=1e-6)  # shared timeline
-    assert np.abs(world["track8_LeftToe"] - pts_b[10:, toe]).max() < MM
+    assert np.abs(world["LeftToe"] - pts_b[10:, toe]).max() < MM
     scale_t, scale_v = tracks[(doc.scenes[0].nodes[1], "scale")]
     np.testing.assert_allclose(scale_t, [0.0, 10 / 25, FRAMES / 25], atol=1e-6)
     np.testing.assert_allclose(scale_v[:, 0], [0.0, 1.0, 0.0])  # hidden, shown, hidden

@@ -40,6 +40,8 @@ class Motion:
         track_id: the track this motion follows (-1 when none).
         frame: the coordinate frame of the root positions (``"world"``, ``"camera"``, ...).
         observed: (T,) True where the frame was observed, False where a pose is held.
+        contact: (T, 2) left, right foot on the ground (the world stage's contact flags),
+            or None when unknown.
     """
 
     names: tuple[str, ...]
@@ -56,6 +58,7 @@ class Motion:
     track_id: int = -1
     frame: str = "camera"
     observed: np.ndarray | None = None
+    contact: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         j, t = len(self.names), len(self.root_positions)
@@ -76,6 +79,11 @@ class Motion:
             )
         if self.observed is None:
             object.__setattr__(self, "observed", np.ones(t, dtype=bool))
+        if self.contact is not None:
+            contact = np.asarray(self.contact, dtype=bool)
+            if contact.shape != (t, 2):
+                raise ValueError(f"contact must be (T, 2) = ({t}, 2), got {contact.shape}")
+            object.__setattr__(self, "contact", contact)
 
     @property
     def num_frames(self) -> int:
@@ -121,6 +129,7 @@ class Motion:
             rotations=self.rotations[start:stop],
             root_positions=self.root_positions[start:stop],
             observed=self.observed[start:stop],
+            contact=None if self.contact is None else self.contact[start:stop],
             start_time=self.start_time + start * self.frame_time,
         )
 
@@ -144,17 +153,31 @@ def _unit(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v / np.maximum(n, _EPS), n[..., 0]
 
 
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) smallest rotations taking the directions ``a`` onto ``b`` (both (..., 3)).
+
+    Opposite directions turn 180° about an axis perpendicular to ``a``; a zero vector gives
+    the identity.
+    """
+    a, _ = _unit(np.asarray(a, dtype=np.float64))
+    b, _ = _unit(np.asarray(b, dtype=np.float64))
+    a, b = np.broadcast_arrays(a, b)
+    cross = np.cross(a, b)
+    s = np.linalg.norm(cross, axis=-1)
+    c = np.sum(a * b, axis=-1)
+    axis = cross / np.maximum(s, _EPS)[..., None]
+    flip = (s < 1e-12) & (c < 0)  # opposite: any axis perpendicular to a
+    if flip.any():
+        helper = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+        perp, _ = _unit(np.cross(a, helper))
+        axis = np.where(flip[..., None], perp, axis)
+    rv = axis * np.arctan2(s, c)[..., None]
+    return Rotation.from_rotvec(rv.reshape(-1, 3)).as_matrix().reshape(*rv.shape[:-1], 3, 3)
+
+
 def _swing(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(T, 3, 3) smallest rotations taking the unit vector ``rest`` onto unit ``target`` rows."""
-    cross = np.cross(rest, target)
-    s = np.linalg.norm(cross, axis=-1)
-    c = target @ rest
-    axis = cross / np.maximum(s, _EPS)[:, None]
-    flip = (s < 1e-12) & (c < 0)  # opposite: any axis perpendicular to rest
-    if flip.any():
-        perp = np.cross(rest, [1.0, 0.0, 0.0] if abs(rest[0]) < 0.9 else [0.0, 1.0, 0.0])
-        axis[flip] = perp / np.linalg.norm(perp)
-    return Rotation.from_rotvec(axis * np.arctan2(s, c)[:, None]).as_matrix()
+    return rotation_between(np.broadcast_to(rest, target.shape), target)
 
 
 def _frame(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
