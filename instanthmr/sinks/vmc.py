@@ -167,6 +167,8 @@ class VmcSink:
         if not self._closed:
             self._closed = True
             self.client.close()
+            log.info("VMC stream to %s:%d: %d frames sent, %d dropped",
+                     *self.address, self.sent, self.dropped)  # fmt: skip
 
     def __enter__(self) -> VmcSink:
         return self
