@@ -2,6 +2,9 @@
 
     blender -b --factory-startup --python tests/blender_probe.py -- IN.glb|IN.bvh OUT.json [FRAMES]
 
+With PROBE_PATCH_OPEN=1 in the environment, a BVH is imported with the open-mode shim that
+docs/animation.md gives for Debian's Blender 3.4 (its importer opens files with 'rU').
+
 Reports every object (name, type, parent), each armature's bones, each action's curves
 (key count, whether any key is NaN), each mesh's armature modifier and vertex groups, and,
 at each of FRAMES (comma-separated scene frames, default "1"), the world position of every
@@ -9,8 +12,10 @@ pose bone's head and the evaluated (deformed) mesh's bounding box. Blender is Z 
 point (x, y, z) comes in as (x, -z, y).
 """
 
+import builtins
 import json
 import math
+import os
 import sys
 
 import bpy  # provided by Blender
@@ -21,6 +26,9 @@ frames = [int(f) for f in (argv[2] if len(argv) > 2 else "1").split(",")]
 
 bpy.ops.wm.read_factory_settings(use_empty=True)
 if src.endswith(".bvh"):
+    if os.environ.get("PROBE_PATCH_OPEN"):  # the docs' workaround for Debian's Blender 3.4
+        _open = builtins.open
+        builtins.open = lambda f, mode="r", *a, **k: _open(f, mode.replace("U", ""), *a, **k)
     bpy.ops.import_anim.bvh(filepath=src)
 else:
     # Debian's Blender 3.4 with NumPy >= 1.24: the default shading guess ("NORMALS") calls
