@@ -149,6 +149,11 @@ def _accessor(doc: pygltflib.GLTF2, blob: bytes, index: int) -> np.ndarray:
     return data.reshape(acc.count, width) if width > 1 else data
 
 
+def track_groups(doc: pygltflib.GLTF2) -> list[int]:
+    """The track group nodes among the scene roots (the skinned body nodes are roots too)."""
+    return [i for i in doc.scenes[doc.scene].nodes if doc.nodes[i].mesh is None]
+
+
 def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
     """Read a .glb with pygltflib: world positions of one track's nodes at each of its keys.
 
@@ -165,7 +170,7 @@ def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarr
         s = anim.samplers[ch.sampler]
         tracks[(ch.target.node, ch.target.path)] = (_accessor(doc, blob, s.input),
                                                     _accessor(doc, blob, s.output))  # fmt: skip
-    top = doc.scenes[doc.scene].nodes[group]
+    top = track_groups(doc)[group]
     times = tracks[(doc.nodes[top].children[0], "rotation")][0]  # the root joint's keys
     world: dict[str, np.ndarray] = {}
 

@@ -11,7 +11,14 @@ import os
 import numpy as np
 import pygltflib
 import pytest
-from animation_synth import frames_from, glb_positions, mhr70_from_points, walker, with_world
+from animation_synth import (
+    frames_from,
+    glb_positions,
+    mhr70_from_points,
+    track_groups,
+    walker,
+    with_world,
+)
 from scipy.spatial.transform import Rotation
 
 from instanthmr.animation import rig
@@ -137,7 +144,7 @@ def test_glb_holds_every_track_in_one_file(tmp_path) -> None:
     written = _export(tmp_path / "scene.glb", frames_from({5: cam_a, 8: cam_b}, FRAMES))
     assert written == [tmp_path / "scene.glb"]
     doc = pygltflib.GLTF2().load(str(written[0]))
-    groups = [doc.nodes[i] for i in doc.scenes[0].nodes]
+    groups = [doc.nodes[i] for i in track_groups(doc)]
     assert [g.name for g in groups] == ["track5", "track8"]
     assert groups[0].extras == {"track_id": 5, "frame": "camera", "rig": "plain"}
     toe = rig.POINT_NAMES.index("LeftToe")
@@ -146,7 +153,7 @@ def test_glb_holds_every_track_in_one_file(tmp_path) -> None:
     world, times, _ = glb_positions(written[0], group=1)
     np.testing.assert_allclose(times, np.arange(10, FRAMES) / 25, atol=1e-6)  # shared timeline
     assert np.abs(world["LeftToe"] - pts_b[10:, toe]).max() < MM
-    scale_t, scale_v = tracks[(doc.scenes[0].nodes[1], "scale")]
+    scale_t, scale_v = tracks[(track_groups(doc)[1], "scale")]
     np.testing.assert_allclose(scale_t, [0.0, 10 / 25, FRAMES / 25], atol=1e-6)
     np.testing.assert_allclose(scale_v[:, 0], [0.0, 1.0, 0.0])  # hidden, shown, hidden
 
@@ -158,7 +165,7 @@ def test_glb_split_hides_the_skeleton_during_gaps(tmp_path) -> None:
     path = _export(tmp_path / "h.glb", frames_from({1: cam}, FRAMES), gaps="split")[0]
     _, _, tracks = glb_positions(path)
     doc = pygltflib.GLTF2().load(str(path))
-    _, scale = tracks[(doc.scenes[0].nodes[0], "scale")]
+    _, scale = tracks[(track_groups(doc)[0], "scale")]
     np.testing.assert_allclose(scale[:, 0], [1.0, 0.0, 1.0, 0.0])
 
 

@@ -3,15 +3,17 @@
 Built with :mod:`pygltflib`. One file holds every motion (track) of an export in one scene,
 on one shared timeline. Per track:
 
-- a group node ``track<ID>`` (``extras``: ``track_id``, ``frame``, ``rig``) whose children
-  are the root joint and the body;
+- a group node ``track<ID>`` (``extras``: ``track_id``, ``frame``, ``rig``) whose child is
+  the root joint;
 - the skeleton: one node per joint, named after the rig convention (``Hips`` or
   ``mixamorig:Hips`` ...), ``translation`` = its rest offset (metres), and one leaf node per
   end site; in the rest pose every rotation is identity (a T-pose, feet on ``y = 0``);
 - a skin ``track<ID>`` whose joints are the joint nodes then the end-site nodes, with
   ``inverseBindMatrices`` = the inverse of each joint's rest transform in the track's space;
-- a mesh ``track<ID>_body`` on node ``track<ID>_body``: one box per bone
-  (:mod:`.body`), each vertex bound to one joint with weight 1.
+- a mesh ``track<ID>_body`` on the scene-root node ``track<ID>_body`` (skinning ignores a
+  skinned node's own transform, so it sits at the root as the spec advises): one box per
+  bone (:mod:`.body`), each vertex bound to one joint with weight 1. The group's scale
+  still hides it: it scales the joints that deform it.
 
 One animation ``instanthmr`` holds, per track, the root joint's ``translation`` and every
 joint's ``rotation`` (unit quaternions x y z w, signs kept continuous), LINEAR, keyed at the
@@ -143,7 +145,7 @@ def _add_track(doc: gl.GLTF2, blob: _Blob, motion: Motion, prefix: str, rig: str
     doc.meshes.append(gl.Mesh(name=f"{prefix}_body", primitives=[prim]))
     doc.nodes.append(gl.Node(name=f"{prefix}_body", mesh=len(doc.meshes) - 1,
                              skin=len(doc.skins) - 1))  # fmt: skip
-    doc.nodes[group].children.append(len(doc.nodes) - 1)
+    doc.scenes[0].nodes.append(len(doc.nodes) - 1)  # a root: skinning ignores its parents
     return [group, *nodes[: len(motion.names)]]
 
 

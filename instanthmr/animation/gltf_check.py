@@ -37,7 +37,9 @@ def accessor_data(doc: gl.GLTF2, index: int) -> np.ndarray:
     return data.reshape(acc.count, width)
 
 
-def _accessors(doc: gl.GLTF2, problems: list[str]) -> None:
+def _accessors(doc: gl.GLTF2, problems: list[str]) -> bool:
+    """Append accessor problems; False when an accessor cannot be read at all."""
+    sound = True
     blob_len = len(doc.binary_blob() or b"")
     for i, acc in enumerate(doc.accessors):
         view = doc.bufferViews[acc.bufferView]
@@ -45,6 +47,7 @@ def _accessors(doc: gl.GLTF2, problems: list[str]) -> None:
         need = (acc.byteOffset or 0) + acc.count * _WIDTH[acc.type] * size
         if need > view.byteLength or (view.byteOffset or 0) + view.byteLength > blob_len:
             problems.append(f"accessor {i} reads past its buffer view or the buffer")
+            sound = False
             continue
         if ((view.byteOffset or 0) + (acc.byteOffset or 0)) % size:
             problems.append(f"accessor {i} is not aligned to its component size")
@@ -53,6 +56,7 @@ def _accessors(doc: gl.GLTF2, problems: list[str]) -> None:
             if not (np.allclose(data.min(0), acc.min, rtol=0, atol=1e-6)
                     and np.allclose(data.max(0), acc.max, rtol=0, atol=1e-6)):  # fmt: skip
                 problems.append(f"accessor {i}: min/max differ from the data")
+    return sound
 
 
 def _animations(doc: gl.GLTF2, problems: list[str]) -> None:
@@ -123,14 +127,14 @@ def check_gltf(doc: gl.GLTF2) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "provisional function" notice
         problems = [f"pygltflib: {e}" for e in validator.validate(doc, warning=True)]
+    readable = not problems  # pygltflib found nothing wrong with the types
     parents: dict[int, int] = {}
     for i, node in enumerate(doc.nodes):
         for c in node.children or []:
             if c in parents:
                 problems.append(f"node {c} has two parents ({parents[c]} and {i})")
             parents[c] = i
-    _accessors(doc, problems)
-    if not problems:  # the rest reads accessor data, which needs sound accessors
+    if _accessors(doc, problems) and readable:  # the rest reads accessor data
         _animations(doc, problems)
         _skins(doc, problems)
     return problems
