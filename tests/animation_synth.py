@@ -214,7 +214,7 @@ def stepper(frames: int = 150, fps: float = 30.0) -> tuple[np.ndarray, np.ndarra
     thigh, shin, stance = 0.42, 0.40, 0.6
     pelvis = np.c_[0 * t, 0.80 + 0.015 * np.cos(4 * np.pi * t), t - 0.3]
     ankles, planted = [], []
-    for side, (x, offset, start) in enumerate(((0.1, 0.0, 0.0), (-0.1, 0.5, -0.5))):
+    for x, offset, start in ((0.1, 0.0, 0.0), (-0.1, 0.5, -0.5)):
         phase = t + offset
         cycle, frac = np.floor(phase), phase % 1.0
         swing = np.clip((frac - stance) / (1 - stance), 0, 1)

@@ -23,7 +23,8 @@ from instanthmr.animation.rigs import apply_rig
 BLENDER = shutil.which("blender")
 PROBE = Path(__file__).with_name("blender_probe.py")
 pytestmark = pytest.mark.skipif(
-    BLENDER is None, reason="Blender is not installed (Debian: apt-get install blender python3-numpy)"
+    BLENDER is None,
+    reason="Blender is not installed (Debian: apt-get install blender python3-numpy)",
 )
 FRAMES = 45  # 1.5 s at 30 FPS
 
@@ -87,8 +88,8 @@ def test_blender_imports_the_glb_as_armatures_with_bodies_and_actions(tmp_path) 
 def test_blender_bvh_import_needs_the_open_mode_workaround(tmp_path) -> None:
     """Debian's Blender 3.4 BVH importer opens files with mode 'rU', which Python 3.11
     refuses; the documented workaround (docs/animation.md) makes it import our file."""
-    truth, written = _export(BvhExporter, tmp_path / "run.bvh", "vrm", {3: 0.0})
+    _, written = _export(BvhExporter, tmp_path / "run.bvh", "vrm", {3: 0.0})
     report = probe(written[0], "0", patch_open=True)
-    (name, arm), = report["armatures"].items()
+    (arm,) = report["armatures"].values()
     assert len(arm["bones"]) == 20 and "leftUpperArm" in arm["bones"]
     assert not report["actions"][arm["action"]]["nan"]

@@ -203,8 +203,10 @@ def lock_feet(motion: Motion, blend_frames: int = DEFAULT_BLEND_FRAMES) -> Motio
             spot = np.median(targets[a:b, side][:, [0, 2]], axis=0)
             held = Rotation.from_matrix(feet[a:b, side]).mean().as_matrix()
             w = weight[rows]
-            targets[rows[:, None], side, [0, 2]] += w[:, None] * (spot - targets[rows, side][:, [0, 2]])
-            feet[rows, side] = _toward(feet[rows, side], np.broadcast_to(held, (len(rows), 3, 3)), w)
+            flat = targets[rows, side][:, [0, 2]]
+            targets[rows[:, None], side, [0, 2]] += w[:, None] * (spot - flat)
+            feet[rows, side] = _toward(feet[rows, side], np.broadcast_to(held, (len(rows), 3, 3)),
+                                       w)  # fmt: skip
         moved[:, side] = weight > 0
     return apply_leg_targets(motion, targets, feet, moved)
 

@@ -91,7 +91,9 @@ def _skins(doc: gl.GLTF2, problems: list[str]) -> None:
             problems.append(f"skin {s} is used by no node")
         ibm = accessor_data(doc, skin.inverseBindMatrices).reshape(-1, 4, 4)
         if len(ibm) != len(skin.joints):
-            problems.append(f"skin {s}: {len(ibm)} inverse bind matrices, {len(skin.joints)} joints")
+            problems.append(
+                f"skin {s}: {len(ibm)} inverse bind matrices, {len(skin.joints)} joints"
+            )
         elif not np.allclose(ibm[:, :3, 3], 0) or not np.allclose(ibm[:, 3, 3], 1):  # columns
             problems.append(f"skin {s}: inverse bind matrices are not affine")
     for node_index, node in enumerate(doc.nodes):
@@ -103,8 +105,9 @@ def _skins(doc: gl.GLTF2, problems: list[str]) -> None:
         joints = len(doc.skins[node.skin].joints)
         for prim in doc.meshes[node.mesh].primitives:
             attrs = prim.attributes
-            counts = {doc.accessors[getattr(attrs, k)].count for k in
-                      ("POSITION", "NORMAL", "JOINTS_0", "WEIGHTS_0") if getattr(attrs, k) is not None}  # fmt: skip
+            names = ("POSITION", "NORMAL", "JOINTS_0", "WEIGHTS_0")
+            counts = {doc.accessors[getattr(attrs, k)].count
+                      for k in names if getattr(attrs, k) is not None}  # fmt: skip
             if len(counts) != 1:
                 problems.append(f"mesh {node.mesh}: attributes have different counts {counts}")
             if not doc.accessors[attrs.POSITION].min:

@@ -25,7 +25,9 @@ LENGTH_WINDOW = 300
 """Frames of bone lengths kept for the running median (10 s at 30 FPS)."""
 
 
-def choose_person(frame: FrameResult, track_id: int | None, current: int | None) -> PersonResult | None:
+def choose_person(
+    frame: FrameResult, track_id: int | None, current: int | None
+) -> PersonResult | None:
     """The person to stream: track ``track_id`` when given (None while it is absent); else
     the ``current`` track while it is in view, otherwise the largest box in view."""
     persons = list(frame.persons)

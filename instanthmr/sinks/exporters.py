@@ -117,7 +117,9 @@ def open_exporter(path: str | Path, *, rig: str | None = None) -> Exporter:
         kind = getattr(animation, _ANIMATION_EXPORTERS[suffix])
         return kind(path) if rig is None else kind(path, rig=rig)
     if rig is not None:
-        raise ValueError(f"rig={rig!r} applies to {', '.join(ANIMATION_SUFFIXES)} exports, not {path}")
+        raise ValueError(
+            f"rig={rig!r} applies to {', '.join(ANIMATION_SUFFIXES)} exports, not {path}"
+        )
     if suffix not in (*EXPORT_SUFFIXES, ".partial"):
         raise ValueError(
             f"unsupported export format {suffix or '(no suffix)'!r} for {path}; "

@@ -62,10 +62,13 @@ class VmcTarget:
 
 def parse_stream_url(url: str) -> VmcTarget:
     """``vmc://HOST[:PORT][?track=N]`` -> :class:`VmcTarget` (port default 39539)."""
-    how = "write it as vmc://HOST:PORT, e.g. vmc://127.0.0.1:39539 (add ?track=N to follow one track)"
+    how = ("write it as vmc://HOST:PORT, e.g. vmc://127.0.0.1:39539 (add ?track=N to follow "
+           "one track)")  # fmt: skip
     parts = urlsplit(url)
     if parts.scheme != "vmc":
-        raise StreamUrlError(f"unsupported stream {url!r}: only the VMC protocol is streamed; {how}")
+        raise StreamUrlError(
+            f"unsupported stream {url!r}: only the VMC protocol is streamed; {how}"
+        )
     try:
         port = parts.port or DEFAULT_PORT
     except ValueError as exc:
