@@ -261,3 +261,44 @@ def test_demo_exports_bvh_and_glb_from_the_real_pipeline(
     assert len(bvh.values) == 6 and np.all(np.isfinite(bvh.positions()))
     assert bvh.frame_time == pytest.approx(frames[1].timestamp - frames[0].timestamp, rel=1e-3)
     assert pygltflib.GLTF2().load(str(out[2])).animations[0].channels
+
+
+def test_demo_exports_a_mixamo_glb_and_streams_vmc(hmr_onnx, tmp_path, monkeypatch) -> None:
+    """--export run.glb --rig mixamo --stream vmc://127.0.0.1:PORT on the sample clip (the
+    random-init model: meaningless poses): a skinned mixamo armature, and a receiver that
+    gets one bundle per frame."""
+    import socket
+
+    from pythonosc.osc_packet import OscPacket
+
+    from instanthmr.animation.gltf_check import check_glb
+    from instanthmr.commands import demo
+
+    monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: _OneBoxDetector())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(5.0)
+        url = f"vmc://127.0.0.1:{rx.getsockname()[1]}"
+        argv = ["--max-frames", "5", "--headless", "--model", str(hmr_onnx), "--device", "cpu",
+                "--export", str(tmp_path / "run.glb"), "--rig", "mixamo", "--stream", url]  # fmt: skip
+        assert demo.main(argv) == 0
+        bundles = [OscPacket(rx.recv(65536)).messages for _ in range(5)]
+    doc = pygltflib.GLTF2().load(str(tmp_path / "run.glb"))
+    assert check_glb(tmp_path / "run.glb") == []
+    assert len(doc.skins) == 1 and doc.nodes[doc.skins[0].skeleton].name == "mixamorig:Hips"
+    for msgs in bundles:
+        addresses = [m.message.address for m in msgs]
+        assert addresses[0] == "/VMC/Ext/Root/Pos" and addresses[-2:] == ["/VMC/Ext/OK",
+                                                                           "/VMC/Ext/T"]
+        assert msgs[1].message.params[0] == "Hips" and len(addresses) == 23
+
+
+def test_demo_refuses_rig_without_an_animation_export_and_a_bad_stream(capsys) -> None:
+    from instanthmr.commands import demo
+
+    with pytest.raises(SystemExit) as exc:
+        demo.main(["--rig", "vrm", "--export", "a.jsonl"])
+    assert exc.value.code == 2 and "--rig names the bones" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        demo.main(["--stream", "udp://1.2.3.4:9"])
+    assert exc.value.code == 2 and "only the VMC protocol" in capsys.readouterr().err
