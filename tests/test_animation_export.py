@@ -280,7 +280,8 @@ def test_demo_exports_a_mixamo_glb_and_streams_vmc(hmr_onnx, tmp_path, monkeypat
         rx.settimeout(5.0)
         url = f"vmc://127.0.0.1:{rx.getsockname()[1]}"
         argv = ["--max-frames", "5", "--headless", "--model", str(hmr_onnx), "--device", "cpu",
-                "--export", str(tmp_path / "run.glb"), "--rig", "mixamo", "--stream", url]  # fmt: skip
+                "--export", str(tmp_path / "run.glb"), "--rig", "mixamo",
+                "--stream", url]  # fmt: skip
         assert demo.main(argv) == 0
         bundles = [OscPacket(rx.recv(65536)).messages for _ in range(5)]
     doc = pygltflib.GLTF2().load(str(tmp_path / "run.glb"))

@@ -13,6 +13,7 @@ use the VMC4B add-on or EVMC4U (docs/animation.md); this script is how the pictu
 docs was made and how the stream was checked against a receiver in Blender.
 """
 
+import itertools
 import json
 import socket
 import sys
@@ -162,7 +163,7 @@ scene.cycles.use_denoising = False  # Debian builds Blender without OpenImageDen
 scene.render.resolution_x, scene.render.resolution_y = 640, 480
 scene.render.filepath = out
 bpy.ops.render.render(write_still=True)
-steps = [b - a for a, b in zip(times, times[1:])]
+steps = [b - a for a, b in itertools.pairwise(times)]
 print(json.dumps({"packets": packets, "poses": len(poses), "bones": len(PARENTS),
                   "head_height": head.z, "hips": list(hips),
                   "t_step_median": sorted(steps)[len(steps) // 2] if steps else None}))
