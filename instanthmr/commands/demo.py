@@ -65,6 +65,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="write results to FILE.jsonl, FILE.npz or FILE.csv, or a skeleton "
                      "animation to FILE.bvh (one FILE.trackN.bvh per track) or FILE.glb; "
                      "repeatable")
+    out.add_argument("--rig", choices=("plain", "mixamo", "vrm"), default=None,
+                     help="bone names of .bvh/.glb exports: plain (default), mixamo "
+                     "(mixamorig:Hips, ...) or vrm (hips, leftUpperArm, ...); docs/animation.md")
+    out.add_argument("--stream", metavar="vmc://HOST:PORT", type=_stream_target,
+                     help="stream the largest person (or vmc://HOST:PORT?track=N) live over "
+                     "the VMC protocol, e.g. to Blender (VMC4B) or Unity (EVMC4U)")
     out.add_argument("--write-video", metavar="FILE.mp4",
                      type=suffix_checker("instanthmr.sinks.video", "FOURCC_BY_SUFFIX",
                                          "--write-video"),
@@ -88,6 +94,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       "see docs/app.md and `instanthmr serve --help`)")
     # fmt: on
     return parser
+
+
+def _stream_target(text: str) -> Any:
+    from ..sinks.vmc import StreamUrlError, parse_stream_url
+
+    try:
+        return parse_stream_url(text)
+    except StreamUrlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def input_kind(args: argparse.Namespace) -> str:
@@ -223,11 +238,16 @@ class _Outputs:
             self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world))
             if args.save:
                 self.written.append(args.save)
+        if args.stream is not None:
+            from ..sinks.vmc import VmcSink
+
+            self.exporters.append(stack.enter_context(VmcSink(args.stream)))
         if args.export:
-            from ..sinks.exporters import open_exporter
+            from ..sinks.exporters import ANIMATION_SUFFIXES, open_exporter
 
             for path in args.export:
-                exporter = open_exporter(path)
+                animation = Path(path).suffix.lower() in ANIMATION_SUFFIXES
+                exporter = open_exporter(path, rig=args.rig if animation else None)
                 stack.callback(exporter.close)
                 self.exporters.append(exporter)
                 if not hasattr(exporter, "written"):  # animation files are named on close
@@ -298,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_world_flags(parser, args)
+    if args.rig and not any(Path(p).suffix.lower() in (".bvh", ".glb") for p in args.export or []):
+        parser.error("--rig names the bones of .bvh/.glb exports: add --export FILE.glb or "
+                     "FILE.bvh (the --stream always uses Unity's bone names)")
     errors = user_errors()
     try:
         return run(args)

@@ -152,10 +152,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from ..runtime.contract import ContractError
     from ..runtime.session import ProviderError
     from ..sinks.formats_common import UnwritablePathError
+    from ..sinks.vmc import StreamUrlError
     from ..sources.base import SourceError
 
     return (
         SourceError,
+        StreamUrlError,
         UnwritablePathError,
         ProviderError,
         ContractError,

@@ -103,14 +103,23 @@ def _format_of(path: Path) -> tuple[str, bool]:
     return suffix, partial
 
 
-def open_exporter(path: str | Path) -> Exporter:
-    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others."""
+def open_exporter(path: str | Path, *, rig: str | None = None) -> Exporter:
+    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others.
+
+    ``rig`` names the bones of an animation export (``plain``, ``mixamo``, ``vrm``); giving
+    it for a results file is a ValueError (results files hold MHR70 joints, not bones).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ANIMATION_SUFFIXES:
         from ..animation import exporter as animation
 
-        return getattr(animation, _ANIMATION_EXPORTERS[suffix])(path)
+        kind = getattr(animation, _ANIMATION_EXPORTERS[suffix])
+        return kind(path) if rig is None else kind(path, rig=rig)
+    if rig is not None:
+        raise ValueError(
+            f"rig={rig!r} applies to {', '.join(ANIMATION_SUFFIXES)} exports, not {path}"
+        )
     if suffix not in (*EXPORT_SUFFIXES, ".partial"):
         raise ValueError(
             f"unsupported export format {suffix or '(no suffix)'!r} for {path}; "
