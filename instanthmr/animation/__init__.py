@@ -13,7 +13,7 @@ Guide: ``docs/animation.md``.
 
 from __future__ import annotations
 
-from .bvh import BvhFile, read_bvh, write_bvh
+from .bvh import BvhFile, bvh_comment, read_bvh, write_bvh
 from .clips import DEFAULT_FPS, TrackBuffer
 from .exporter import BvhExporter, GlbExporter
 from .gltf import write_glb
@@ -26,6 +26,7 @@ __all__ = [
     "GlbExporter",
     "Motion",
     "TrackBuffer",
+    "bvh_comment",
     "read_bvh",
     "solve_motion",
     "write_bvh",

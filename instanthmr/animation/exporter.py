@@ -15,8 +15,11 @@ and a warning is logged. Each file is written to ``<name>.partial`` and renamed 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from ..hmr.kinds import file_note
 from ..results import FrameResult
 from ..sinks.formats_common import Exporter
 from .bvh import write_bvh
@@ -46,12 +49,20 @@ class AnimationExporter(Exporter):
         gaps: ``"hold"`` (default) keeps the last pose through frames where a track was not
             seen; ``"split"`` cuts BVH clips at gaps and hides the glTF skeleton during them.
         fps: frame rate used only when frames carry no timestamps.
+        run: the model of the run (:func:`instanthmr.hmr.kinds.run_header`): a model that
+            is not InstantHMR is named in a BVH comment and in the glTF ``asset``.
     """
 
-    def __init__(self, path: str | Path, gaps: str = "hold", fps: float = DEFAULT_FPS) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        gaps: str = "hold",
+        fps: float = DEFAULT_FPS,
+        run: Mapping[str, Any] | None = None,
+    ) -> None:
         if gaps not in GAP_POLICIES:
             raise ValueError(f"gaps must be one of {', '.join(GAP_POLICIES)}, got {gaps!r}")
-        super().__init__(path)
+        super().__init__(path, run)
         self.gaps = gaps
         self.written: list[Path] = []
         self._buffer = TrackBuffer(fps)
@@ -84,13 +95,14 @@ class BvhExporter(AnimationExporter):
 
     def _write_files(self, motions: list[Motion]) -> list[Path]:
         out = []
+        note = file_note(self.run)
         for m in motions:
             if self.gaps == "hold":
-                out.append(write_bvh(bvh_paths(self.path, m)[0], m))
+                out.append(write_bvh(bvh_paths(self.path, m)[0], m, note))
                 continue
             runs = observed_runs(m.observed)
             for (a, b), name in zip(runs, bvh_paths(self.path, m, len(runs)), strict=True):
-                out.append(write_bvh(name, m.slice(a, b)))
+                out.append(write_bvh(name, m.slice(a, b), note))
         return out
 
 
@@ -100,4 +112,4 @@ class GlbExporter(AnimationExporter):
     suffix = ".glb"
 
     def _write_files(self, motions: list[Motion]) -> list[Path]:
-        return [write_glb(self.path, motions, hide_gaps=self.gaps == "split")]
+        return [write_glb(self.path, motions, hide_gaps=self.gaps == "split", run=self.run)]

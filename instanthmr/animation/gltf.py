@@ -12,17 +12,23 @@ One file holds every motion (track) of an export in one scene, on one shared tim
   motion's ``observed`` mask is used for visibility), 1 while it is on screen.
 
 Axes are glTF's: Y up, metres, right-handed; a person facing the camera faces +Z.
+
+A file made with a model that is not InstantHMR (the stand-in, a random-init export) says
+so in its ``asset``: ``generator`` ``instanthmr (STAND-IN model, NOT InstantHMR)`` and
+``extras`` ``{"model_kind", "model_file", "model_notice"}``; glTF has no comments.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pygltflib as gl
 from scipy.spatial.transform import Rotation
 
+from ..hmr.kinds import file_note, header_kind
 from .kinematics import Motion
 
 
@@ -93,11 +99,24 @@ def _motion_nodes(doc: gl.GLTF2, motion: Motion, prefix: str) -> tuple[int, list
     return first, joints
 
 
-def glb_document(motions: list[Motion], hide_gaps: bool = False) -> gl.GLTF2:
-    """The glTF document (binary blob attached) holding ``motions``; see the module docs."""
+def _asset(run: dict[str, Any] | None) -> gl.Asset:
+    """The ``asset``: generator, and the model's label for anything but InstantHMR."""
+    note = file_note(run)
+    if note is None:
+        return gl.Asset(generator="instanthmr", version="2.0")
+    tag = header_kind(run).tag
+    return gl.Asset(generator=f"instanthmr ({tag} model, NOT InstantHMR)", version="2.0",
+                    extras={**(run or {}), "note": note})  # fmt: skip
+
+
+def glb_document(
+    motions: list[Motion], hide_gaps: bool = False, run: dict[str, Any] | None = None
+) -> gl.GLTF2:
+    """The glTF document (binary blob attached) holding ``motions``; see the module docs.
+    ``run`` names the model (:func:`instanthmr.hmr.kinds.run_header`)."""
     if not motions:
         raise ValueError("no motion to write: the glTF needs at least one track")
-    doc = gl.GLTF2(asset=gl.Asset(generator="instanthmr", version="2.0"))
+    doc = gl.GLTF2(asset=_asset(run))
     doc.scenes.append(gl.Scene(name="instanthmr", nodes=[]))
     doc.scene = 0
     blob = _Blob(doc)
@@ -132,11 +151,16 @@ def glb_document(motions: list[Motion], hide_gaps: bool = False) -> gl.GLTF2:
     return doc
 
 
-def write_glb(path: str | Path, motions: list[Motion], hide_gaps: bool = False) -> Path:
+def write_glb(
+    path: str | Path,
+    motions: list[Motion],
+    hide_gaps: bool = False,
+    run: dict[str, Any] | None = None,
+) -> Path:
     """Write ``motions`` to one ``.glb`` atomically (``<path>.partial``, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    glb_document(motions, hide_gaps).save_binary(str(partial))
+    glb_document(motions, hide_gaps, run).save_binary(str(partial))
     os.replace(partial, path)
     return path

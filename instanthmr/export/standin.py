@@ -13,12 +13,13 @@ What :func:`build_standin` does:
 2. makes the batch axis dynamic: the graph's reshapes already use -1; its five 2x
    upsamplings read a fixed (1, C, H, W) size, replaced by scales (1, 1, 2, 2);
 3. wraps it: ``image`` (N, 3, 224, 224, ImageNet-normalised) -> undo the normalisation ->
-   bilinear resize to 256 -> BlazePose -> the 70 MHR70 joints as one fixed linear map of the
-   33 landmarks (:data:`~instanthmr.export.standin_joints.JOINTS`), in 2D (crop-normalised [-1, 1]) and 3D (metres, Y down,
-   origin between the hips) -> ``cam_trans`` by closed-form least squares
-   (:func:`instanthmr.hmr.standin.solve_cam_trans`) with the rays taken from ``cliff_cond``
-   under the 4:3 frame assumption; persons with presence below 0.5 get NaN joints and
-   translation; ``mhr_params`` and ``shape_params`` are zeros;
+   bilinear resize to 256 -> BlazePose -> the 70 MHR70 joints as one fixed linear map of
+   the 33 landmarks (:data:`~instanthmr.export.standin_joints.JOINTS`), in 2D
+   (crop-normalised [-1, 1]) and 3D (metres, Y down, origin between the hips) ->
+   ``cam_trans`` by closed-form least squares
+   (:func:`instanthmr.hmr.standin.solve_cam_trans`) with the rays taken from
+   ``cliff_cond`` under the 4:3 frame assumption; persons with presence below 0.5 get NaN
+   joints and translation; ``mhr_params`` and ``shape_params`` are zeros;
 4. stores the weights as float16 (with a Cast to float32 in the graph: every computation
    stays float32) when ``fp16`` is set, and writes the metadata (model kind, real and
    approximated joints and how each is made, the source file's SHA-256, the licence);

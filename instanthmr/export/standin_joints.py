@@ -50,6 +50,8 @@ def _same(name: str, landmark: str | None = None) -> JointRule:
 
 def _along(name: str, base: str, origin: str, k: float, how: str) -> JointRule:
     """``base + k (base - origin)``: a point on the line from ``origin`` through ``base``."""
+    if k == 0:
+        return JointRule(name, ((base, 1.0),), False, how)
     return JointRule(name, ((base, 1.0 + k), (origin, -k)), False, how)
 
 
@@ -69,16 +71,17 @@ def _hand(side: str) -> list[JointRule]:
     # thumb: tip, first (IP), second (MCP = the landmark), third (CMC), from the wrist.
     thumb = {"tip": 1.1, "first_joint": 0.6, "second_joint": 0.0, "third_joint": -0.7}
     for part, k in thumb.items():
-        rules.append(_along(f"{side}_thumb_{part}", t, w, k,
-                            f"{side}_thumb + {k:g} ({side}_thumb - {side}_wrist)"))  # fmt: skip
+        how = (f"landmark {_LM[t]} {t}, taken as the thumb's MCP" if k == 0
+               else f"{t} + {k:g} ({t} - {w})")  # fmt: skip
+        rules.append(_along(f"{side}_thumb_{part}", t, w, k, how))
     for finger, scale in phal.items():
         kn = knuckle[finger]
         for part, frac in (("tip", 1.0), ("first_joint", 0.75), ("second_joint", 0.45),
                            ("third_joint", 0.0)):  # fmt: skip
             k = frac * scale
-            weights = [(lm, c * (1.0 + k)) for lm, c in kn] + [(w, -k)]
+            weights = [(lm, c * (1.0 + k)) for lm, c in kn] + ([(w, -k)] if k else [])
             base = " + ".join(f"{c:.3g} {lm}" for lm, c in kn)
-            how = f"knuckle K = {base}; K + {k:.3g} (K - {w})"
+            how = f"knuckle K = {base}" + (f"; K + {k:.3g} (K - {w})" if k else "")
             rules.append(JointRule(f"{side}_{finger}_{part}", tuple(weights), False, how))
     return rules
 

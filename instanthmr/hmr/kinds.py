@@ -97,6 +97,16 @@ def run_header(hmr: Any) -> dict[str, Any]:
     }
 
 
+def file_note(run: Mapping[str, Any] | None) -> str | None:
+    """One line for a file that has no header of its own (a BVH comment, a glTF asset
+    note): None for InstantHMR or when the run is unknown, else the model and its notice."""
+    kind = header_kind(run)
+    if kind.is_instanthmr:
+        return None
+    name = (run or {}).get("model_file") or "?"
+    return " ".join(f"Made by InstantHMR with the {kind.title} ({name}). {kind.notice}".split())
+
+
 def header_kind(header: Mapping[str, Any] | None) -> ModelKind:
     """The :class:`ModelKind` a :func:`run_header` names; InstantHMR for None (no header)."""
     if not header or not header.get("model_kind"):

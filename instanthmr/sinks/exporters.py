@@ -9,8 +9,13 @@ through :func:`read_results`. Units: ``bbox``, ``joints_2d``, ``focal_length``,
 ``timings`` in milliseconds. Joints follow the MHR70 order
 (:data:`instanthmr.skeleton.JOINT_NAMES`).
 
-- ``.jsonl``: a header line (format, joint names, units), then per frame a ``"type": "frame"``
-  line followed by one ``"type": "person"`` line per person. Flushed after every frame.
+The header of every format names the model of the run (``model_kind``: ``instanthmr``,
+``random-init`` or ``standin-blazepose``; ``model_file``; ``model_notice``, the warning for a
+model that is not InstantHMR), when the writer is told (``open_exporter(path, run=...)``).
+
+- ``.jsonl``: a header line (format, model, joint names, units), then per frame a
+  ``"type": "frame"`` line followed by one ``"type": "person"`` line per person. Flushed
+  after every frame.
 - ``.npz``: frame arrays (``frame_index``, ``timestamp`` with NaN for unknown, ...), person
   arrays (``joints_2d`` (P, 70, 2), ...; ``person_frame`` is the row of each person's frame)
   and ``metadata``, a JSON string. Written when the exporter closes.
@@ -33,7 +38,9 @@ record layout in :mod:`.formats_common`. Every public name is importable from he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..results import FrameResult
 from .formats_common import (
@@ -103,14 +110,18 @@ def _format_of(path: Path) -> tuple[str, bool]:
     return suffix, partial
 
 
-def open_exporter(path: str | Path) -> Exporter:
-    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others."""
+def open_exporter(path: str | Path, run: Mapping[str, Any] | None = None) -> Exporter:
+    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others.
+
+    ``run`` says which model made the results (:func:`instanthmr.hmr.kinds.run_header`):
+    results files carry it in their header, BVH and glTF files as a comment / asset note.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ANIMATION_SUFFIXES:
         from ..animation import exporter as animation
 
-        return getattr(animation, _ANIMATION_EXPORTERS[suffix])(path)
+        return getattr(animation, _ANIMATION_EXPORTERS[suffix])(path, run=run)
     if suffix not in (*EXPORT_SUFFIXES, ".partial"):
         raise ValueError(
             f"unsupported export format {suffix or '(no suffix)'!r} for {path}; "
@@ -119,7 +130,7 @@ def open_exporter(path: str | Path) -> Exporter:
     suffix, partial = _format_of(path)
     if partial:
         raise ValueError(f"write to the final name, not a .partial file: {path}")
-    return _EXPORTERS[suffix](path)
+    return _EXPORTERS[suffix](path, run)
 
 
 def read_results(path: str | Path, errors: str = "strict") -> list[FrameResult]:
