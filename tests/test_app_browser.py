@@ -121,13 +121,10 @@ def chromium_args(fake_ui: bool, clip: Path) -> list[str]:
     return [*args, "--use-fake-ui-for-media-stream"] if fake_ui else args
 
 
-@pytest.fixture
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+def _serve(pipe: PosePipeline, tmp: Path) -> Iterator[tuple]:
+    """Serve ``create_app(pipe)`` on a free loopback port; yields (url, camera clip, server)."""
     import uvicorn
 
-    tmp = tmp_path_factory.mktemp("browser")
-    onnx.save(figure_oracle(), tmp / "figure-oracle.onnx")
-    pipe = PosePipeline(tmp / "figure-oracle.onnx", device="cpu", detector=BlobDetector(pad=110))
     app = create_app(pipe, AppConfig(max_fps=15))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -143,6 +140,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     yield f"http://127.0.0.1:{port}", tmp / "camera.y4m", server
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    tmp = tmp_path_factory.mktemp("browser")
+    onnx.save(figure_oracle(), tmp / "figure-oracle.onnx")
+    pipe = PosePipeline(tmp / "figure-oracle.onnx", device="cpu", detector=BlobDetector(pad=110))
+    yield from _serve(pipe, tmp)
+
+
+@pytest.fixture
+def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """The app around the stand-in model shipped in the package."""
+    tmp = tmp_path_factory.mktemp("browser-standin")
+    yield from _serve(PosePipeline("standin", device="cpu", detector=BlobDetector()), tmp)
 
 
 def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
@@ -246,3 +258,25 @@ def test_page_reports_a_refused_camera(live_server) -> None:
             assert page.evaluate("window.__instanthmr.framesSent") == 0
         finally:
             browser.close()
+
+
+def test_page_labels_the_stand_in_model(standin_server) -> None:
+    """Served with the stand-in, the page's banner says it is not InstantHMR."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, clip, _ = standin_server
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=False, clip=clip)
+        )
+        try:
+            page = browser.new_context(bypass_csp=True).new_page()
+            page.goto(url + "/")
+            page.wait_for_function(
+                "window.__instanthmr && window.__instanthmr.ready", timeout=30000
+            )
+            banner = page.locator("#banner")
+            assert banner.is_visible()
+            assert "STAND-IN MODEL, NOT InstantHMR" in banner.inner_text()
+        finally:
+            browser.close()
+

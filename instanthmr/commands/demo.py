@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         # With --stdout the recording itself goes to stdout: keep the summary off it.
         print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
         if kind.notice:
-            print(f"model: {kind.title} ({pipeline.hmr.model_path.name}), NOT InstantHMR: "
+            print(f"model: {pipeline.hmr.model_path.name} ({kind.title}), NOT InstantHMR: "
                   "see the notice above", file=sys.stderr if args.stdout else None)  # fmt: skip
         if outputs.viewer is not None:
             import rerun as rr

@@ -146,7 +146,8 @@ def run_sequence(
                 seen_world[who] = True
         if progress is not None:
             progress(f)
-    real = np.asarray(getattr(pipe.hmr, "real_joints", np.ones(NUM_JOINTS, bool)), bool)
+    hmr = getattr(pipe, "hmr", None)  # any predictor works; a PosePipeline knows its joints
+    real = np.asarray(hmr.real_joints if hmr is not None else np.ones(NUM_JOINTS), bool)
     return Predictions(cam, [w if s else None for w, s in zip(world, seen_world, strict=True)],
                        counts, real)  # fmt: skip
 

@@ -59,7 +59,7 @@ KINDS: dict[str, ModelKind] = {
         "checks only). This is not the trained InstantHMR. " + GET_INSTANTHMR + ".",
     ),
     STANDIN: ModelKind(
-        STANDIN, "stand-in (MediaPipe BlazePose GHUM 3D)", "STAND-IN",
+        STANDIN, "stand-in, MediaPipe BlazePose GHUM 3D", "STAND-IN",
         "STAND-IN MODEL, NOT InstantHMR: MediaPipe's BlazePose GHUM 3D (Apache-2.0) in the "
         "InstantHMR contract. Its body joints are BlazePose's; the neck, fingers, small toes "
         "and elbow/shoulder surface points are approximated; it has no body model "
@@ -104,7 +104,7 @@ def file_note(run: Mapping[str, Any] | None) -> str | None:
     if kind.is_instanthmr:
         return None
     name = (run or {}).get("model_file") or "?"
-    return " ".join(f"Made by InstantHMR with the {kind.title} ({name}). {kind.notice}".split())
+    return " ".join(f"Made by InstantHMR with {name} ({kind.title}). {kind.notice}".split())
 
 
 def header_kind(header: Mapping[str, Any] | None) -> ModelKind:
