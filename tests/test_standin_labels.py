@@ -215,3 +215,15 @@ def test_start_runs_the_stand_in_when_the_hub_cannot_be_reached(
                         .splitlines()[0])  # fmt: skip
     assert header["model_kind"] == STANDIN
     assert (tmp_path / "out" / "sample-standin-annotated.mp4").stat().st_size > 0
+
+
+def test_the_bench_refuses_to_time_the_stand_in(capsys) -> None:
+    from instanthmr.commands import bench
+    from instanthmr.evaluation import speed
+
+    with pytest.raises(ValueError, match="not InstantHMR: its cost says nothing"):
+        speed.bench_hmr("standin", "cpu", [1], repeats=1, baseline=False)
+    argv = ["--hmr-only", "--model", "standin", "--device", "cpu", "--batch", "1", "--no-baseline"]
+    assert bench.main(argv) == 2
+    assert "Time the released architecture" in capsys.readouterr().err
+

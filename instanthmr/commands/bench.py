@@ -191,6 +191,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         detector_stride=max(strides), fixed_stride=args.fixed_stride, threads=args.threads,
         precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
+    B.check_timeable(pipe.hmr)
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
         "mode": "pipeline", "video": video, "provider": pipe.hmr.provider,
