@@ -13,6 +13,7 @@ also copies it to ``docs/img/app.png`` (how the one in ``docs/app.md`` was made)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -238,12 +240,14 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             browser.close()
 
 
-def test_page_reports_a_refused_camera(live_server) -> None:
+@contextlib.contextmanager
+def ready_page(server: tuple, fake_ui: bool = False) -> Iterator[Any]:
+    """The app's page in headless Chromium, loaded and ready (no camera permission)."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, clip, _ = live_server
+    url, clip, _ = server
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=False, clip=clip)
+            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=fake_ui, clip=clip)
         )
         try:
             page = browser.new_context(bypass_csp=True, permissions=[]).new_page()
@@ -251,32 +255,23 @@ def test_page_reports_a_refused_camera(live_server) -> None:
             page.wait_for_function(
                 "window.__instanthmr && window.__instanthmr.ready", timeout=30000
             )
-            page.click("#camera-start")
-            line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=30000)
-            assert "permission denied" in line.inner_text()
-            assert page.locator("#camera-start").is_enabled()  # the user can try again
-            assert page.evaluate("window.__instanthmr.framesSent") == 0
+            yield page
         finally:
             browser.close()
+
+
+def test_page_reports_a_refused_camera(live_server) -> None:
+    with ready_page(live_server) as page:
+        page.click("#camera-start")
+        line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=30000)
+        assert "permission denied" in line.inner_text()
+        assert page.locator("#camera-start").is_enabled()  # the user can try again
+        assert page.evaluate("window.__instanthmr.framesSent") == 0
 
 
 def test_page_labels_the_stand_in_model(standin_server) -> None:
     """Served with the stand-in, the page's banner says it is not InstantHMR."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    url, clip, _ = standin_server
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=False, clip=clip)
-        )
-        try:
-            page = browser.new_context(bypass_csp=True).new_page()
-            page.goto(url + "/")
-            page.wait_for_function(
-                "window.__instanthmr && window.__instanthmr.ready", timeout=30000
-            )
-            banner = page.locator("#banner")
-            assert banner.is_visible()
-            assert "STAND-IN MODEL, NOT InstantHMR" in banner.inner_text()
-        finally:
-            browser.close()
-
+    with ready_page(standin_server) as page:
+        banner = page.locator("#banner")
+        assert banner.is_visible()
+        assert "STAND-IN MODEL, NOT InstantHMR" in banner.inner_text()

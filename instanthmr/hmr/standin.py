@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +60,10 @@ PRESENCE_THRESHOLD = 0.5
 
 def standin_path() -> Path:
     """The stand-in model file shipped in the package."""
-    try:
-        path = Path(str(resources.files("instanthmr") / "assets" / ASSET))
-    except (NotADirectoryError, TypeError, ModuleNotFoundError):
-        path = Path(__file__).resolve().parents[1] / "assets" / ASSET
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the stand-in model is missing at {path}; rebuild it with "
-            "`python tools/make_standin.py`"
-        )
-    return path
+    from ..sources.files import asset_path
+
+    return asset_path(ASSET, "the stand-in model",
+                      "python tools/make_standin.py --source PATH/TO/blazepose.onnx")  # fmt: skip
 
 
 def is_standin(metadata: Mapping[str, str]) -> bool:
