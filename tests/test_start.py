@@ -65,13 +65,16 @@ def test_unreachable_hub_uses_the_cached_copy(tmp_path) -> None:
 
 
 def test_start_offline_names_both_ways_forward(tmp_path, monkeypatch, capsys, no_proxy):
+    """No Hub (so the stand-in would run: tests/test_standin_labels.py) and no way to get the
+    person detector either: exit 2 naming both ways forward."""
+    monkeypatch.setattr(start, "RFDETR_WEIGHTS_URL", NOWHERE)
     monkeypatch.setenv("HF_ENDPOINT", NOWHERE)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.chdir(tmp_path)
     assert start.main([]) == start.EXIT_OFFLINE
     err = capsys.readouterr().err
-    assert "cannot be reached" in err and "Two ways forward" in err
+    assert "cannot be reached" in err and "Two ways forward" in err and "RF-DETR" in err
     assert "hf download momolesang/InstantHMR instanthmr.onnx" in err
     assert "python install.py run --random-init" in err and "MEANINGLESS" in err
     assert "Traceback" not in err
@@ -89,12 +92,12 @@ def test_start_offline_detector_host(tmp_path, monkeypatch, capsys, no_proxy) ->
 
 def test_demo_arguments(monkeypatch) -> None:
     monkeypatch.setattr(start, "has_display", lambda: False)
-    argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), True, [])
+    argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), "random-init", [])
     assert argv[argv.index("--export") + 1] == str(Path("out/sample-random-init-poses.jsonl"))
     assert "--headless" in argv and argv[argv.index("--model") + 1] == "m.onnx"
     assert argv[argv.index("--det-confidence") + 1] == "0"  # random boxes: every stage runs
     mine = ["--video", "v.mp4", "--export", "p.csv", "--save", "r.rrd"]
-    argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), False, mine)
+    argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), "instanthmr", mine)
     assert argv[-len(mine) :] == mine and argv.count("--export") == 1
     assert "--headless" not in argv and "--write-video" not in argv
     assert "--det-confidence" not in argv  # the released models keep the demo's default

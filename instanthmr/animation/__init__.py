@@ -19,7 +19,7 @@ Guide: ``docs/animation.md``.
 
 from __future__ import annotations
 
-from .bvh import BvhFile, read_bvh, write_bvh
+from .bvh import BvhFile, bvh_comment, read_bvh, write_bvh
 from .clips import DEFAULT_FPS, TrackBuffer
 from .exporter import BvhExporter, GlbExporter
 from .footlock import foot_skate, lock_feet
@@ -37,6 +37,7 @@ __all__ = [
     "Motion",
     "TrackBuffer",
     "apply_rig",
+    "bvh_comment",
     "check_glb",
     "foot_skate",
     "lock_feet",

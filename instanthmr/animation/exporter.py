@@ -19,8 +19,11 @@ are named after ``rig`` (:mod:`.rigs`: ``plain``, ``mixamo``, ``vrm``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from ..hmr.kinds import file_note
 from ..results import FrameResult
 from ..sinks.formats_common import Exporter
 from .bvh import write_bvh
@@ -55,6 +58,8 @@ class AnimationExporter(Exporter):
         rig: bone naming, ``plain`` (default), ``mixamo`` or ``vrm`` (see :mod:`.rigs`).
         foot_lock: lock feet the world stage flagged as planted (default True; tracks
             without contact flags, e.g. with the world stage off, are written as estimated).
+        run: the model of the run (:func:`instanthmr.hmr.kinds.run_header`): a model that
+            is not InstantHMR is named in a BVH comment and in the glTF ``asset``.
     """
 
     def __init__(
@@ -64,10 +69,11 @@ class AnimationExporter(Exporter):
         fps: float = DEFAULT_FPS,
         rig: str = "plain",
         foot_lock: bool = True,
+        run: Mapping[str, Any] | None = None,
     ) -> None:
         if gaps not in GAP_POLICIES:
             raise ValueError(f"gaps must be one of {', '.join(GAP_POLICIES)}, got {gaps!r}")
-        super().__init__(path)
+        super().__init__(path, run)
         self.gaps = gaps
         self.rig = check_rig(rig)
         self.foot_lock = bool(foot_lock)
@@ -106,13 +112,14 @@ class BvhExporter(AnimationExporter):
 
     def _write_files(self, motions: list[Motion]) -> list[Path]:
         out = []
+        note = file_note(self.run)
         for m in motions:
             if self.gaps == "hold":
-                out.append(write_bvh(bvh_paths(self.path, m)[0], m))
+                out.append(write_bvh(bvh_paths(self.path, m)[0], m, note))
                 continue
             runs = observed_runs(m.observed)
             for (a, b), name in zip(runs, bvh_paths(self.path, m, len(runs)), strict=True):
-                out.append(write_bvh(name, m.slice(a, b)))
+                out.append(write_bvh(name, m.slice(a, b), note))
         return out
 
 
@@ -122,4 +129,5 @@ class GlbExporter(AnimationExporter):
     suffix = ".glb"
 
     def _write_files(self, motions: list[Motion]) -> list[Path]:
-        return [write_glb(self.path, motions, hide_gaps=self.gaps == "split", rig=self.rig)]
+        return [write_glb(self.path, motions, hide_gaps=self.gaps == "split", rig=self.rig,
+                          run=self.run)]

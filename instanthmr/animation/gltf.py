@@ -22,17 +22,23 @@ track's frame times (seconds from the first exported frame), and the group node'
 ``hide_gaps``), 1 while it is on screen.
 
 Axes are glTF's: Y up, metres, right-handed; a person facing the camera faces +Z.
+
+A file made with a model that is not InstantHMR (the stand-in, a random-init export) says
+so in its ``asset``: ``generator`` ``instanthmr (STAND-IN model, NOT InstantHMR)`` and
+``extras`` ``{"model_kind", "model_file", "model_notice"}``; glTF has no comments.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pygltflib as gl
 from scipy.spatial.transform import Rotation
 
 from ..fileio import atomic_path
+from ..hmr.kinds import file_note, header_kind
 from .body import body_mesh, rest_positions
 from .kinematics import Motion
 
@@ -149,15 +155,31 @@ def _add_track(doc: gl.GLTF2, blob: _Blob, motion: Motion, prefix: str, rig: str
     return [group, *nodes[: len(motion.names)]]
 
 
-def glb_document(motions: list[Motion], hide_gaps: bool = False, rig: str = "plain") -> gl.GLTF2:
+def _asset(run: dict[str, Any] | None) -> gl.Asset:
+    """The ``asset``: generator, and the model's label for anything but InstantHMR."""
+    note = file_note(run)
+    if note is None:
+        return gl.Asset(generator="instanthmr", version="2.0")
+    tag = header_kind(run).tag
+    return gl.Asset(generator=f"instanthmr ({tag} model, NOT InstantHMR)", version="2.0",
+                    extras={**(run or {}), "note": note})  # fmt: skip
+
+
+def glb_document(
+    motions: list[Motion],
+    hide_gaps: bool = False,
+    rig: str = "plain",
+    run: dict[str, Any] | None = None,
+) -> gl.GLTF2:
     """The glTF document (binary blob attached) holding ``motions``; see the module docs.
 
     ``rig`` only labels the groups (``extras.rig``): name the motions' joints first
-    (:func:`.rigs.apply_rig`).
+    (:func:`.rigs.apply_rig`). ``run`` names the model
+    (:func:`instanthmr.hmr.kinds.run_header`).
     """
     if not motions:
         raise ValueError("no motion to write: the glTF needs at least one track")
-    doc = gl.GLTF2(asset=gl.Asset(generator="instanthmr", version="2.0"))
+    doc = gl.GLTF2(asset=_asset(run))
     doc.scenes.append(gl.Scene(name="instanthmr", nodes=[]))
     doc.scene = 0
     blob = _Blob(doc)
@@ -193,9 +215,13 @@ def glb_document(motions: list[Motion], hide_gaps: bool = False, rig: str = "pla
 
 
 def write_glb(
-    path: str | Path, motions: list[Motion], hide_gaps: bool = False, rig: str = "plain"
+    path: str | Path,
+    motions: list[Motion],
+    hide_gaps: bool = False,
+    rig: str = "plain",
+    run: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``motions`` to one ``.glb`` atomically (:mod:`instanthmr.fileio`)."""
     with atomic_path(path) as tmp:
-        glb_document(motions, hide_gaps, rig).save_binary(str(tmp))
+        glb_document(motions, hide_gaps, rig, run).save_binary(str(tmp))
     return Path(path)

@@ -161,13 +161,16 @@ def _process(
     progress: Progress | None,
 ) -> str | None:  # fmt: skip
     """Open, process and close one input; returns the error that stopped it, if any."""
+    from ..hmr.kinds import run_header
     from ..sinks.exporters import open_exporter
 
     exporters: list[Any] = []
+    header = run_header(pipeline.hmr)  # the model's kind goes into every file's header
     try:
         with _open(item) as source:
             run.fps = getattr(source, "fps", None)
-            exporters = [open_exporter(stage / f"{item.stem}.{f}") for f in options.formats]
+            exporters = [open_exporter(stage / f"{item.stem}.{f}", header)
+                         for f in options.formats]  # fmt: skip
             return _frames(pipeline, source, item, options, exporters, run, progress)
     except _UnreadableError as exc:
         return str(exc)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..hmr.kinds import file_note, run_header
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
 from .options import (
     EXIT_INTERRUPTED,
@@ -170,7 +171,10 @@ def run(args: argparse.Namespace) -> int:
 
         pipeline = PosePipeline(options=options)
         stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
-        outputs = _Outputs(args, stack, fps=_source_fps(source, args))
+        kind = pipeline.hmr.model_kind
+        if kind.notice:  # not InstantHMR: say so before anything runs
+            print(model_banner(kind.notice), file=sys.stderr, flush=True)
+        outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_header(pipeline.hmr))
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
@@ -200,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
         dropped = source.dropped if source.is_live else None
         # With --stdout the recording itself goes to stdout: keep the summary off it.
         print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
+        if kind.notice:
+            print(f"model: {pipeline.hmr.model_path.name} ({kind.title}), NOT InstantHMR: "
+                  "see the notice above", file=sys.stderr if args.stdout else None)  # fmt: skip
         if outputs.viewer is not None:
             import rerun as rr
 
@@ -213,10 +220,27 @@ def _source_fps(source: Any, args: argparse.Namespace) -> float:
     return fps / (args.frame_skip + 1)
 
 
-class _Outputs:
-    """Rerun sink, exporters and the annotated video, all closed by ``stack``."""
+def model_banner(notice: str, width: int = 78) -> str:
+    """A notice framed by lines of ``!``, wrapped to ``width`` (the demo's model banner)."""
+    import textwrap
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack, fps: float) -> None:
+    bar = "!" * width
+    return "\n".join([bar, *textwrap.wrap(notice, width), bar])
+
+
+class _Outputs:
+    """Rerun sink, exporters and the annotated video, all closed by ``stack``.
+
+    ``run`` names the model (:func:`instanthmr.hmr.kinds.run_header`) for the file headers
+    and the recording."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        stack: contextlib.ExitStack,
+        fps: float,
+        run: dict[str, Any] | None = None,
+    ) -> None:
         self.written: list[str] = []
         self.viewer = viewer_namespace(args)
         self.sink = None
@@ -231,11 +255,11 @@ class _Outputs:
 
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
-            blueprint = default_blueprint(world=bool(args.world))
+            blueprint = default_blueprint(world=bool(args.world), notice=bool(file_note(run)))
             rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=blueprint)
             stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
             stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
-            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world))
+            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world), run=run)
             if args.save:
                 self.written.append(args.save)
         if args.stream is not None:
@@ -247,7 +271,7 @@ class _Outputs:
 
             for path in args.export:
                 animation = Path(path).suffix.lower() in ANIMATION_SUFFIXES
-                exporter = open_exporter(path, rig=args.rig if animation else None)
+                exporter = open_exporter(path, run, rig=args.rig if animation else None)
                 stack.callback(exporter.close)
                 self.exporters.append(exporter)
                 if not hasattr(exporter, "written"):  # animation files are named on close

@@ -6,13 +6,18 @@ InstantHMR weights into the Hugging Face cache, exports the RF-DETR nano detecto
 on the embedded sample clip, writing ``out/sample-poses.jsonl`` and
 ``out/sample-annotated.mp4`` and showing the Rerun viewer where there is a display.
 
-Where the Hub or the detector checkpoint cannot be reached it says so at once (a quick
-name lookup and connect, no retry loop) and names the two ways forward: the manual
-download, or ``--random-init``. That exports random-init models of both networks once,
-caches them in ``models/`` (``instanthmr-random.onnx``, ``rfdetr-nano-random.onnx``) and
-runs with them (keeping the two best random boxes a frame, ``--det-confidence 0
---max-persons 2``, so every stage runs): everything works at full speed, but the poses
-are MEANINGLESS, and the run, the file names and the log say so.
+Where the Hub cannot be reached and the weights are not cached, it says so at once (a quick
+name lookup and connect, no retry loop) and runs the STAND-IN model shipped in the package
+instead (``--model standin``: MediaPipe's BlazePose in the InstantHMR contract, real body
+motion but NOT InstantHMR; :mod:`instanthmr.hmr.standin`), saying before and after which
+models ran and how to get InstantHMR; its files are named ``out/sample-standin-*``. Its
+person detector is the one this command always uses (``models/rfdetr-nano.onnx``); where
+that cannot be had either, it names the ways forward: the manual download, or
+``--random-init``. That exports random-init models of both networks once, caches them in
+``models/`` (``instanthmr-random.onnx``, ``rfdetr-nano-random.onnx``) and runs with them
+(keeping the two best random boxes a frame, ``--det-confidence 0 --max-persons 2``, so
+every stage runs): everything works at full speed, but the poses are MEANINGLESS, and the
+run, the file names and the log say so. ``--random-init`` is for plumbing and speed checks.
 
 Arguments it does not know go to the demo (``instanthmr demo --help``), e.g.
 ``--video clip.mp4`` or ``--camera 0`` instead of the sample clip.
@@ -26,7 +31,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..hmr.weights import WeightsNotFoundError, resolve_model, unreachable
+from ..hmr.kinds import INSTANTHMR, KINDS, RANDOM_INIT, STANDIN
+from ..hmr.weights import STANDIN_NAME, WeightsNotFoundError, resolve_model, unreachable
 
 DETECTOR_VARIANT = "nano"
 RANDOM_HMR = Path("models") / "instanthmr-random.onnx"
@@ -34,6 +40,8 @@ RANDOM_DETECTOR = Path("models") / "rfdetr-nano-random.onnx"
 RFDETR_WEIGHTS_URL = "https://storage.googleapis.com/rfdetr/"  # where rfdetr downloads from
 BANNER = "!" * 78
 EXIT_OFFLINE = 2
+FILE_TAGS = {INSTANTHMR: "", RANDOM_INIT: "-random-init", STANDIN: "-standin"}
+"""Result file names say which model made them: ``out/sample-standin-poses.jsonl``."""
 
 
 class OfflineError(RuntimeError):
@@ -53,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="export random-init InstantHMR and RF-DETR models once (cached in models/) and "
         "run with them: for machines without network access; the poses are MEANINGLESS",
     )
-    p.add_argument("--model", help="an InstantHMR ONNX file instead of the Hub release")
+    p.add_argument("--model", help="an InstantHMR ONNX file instead of the Hub release, or "
+                   "'standin' for the stand-in shipped in the package (NOT InstantHMR)")
     p.add_argument(
         "--detector-model",
         help="an RF-DETR ONNX file (default: models/rfdetr-nano.onnx, exported once)",
@@ -84,6 +93,32 @@ def released_model() -> Path:
     except WeightsNotFoundError as exc:
         first = str(exc).splitlines()[0]
         raise OfflineError(_ways_forward(f"Cannot get the InstantHMR weights. {first}")) from exc
+
+
+def get_instanthmr() -> str:
+    """How to get the real InstantHMR weights (said before and after a stand-in run)."""
+    return (
+        "To get InstantHMR: on a machine with internet access run\n"
+        "  hf download momolesang/InstantHMR instanthmr.onnx --local-dir models/\n"
+        "copy models/instanthmr.onnx here, then: python install.py run --model "
+        "models/instanthmr.onnx\n(or run `python install.py run` again where the Hugging Face "
+        "Hub can be reached)."
+    )
+
+
+def standin_notice(why: str, detector: Path) -> str:
+    """What is said before a stand-in run: why, which models run, how to get InstantHMR."""
+    notice = KINDS[STANDIN].notice
+    return "\n".join([
+        BANNER,
+        f"{why}",
+        "Running the STAND-IN model shipped in the package instead, so you see the pipeline "
+        "work on real people:",
+        f"  pose model: stand-in ({STANDIN_NAME}) - {notice.split(' Get InstantHMR')[0]}",
+        f"  person detector: {detector}",
+        get_instanthmr(),
+        BANNER,
+    ])  # fmt: skip
 
 
 def released_detector(path: Path | None) -> Path:
@@ -138,10 +173,12 @@ def has_display() -> bool:
 
 
 def demo_arguments(
-    model: Path, detector: Path, out: Path, random_init: bool, extra: Sequence[str]
+    model: Path | str, detector: Path, out: Path, kind: str, extra: Sequence[str]
 ) -> list[str]:
-    """The demo's command line: the models, the result files, the viewer or headless."""
-    tag = "-random-init" if random_init else ""
+    """The demo's command line: the models, the result files (named by the model ``kind``),
+    the viewer or headless."""
+    random_init = kind == RANDOM_INIT
+    tag = FILE_TAGS[kind]
     argv = ["--model", str(model), "--detector-model", str(detector)]
     argv += ["--detector-backend", "onnx"]
     if not any(a in ("--export", "--write-video") for a in extra):
@@ -161,20 +198,39 @@ def demo_arguments(
 def main(argv: Sequence[str] | None = None) -> int:
     """Get the models and run the demo; exit 2 with both ways forward when offline."""
     args, extra = build_parser().parse_known_args(argv)
+    kind = RANDOM_INIT if args.random_init else INSTANTHMR
+    offline = ""
     try:
         if args.random_init:
             model, detector = random_init_models()
         else:
-            model = Path(args.model) if args.model else released_model()
+            model: Path | str
+            if args.model and args.model.strip().lower() == STANDIN_NAME:
+                model, kind = STANDIN_NAME, STANDIN
+            elif args.model:
+                model = Path(args.model)
+            else:
+                try:
+                    model = released_model()
+                except OfflineError as exc:  # no Hub, no cached weights: the stand-in
+                    offline = str(exc).splitlines()[0]
+                    model, kind = STANDIN_NAME, STANDIN
             detector = released_detector(Path(args.detector_model) if args.detector_model else None)
     except OfflineError as exc:
         print(f"instanthmr start: {exc}", file=sys.stderr)
         return EXIT_OFFLINE
     from .demo import main as demo_main
 
-    demo_argv = demo_arguments(model, detector, args.out, args.random_init, extra)
+    if kind == STANDIN:
+        why = offline or "You asked for the stand-in model (--model standin)."
+        print(standin_notice(why, detector), flush=True)
+    demo_argv = demo_arguments(model, detector, args.out, kind, extra)
     print("running: instanthmr demo " + " ".join(demo_argv), flush=True)
     code = demo_main(demo_argv)
     if args.random_init:
         print("NOTE: this run used RANDOM-INIT models: its poses are meaningless.")
+    if kind == STANDIN:
+        print(f"NOTE: this run used the STAND-IN pose model (MediaPipe BlazePose GHUM 3D, "
+              f"shipped in the package) and the person detector {detector}: real body motion, "
+              f"but NOT InstantHMR.\n{get_instanthmr()}")  # fmt: skip
     return code

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +107,11 @@ class CsvExporter(TextExporter):
     suffix = ".csv"
     newline = ""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
         units = "; ".join(f"{k}: {v}" for k, v in UNITS.items())
-        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints; units: {units}\n")
+        model = "".join(f"; {k}: {v}" for k, v in self.run.items() if v)
+        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints{model}; units: {units}\n")
         self._csv = csv.writer(self._fh)
         self._csv.writerow(CSV_COLUMNS)
 

@@ -18,7 +18,8 @@ from ..skeleton import (
 
 
 def health_info(pipeline: Any) -> dict[str, Any]:
-    """What ``GET /health`` reports: version, provider, model file name, random-init flags."""
+    """What ``GET /health`` reports: version, provider, model file name, the model's kind and
+    notice (:mod:`instanthmr.hmr.kinds`: None for InstantHMR), random-init flags."""
     hmr = pipeline.hmr
     det = pipeline.detector
     detector = None
@@ -34,6 +35,8 @@ def health_info(pipeline: Any) -> dict[str, Any]:
         "provider": hmr.provider,
         "model": Path(hmr.model_path).name,  # the name only: no server paths leak
         "random_init": bool(hmr.random_init),
+        "model_kind": hmr.model_kind.name,
+        "model_notice": hmr.model_kind.notice,
         "detector": detector,
     }
 
