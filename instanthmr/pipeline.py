@@ -127,16 +127,14 @@ class PosePipeline:
         return self.planner.worker
 
     def describe(self) -> dict[str, Any]:
-        """What this pipeline runs, as results files and benchmarks record it: the HMR
-        model's file name, provider and random-init flag, and the detector
+        """What this pipeline runs, as results files, recordings and benchmarks record it:
+        the HMR model (:func:`~instanthmr.hmr.kinds.run_header`: ``model_kind``,
+        ``model_file``, ``model_notice``) and ``detector``
         (:func:`~instanthmr.detector.choice.describe_detector`; None without one)."""
         from .detector.choice import describe_detector
+        from .hmr.kinds import run_header
 
-        return {
-            "model": {"file": os.path.basename(self.hmr.model_path),
-                      "provider": self.hmr.provider, "random_init": bool(self.hmr.random_init)},
-            "detector": describe_detector(self.detector),
-        }  # fmt: skip
+        return {**run_header(self.hmr), "detector": describe_detector(self.detector)}
 
     def fork(self) -> PosePipeline:
         """A pipeline for another stream: the same models and options, fresh state.

@@ -13,6 +13,7 @@ also copies it to ``docs/img/app.png`` (how the one in ``docs/app.md`` was made)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -121,13 +123,10 @@ def chromium_args(fake_ui: bool, clip: Path) -> list[str]:
     return [*args, "--use-fake-ui-for-media-stream"] if fake_ui else args
 
 
-@pytest.fixture
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+def _serve(pipe: PosePipeline, tmp: Path) -> Iterator[tuple]:
+    """Serve ``create_app(pipe)`` on a free loopback port; yields (url, camera clip, server)."""
     import uvicorn
 
-    tmp = tmp_path_factory.mktemp("browser")
-    onnx.save(figure_oracle(), tmp / "figure-oracle.onnx")
-    pipe = PosePipeline(tmp / "figure-oracle.onnx", device="cpu", detector=BlobDetector(pad=110))
     app = create_app(pipe, AppConfig(max_fps=15))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -143,6 +142,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     yield f"http://127.0.0.1:{port}", tmp / "camera.y4m", server
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    tmp = tmp_path_factory.mktemp("browser")
+    onnx.save(figure_oracle(), tmp / "figure-oracle.onnx")
+    pipe = PosePipeline(tmp / "figure-oracle.onnx", device="cpu", detector=BlobDetector(pad=110))
+    yield from _serve(pipe, tmp)
+
+
+@pytest.fixture
+def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """The app around the stand-in model shipped in the package."""
+    tmp = tmp_path_factory.mktemp("browser-standin")
+    yield from _serve(PosePipeline("standin", device="cpu", detector=BlobDetector()), tmp)
 
 
 def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
@@ -226,12 +240,14 @@ def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
             browser.close()
 
 
-def test_page_reports_a_refused_camera(live_server) -> None:
+@contextlib.contextmanager
+def ready_page(server: tuple, fake_ui: bool = False) -> Iterator[Any]:
+    """The app's page in headless Chromium, loaded and ready (no camera permission)."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, clip, _ = live_server
+    url, clip, _ = server
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=False, clip=clip)
+            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=fake_ui, clip=clip)
         )
         try:
             page = browser.new_context(bypass_csp=True, permissions=[]).new_page()
@@ -239,10 +255,23 @@ def test_page_reports_a_refused_camera(live_server) -> None:
             page.wait_for_function(
                 "window.__instanthmr && window.__instanthmr.ready", timeout=30000
             )
-            page.click("#camera-start")
-            line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=30000)
-            assert "permission denied" in line.inner_text()
-            assert page.locator("#camera-start").is_enabled()  # the user can try again
-            assert page.evaluate("window.__instanthmr.framesSent") == 0
+            yield page
         finally:
             browser.close()
+
+
+def test_page_reports_a_refused_camera(live_server) -> None:
+    with ready_page(live_server) as page:
+        page.click("#camera-start")
+        line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=30000)
+        assert "permission denied" in line.inner_text()
+        assert page.locator("#camera-start").is_enabled()  # the user can try again
+        assert page.evaluate("window.__instanthmr.framesSent") == 0
+
+
+def test_page_labels_the_stand_in_model(standin_server) -> None:
+    """Served with the stand-in, the page's banner says it is not InstantHMR."""
+    with ready_page(standin_server) as page:
+        banner = page.locator("#banner")
+        assert banner.is_visible()
+        assert "STAND-IN MODEL, NOT InstantHMR" in banner.inner_text()

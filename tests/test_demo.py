@@ -19,6 +19,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import ClassVar
 
 import cv2
@@ -27,6 +28,7 @@ import pytest
 import supervision as sv
 
 from instanthmr.commands import demo
+from instanthmr.hmr.kinds import KINDS
 from instanthmr.options import LIVE_DETECTOR_STRIDE, PipelineOptions
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
@@ -177,9 +179,11 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
 
 
 class FakePipeline:
-    """Stands in for PosePipeline: records its arguments, returns empty results."""
+    """Stands in for PosePipeline: records its arguments, returns empty results. Its
+    ``hmr`` says what the demo reads of the model: its kind and file (InstantHMR here)."""
 
     options: ClassVar[PipelineOptions | None] = None
+    hmr = SimpleNamespace(model_kind=KINDS["instanthmr"], model_path=Path("fake.onnx"))
 
     def __init__(self, *, options: PipelineOptions) -> None:
         FakePipeline.options = options
@@ -188,7 +192,7 @@ class FakePipeline:
         pass
 
     def describe(self) -> dict:
-        return {"model": {"file": "m.onnx", "provider": "cpu", "random_init": False},
+        return {"model_kind": "instanthmr", "model_file": "fake.onnx", "model_notice": None,
                 "detector": None}  # fmt: skip
 
     def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):

@@ -65,17 +65,29 @@ def test_unreachable_hub_uses_the_cached_copy(tmp_path) -> None:
     assert offline == online and Path(online["path"]).read_bytes() == b"weights" * 1000
 
 
-def test_start_offline_names_both_ways_forward(tmp_path, monkeypatch, capsys, no_proxy):
+def test_start_fully_offline_runs_the_stand_in_on_the_embedded_detector(
+    tmp_path, monkeypatch, capsys, no_proxy
+):
+    """No Hub, no cached weights, no RF-DETR anywhere and its host unreachable: the first run
+    still works, with the two models inside the package (the stand-in, said so before and
+    after, and the embedded YOLOX-nano); nothing is downloaded or exported."""
+    monkeypatch.setattr(start, "RFDETR_WEIGHTS_URL", NOWHERE)
+    monkeypatch.setattr(start, "has_display", lambda: False)
     monkeypatch.setenv("HF_ENDPOINT", NOWHERE)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.chdir(tmp_path)
-    assert start.main([]) == start.EXIT_OFFLINE
-    err = capsys.readouterr().err
-    assert "cannot be reached" in err and "Two ways forward" in err
-    assert "hf download momolesang/InstantHMR instanthmr.onnx" in err
-    assert "python install.py run --random-init" in err and "MEANINGLESS" in err
-    assert "Traceback" not in err
+    assert start.main(["--max-frames", "2", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "cannot be reached" in out and "person detector: YOLOX-nano (embedded)" in out
+    assert "--model standin --detector-variant yolox-nano" in out
+    assert "detector YOLOX-nano (embedded)" in err and "Traceback" not in err
+    assert not (tmp_path / "models").exists()
+    header, persons = _header_and_persons(tmp_path / "out" / "sample-standin-poses.jsonl")
+    assert header["model_kind"] == "standin-blazepose"
+    assert header["detector"]["name"] == "YOLOX-nano (embedded)"
+    # the stand-in drops a person whose crop BlazePose finds nobody in, never adds one
+    assert all(1 <= p <= c for p, c in zip(persons, _yolox_counts(2), strict=True))
 
 
 def _header_and_persons(path: Path) -> tuple[dict, list[int]]:
@@ -112,8 +124,8 @@ def test_start_without_an_rfdetr_export_uses_the_embedded_detector(
     assert "detector YOLOX-nano (embedded) on CPUExecutionProvider" in err
     assert not (tmp_path / "models").exists()
     header, persons = _header_and_persons(tmp_path / "out" / "sample-poses.jsonl")
-    assert header["run"]["detector"]["name"] == "YOLOX-nano (embedded)"
-    assert header["run"]["model"]["file"] == "oracle.onnx"
+    assert header["detector"]["name"] == "YOLOX-nano (embedded)"
+    assert header["model_file"] == "oracle.onnx" and header["model_kind"] == "instanthmr"
     assert persons == _yolox_counts(2) and min(persons) >= 1
 
 
@@ -124,7 +136,7 @@ def test_start_with_an_rfdetr_export_uses_it(tmp_path, monkeypatch) -> None:
     export.write_bytes(b"x")
     assert start.released_detector(None) == Path("models/rfdetr-nano.onnx")
     argv = start.demo_arguments(Path("m.onnx"), Path("models/rfdetr-nano.onnx"), Path("o"),
-                                False, [])  # fmt: skip
+                                "instanthmr", [])  # fmt: skip
     assert argv[argv.index("--detector-model") + 1] == str(Path("models/rfdetr-nano.onnx"))
 
 
@@ -146,13 +158,13 @@ def test_start_on_a_gpu_falls_back_to_yolox_when_rfdetr_cannot_download(
 
 def test_demo_arguments(monkeypatch) -> None:
     monkeypatch.setattr(start, "has_display", lambda: False)
-    argv = start.demo_arguments(Path("m.onnx"), None, Path("out"), True, [])
+    argv = start.demo_arguments(Path("m.onnx"), None, Path("out"), "random-init", [])
     assert argv[argv.index("--export") + 1] == str(Path("out/sample-random-init-poses.jsonl"))
     assert "--headless" in argv and argv[argv.index("--model") + 1] == "m.onnx"
     assert argv[argv.index("--detector-variant") + 1] == "yolox-nano"
     assert "--detector-model" not in argv and "--det-confidence" not in argv  # real boxes
     mine = ["--video", "v.mp4", "--export", "p.csv", "--save", "r.rrd"]
-    argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), False, mine)
+    argv = start.demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), "instanthmr", mine)
     assert argv[-len(mine) :] == mine and argv.count("--export") == 1
     assert "--headless" not in argv and "--write-video" not in argv
     assert argv[argv.index("--detector-model") + 1] == "d.onnx"
@@ -171,8 +183,8 @@ def test_start_random_init_runs_the_sample_and_says_meaningless(
     out = capsys.readouterr().out
     assert code == 0 and "MEANINGLESS" in out and "RANDOM-INIT" in out
     header, persons = _header_and_persons(tmp_path / "out" / "sample-random-init-poses.jsonl")
-    assert header["run"]["model"]["random_init"] is True
-    assert header["run"]["detector"]["name"] == "YOLOX-nano (embedded)"
+    assert header["model_kind"] == "random-init"
+    assert header["detector"]["name"] == "YOLOX-nano (embedded)"
     assert persons == _yolox_counts(2)
     assert (tmp_path / "out" / "sample-random-init-annotated.mp4").stat().st_size > 0
 

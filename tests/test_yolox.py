@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-import supervision as sv
 from onnx import TensorProto
 from onnx_builders import (
     build_io_model,
@@ -251,7 +250,7 @@ def test_auto_takes_the_kind_of_a_given_file(tmp_path: Path) -> None:
 def test_the_embedded_file_is_the_published_yolox_nano() -> None:
     path = embedded_model_path()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == EMBEDDED_SHA256
-    notice = (path.parent / "yolox_nano.NOTICE").read_text()
+    notice = (path.parent / "yolox_nano.NOTICE.txt").read_text()
     assert "Megvii" in notice and "Apache License" in notice and EMBEDDED_SHA256 in notice
 
 
@@ -262,7 +261,7 @@ def test_the_embedded_file_ships_in_the_wheel() -> None:
     root = Path(__file__).resolve().parents[1]
     globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]["instanthmr"]  # fmt: skip
-    for name in ("assets/yolox_nano.onnx", "assets/yolox_nano.NOTICE"):
+    for name in ("assets/yolox_nano.onnx", "assets/yolox_nano.NOTICE.txt"):
         assert any(fnmatch.fnmatchcase(name, g) for g in globs), name
 
 
@@ -294,22 +293,25 @@ def _sample_frames(count: int) -> list[np.ndarray]:
 
 def test_embedded_nano_boxes_follow_the_image(nano: YoloxPersonDetector) -> None:
     """On the embedded sample (no ../shared needed): persons are found, and scaling or
-    mirroring the frame moves the boxes with it, so they are in source pixels."""
+    mirroring the frame moves the boxes with it, so they are in source pixels. Tolerances
+    in source pixels: 2 px for the same frame at twice the size (measured: at most 0.6);
+    15 px for the mirrored frame (a network is not mirror-symmetric: measured up to 11.4 px
+    on a 99 px tall pedestrian), where a box left unmirrored would be hundreds of px off."""
     for frame in _sample_frames(3):
         found = nano.detect(frame)
         assert len(found) >= 1 and found.confidence[0] > 0.5
         h, w = frame.shape[:2]
         big = nano.detect(cv2.resize(frame, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR))
-        assert _best_iou(big.xyxy / 2, found.xyxy[0]) > 0.9
+        assert _nearest(big.xyxy / 2, found.xyxy[0]) <= 2.0
         mirror = nano.detect(np.ascontiguousarray(frame[:, ::-1]))
         x0, y0, x1, y1 = found.xyxy[0]
-        assert _best_iou(mirror.xyxy, np.array([w - x1, y0, w - x0, y1])) > 0.9
+        assert _nearest(mirror.xyxy, np.array([w - x1, y0, w - x0, y1])) <= 15.0
 
 
-def _best_iou(boxes: np.ndarray, box: np.ndarray) -> float:
-    """The IoU of ``box`` with the best-matching of ``boxes`` (a wrong scale or axis gives
-    next to none: a box of a 270 px person that is 10 px off still has IoU > 0.9)."""
-    return float(sv.box_iou_batch(np.asarray(boxes).reshape(-1, 4), box[None]).max(initial=0))
+def _nearest(boxes: np.ndarray, box: np.ndarray) -> float:
+    """The largest coordinate difference (px) between ``box`` and the nearest of ``boxes``."""
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    return float(np.abs(boxes - box).max(axis=1).min()) if len(boxes) else float("inf")
 
 
 # ----------------------------------------------------------------------- real footage
@@ -403,6 +405,7 @@ def test_demo_runs_with_no_torch_on_the_embedded_detector(
     assert "detector YOLOX-nano (embedded) on CPUExecutionProvider" in res.stderr
     assert (tmp_path / "out.rrd").stat().st_size > 10_000
     records = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert records[0]["run"]["detector"]["name"] == "YOLOX-nano (embedded)"
+    assert records[0]["detector"]["name"] == "YOLOX-nano (embedded)"
+    assert records[0]["model_kind"] == "random-init"
     persons = [r["num_persons"] for r in records if r["type"] == "frame"]
     assert len(persons) == 3 and min(persons) >= (4 if footage == "vtest" else 1)

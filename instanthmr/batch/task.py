@@ -164,11 +164,11 @@ def _process(
     from ..sinks.exporters import open_exporter
 
     exporters: list[Any] = []
+    header = pipeline.describe()  # the model's kind and the detector go into every header
     try:
         with _open(item) as source:
             run.fps = getattr(source, "fps", None)
-            run_info = pipeline.describe()
-            exporters = [open_exporter(stage / f"{item.stem}.{f}", run=run_info)
+            exporters = [open_exporter(stage / f"{item.stem}.{f}", header)
                          for f in options.formats]  # fmt: skip
             return _frames(pipeline, source, item, options, exporters, run, progress)
     except _UnreadableError as exc:

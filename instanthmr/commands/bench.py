@@ -218,6 +218,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
     pipe = PosePipeline(options=options)
+    B.check_timeable(pipe.hmr)
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
         "mode": "pipeline", "video": video, "provider": pipe.hmr.provider,

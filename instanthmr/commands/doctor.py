@@ -228,6 +228,13 @@ def check_model(
     detail += _placement_text(placements, coreml)
     if session.random_init:
         detail += "; RANDOM-INIT weights (outputs meaningless)"
+    elif kind == "hmr model":
+        from instanthmr.hmr.kinds import kind_of
+
+        model_kind = kind_of(session.metadata)
+        data["model_kind"] = model_kind.name
+        if not model_kind.is_instanthmr:
+            detail += f"; {model_kind.tag} model ({model_kind.title}): NOT InstantHMR"
     problem = placement_problem(expected, session.provider, placements, coreml)
     if problem:
         return Check(kind, FAIL, f"{problem}; {detail}", fix=fix, data=data)

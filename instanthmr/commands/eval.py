@@ -142,7 +142,8 @@ def run_dataset(args: argparse.Namespace) -> dict[str, Any]:
             scored_list.append(scored)
             sequences[seq.name] = R.summarise(scored)
         overall = R.overall(scored_list)
-    model = R.model_entry(pipe.hmr.model_path, pipe.hmr.random_init, pipe.detector)
+    model = R.model_entry(pipe.hmr.model_path, pipe.hmr.random_init, pipe.detector,
+                          pipe.hmr.model_kind.name)  # fmt: skip
     report = R.build_report(args.dataset, sequences, overall, model, _options(args))
     stem = Path(args.out or f"eval-{args.dataset}/report")
     R.write_report(report, stem.with_suffix(".json"), stem.with_suffix(".md"))

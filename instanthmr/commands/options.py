@@ -65,7 +65,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     # fmt: off
     pipe = parser.add_argument_group("pipeline")
     pipe.add_argument("--model", metavar="NAME_OR_PATH",
-                      help="InstantHMR ONNX file, or a Hub name (default: the released model)")
+                      help="InstantHMR ONNX file, a Hub name, or 'standin' (MediaPipe's "
+                      "BlazePose shipped in the package: NOT InstantHMR) (default: the "
+                      "released model)")
     pipe.add_argument("--device", choices=DEVICES, default="auto",
                       help="where to run: auto picks the best available provider (default: auto)")
     pipe.add_argument("--fallback", action="store_true",
@@ -159,10 +161,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from ..runtime.precision import ModelFileError
     from ..runtime.session import ProviderError
     from ..sinks.formats_common import UnwritablePathError
+    from ..sinks.vmc import StreamUrlError
     from ..sources.base import SourceError
 
     return (
         SourceError,
+        StreamUrlError,
         UnwritablePathError,
         ProviderError,
         ContractError,

@@ -5,18 +5,22 @@ InstantHMR weights into the Hugging Face cache and runs the demo on the embedded
 clip, writing ``out/sample-poses.jsonl`` and ``out/sample-annotated.mp4`` and showing the
 Rerun viewer where there is a display.
 
-The detector follows the rule of :mod:`instanthmr.detector.choice`: an RF-DETR export in
-``models/rfdetr-nano.onnx`` (or ``--detector-model``) when there is one; on a GPU provider
-with rfdetr installed, RF-DETR nano exported there once (rfdetr downloads its COCO
+The person detector follows the rule of :mod:`instanthmr.detector.choice`: an RF-DETR
+export in ``models/rfdetr-nano.onnx`` (or ``--detector-model``) when there is one; on a GPU
+provider with rfdetr installed, RF-DETR nano exported there once (rfdetr downloads its COCO
 checkpoint); otherwise, and whenever that checkpoint cannot be reached, the YOLOX-nano
 shipped in the package: no torch and no download.
 
-Where the Hub cannot be reached it says so at once (a quick name lookup and connect, no
-retry loop) and names the two ways forward: the manual download, or ``--random-init``.
-That exports a random-init InstantHMR once (needs torch), caches it in ``models/``
-(``instanthmr-random.onnx``) and runs it with the detector above: everything works at full
-speed and the boxes are real, but the poses are MEANINGLESS, and the run, the file names
-and the log say so.
+Where the Hub cannot be reached and the weights are not cached, it says so at once (a quick
+name lookup and connect, no retry loop) and runs the STAND-IN model shipped in the package
+instead (``--model standin``: MediaPipe's BlazePose in the InstantHMR contract, real body
+motion but NOT InstantHMR; :mod:`instanthmr.hmr.standin`), saying before and after which
+models ran and how to get InstantHMR; its files are named ``out/sample-standin-*``. Its
+person detector is the one above. ``--random-init`` exports a random-init InstantHMR once
+(needs torch), caches it in ``models/`` (``instanthmr-random.onnx``) and runs it with the
+detector above: everything works at full speed and the boxes are real, but the poses are
+MEANINGLESS, and the run, the file names and the log say so. ``--random-init`` is for
+plumbing and speed checks.
 
 Arguments it does not know go to the demo (``instanthmr demo --help``), e.g.
 ``--video clip.mp4`` or ``--camera 0`` instead of the sample clip.
@@ -30,13 +34,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..hmr.weights import WeightsNotFoundError, resolve_model, unreachable
+from ..hmr.kinds import INSTANTHMR, KINDS, RANDOM_INIT, STANDIN
+from ..hmr.weights import STANDIN_NAME, WeightsNotFoundError, resolve_model, unreachable
 
 DETECTOR_VARIANT = "nano"
 RANDOM_HMR = Path("models") / "instanthmr-random.onnx"
 RFDETR_WEIGHTS_URL = "https://storage.googleapis.com/rfdetr/"  # where rfdetr downloads from
 BANNER = "!" * 78
 EXIT_OFFLINE = 2
+FILE_TAGS = {INSTANTHMR: "", RANDOM_INIT: "-random-init", STANDIN: "-standin"}
+"""Result file names say which model made them: ``out/sample-standin-poses.jsonl``."""
 
 
 class OfflineError(RuntimeError):
@@ -54,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--random-init",
         action="store_true",
         help="export a random-init InstantHMR once (cached in models/; needs torch) and run "
-        "with it: for machines without network access; the poses are MEANINGLESS",
+        "with it: for plumbing and speed checks; the poses are MEANINGLESS",
     )
-    p.add_argument("--model", help="an InstantHMR ONNX file instead of the Hub release")
+    p.add_argument("--model", help="an InstantHMR ONNX file instead of the Hub release, or "
+                   "'standin' for the stand-in shipped in the package (NOT InstantHMR)")
     p.add_argument(
         "--detector-model",
         help="a detector ONNX file, RF-DETR or YOLOX (default: models/rfdetr-nano.onnx where "
@@ -87,6 +95,37 @@ def released_model() -> Path:
     except WeightsNotFoundError as exc:
         first = str(exc).splitlines()[0]
         raise OfflineError(_ways_forward(f"Cannot get the InstantHMR weights. {first}")) from exc
+
+
+def get_instanthmr() -> str:
+    """How to get the real InstantHMR weights (said before and after a stand-in run)."""
+    return (
+        "To get InstantHMR: on a machine with internet access run\n"
+        "  hf download momolesang/InstantHMR instanthmr.onnx --local-dir models/\n"
+        "copy models/instanthmr.onnx here, then: python install.py run --model "
+        "models/instanthmr.onnx\n(or run `python install.py run` again where the Hugging Face "
+        "Hub can be reached)."
+    )
+
+
+def detector_name(detector: Path | None) -> str:
+    """How the notices name the person detector (None: the embedded YOLOX-nano)."""
+    return "YOLOX-nano (embedded)" if detector is None else str(detector)
+
+
+def standin_notice(why: str, detector: Path | None) -> str:
+    """What is said before a stand-in run: why, which models run, how to get InstantHMR."""
+    notice = KINDS[STANDIN].notice
+    return "\n".join([
+        BANNER,
+        f"{why}",
+        "Running the STAND-IN model shipped in the package instead, so you see the pipeline "
+        "work on real people:",
+        f"  pose model: stand-in ({STANDIN_NAME}) - {notice.split(' Get InstantHMR')[0]}",
+        f"  person detector: {detector_name(detector)}",
+        get_instanthmr(),
+        BANNER,
+    ])  # fmt: skip
 
 
 def released_detector(path: Path | None) -> Path | None:
@@ -145,13 +184,11 @@ def has_display() -> bool:
 
 
 def demo_arguments(
-    model: Path, detector: Path | None, out: Path, random_init: bool, extra: Sequence[str]
+    model: Path | str, detector: Path | None, out: Path, kind: str, extra: Sequence[str]
 ) -> list[str]:
-    """The demo's command line: the models, the result files, the viewer or headless.
-
-    ``detector`` None runs the embedded YOLOX-nano.
-    """
-    tag = "-random-init" if random_init else ""
+    """The demo's command line: the models, the result files (named by the model ``kind``),
+    the viewer or headless. ``detector`` None runs the embedded YOLOX-nano."""
+    tag = FILE_TAGS[kind]
     argv = ["--model", str(model)]
     if detector is None:
         argv += ["--detector-variant", "yolox-nano"]
@@ -169,20 +206,40 @@ def demo_arguments(
 def main(argv: Sequence[str] | None = None) -> int:
     """Get the models and run the demo; exit 2 with both ways forward when offline."""
     args, extra = build_parser().parse_known_args(argv)
+    kind = RANDOM_INIT if args.random_init else INSTANTHMR
+    offline = ""
     try:
-        model = (
-            random_init_model() if args.random_init
-            else Path(args.model) if args.model else released_model()
-        )  # fmt: skip
+        model: Path | str
+        if args.random_init:
+            model = random_init_model()
+        else:
+            if args.model and args.model.strip().lower() == STANDIN_NAME:
+                model, kind = STANDIN_NAME, STANDIN
+            elif args.model:
+                model = Path(args.model)
+            else:
+                try:
+                    model = released_model()
+                except OfflineError as exc:  # no Hub, no cached weights: the stand-in
+                    offline = str(exc).splitlines()[0]
+                    model, kind = STANDIN_NAME, STANDIN
         detector = released_detector(Path(args.detector_model) if args.detector_model else None)
     except OfflineError as exc:
         print(f"instanthmr start: {exc}", file=sys.stderr)
         return EXIT_OFFLINE
     from .demo import main as demo_main
 
-    demo_argv = demo_arguments(model, detector, args.out, args.random_init, extra)
+    if kind == STANDIN:
+        why = offline or "You asked for the stand-in model (--model standin)."
+        print(standin_notice(why, detector), flush=True)
+    demo_argv = demo_arguments(model, detector, args.out, kind, extra)
     print("running: instanthmr demo " + " ".join(demo_argv), flush=True)
     code = demo_main(demo_argv)
     if args.random_init:
         print("NOTE: this run used a RANDOM-INIT InstantHMR model: its poses are meaningless.")
+    if kind == STANDIN:
+        print(f"NOTE: this run used the STAND-IN pose model (MediaPipe BlazePose GHUM 3D, "
+              f"shipped in the package) and the person detector {detector_name(detector)}: real "
+              f"body motion, "
+              f"but NOT InstantHMR.\n{get_instanthmr()}")  # fmt: skip
     return code

@@ -22,7 +22,6 @@ import numpy as np
 import supervision as sv
 
 from ..geometry import image_size_of, validate_image
-from ..packaged import asset_path
 from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
 from ..runtime.session import ModelSession, Runtime, SessionBacked
 from .base import DetectorContractError, check_confidence
@@ -51,11 +50,10 @@ EXPORT_HINT = (
 
 def embedded_model_path() -> Path:
     """The YOLOX-nano file shipped in the package (``instanthmr/assets``)."""
-    return asset_path(
-        EMBEDDED_FILE,
-        "reinstall instanthmr (`pip install --force-reinstall instanthmr`), or pass a "
-        "detector file",
-    )
+    from ..sources.files import asset_path
+
+    return asset_path(EMBEDDED_FILE, "the embedded YOLOX-nano detector",
+                      "pip install --force-reinstall instanthmr")  # fmt: skip
 
 
 class YoloxContractError(DetectorContractError):

@@ -129,6 +129,19 @@ def model_info(path: str | os.PathLike[str], random_init: bool) -> dict[str, obj
     return {"path": str(path), "sha256": file_sha256(path), "random_init": bool(random_init)}
 
 
+def check_timeable(hmr: HMRModel) -> None:
+    """Refuse to time a model whose cost says nothing about InstantHMR's (the stand-in)."""
+    from ..hmr.kinds import STANDIN
+
+    if hmr.model_kind.name == STANDIN:
+        raise ValueError(
+            f"{hmr.model_path.name} is the stand-in (MediaPipe BlazePose), not InstantHMR: its "
+            "cost says nothing about InstantHMR's HMR stage. Time the released architecture "
+            "instead (`python tools/export_onnx.py --random-init --output FILE`, then "
+            "--model FILE)"
+        )
+
+
 def _random_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     img = rng.standard_normal((n, 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
@@ -156,6 +169,7 @@ def bench_hmr(
     in docs/performance.md).
     """
     hmr = HMRModel(model, device=device, threads=threads, warmup=False, precision=precision)
+    check_timeable(hmr)
     sess = naive_session(hmr.model_path, device) if baseline else None
     names = [s.name for s in HMR_OUTPUTS]
     runs: dict[str, Callable[[], object]] = {}

@@ -72,6 +72,12 @@ WORLD_SCALARS: tuple[str, ...] = (
 )  # fmt: skip
 """The frame's world report (:class:`WorldInfo` attributes) besides ``plane`` (4,)."""
 
+RUN_KEYS: tuple[str, ...] = ("model_kind", "model_file", "model_notice", "detector")
+"""What a results file's header says about the run (:meth:`~instanthmr.PosePipeline.describe`):
+the model (:func:`instanthmr.hmr.kinds.run_header`) and the detector
+(:func:`instanthmr.detector.choice.describe_detector`, a dict); None where the writer was
+not told."""
+
 RawFrame = tuple[dict[str, Any], list[dict[str, Any]]]
 """A frame record (the keys of :func:`frame_fields`) and its person records, as read.
 
@@ -82,13 +88,24 @@ and a person record's :data:`PERSON_WORLD_ARRAYS` and ``world`` (see
 
 def metadata(run: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every results file states about itself: format, joint names, units, camera, and
-    ``run``: what made the results (:meth:`~instanthmr.PosePipeline.describe`: the HMR model
-    and the detector, by name), None when the writer was not told."""
+    the run (:data:`RUN_KEYS`: ``model_kind`` is ``instanthmr``, ``random-init`` or
+    ``standin-blazepose``, with its warning in ``model_notice``; ``detector`` names the
+    person detector and why it was chosen)."""
     return {
-        "format": FORMAT, "version": VERSION, "joint_names": list(JOINT_NAMES), "units": UNITS,
+        "format": FORMAT, "version": VERSION, **check_run(run), "joint_names": list(JOINT_NAMES),
+        "units": UNITS,
         "camera": "right-handed, X right, Y down, Z forward; pinhole focal_length, principal_point",
-        "stages": list(STAGES), "world": WORLD_AXES, "run": dict(run) if run else None,
+        "stages": list(STAGES), "world": WORLD_AXES,
     }  # fmt: skip
+
+
+def check_run(run: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :data:`RUN_KEYS` of ``run`` (None for those missing); ValueError for other keys."""
+    run = dict(run or {})
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(f"unknown run header keys {unknown}; known: {', '.join(RUN_KEYS)}")
+    return {k: run.get(k) for k in RUN_KEYS}
 
 
 def check_metadata(meta: dict[str, Any], path: Path) -> None:
@@ -202,8 +219,9 @@ class Exporter:
     suffix = ""
 
     def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        self.run = check_run(run)
+        """The model of the run, for the header (:data:`RUN_KEYS`)."""
         self.path = Path(path)
-        self.run = dict(run) if run else None  # written into the file's metadata
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         with unwritable_as_clear_error(self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)

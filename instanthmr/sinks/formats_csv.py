@@ -101,16 +101,9 @@ def _fmt(values: np.ndarray) -> list[str]:
     return [f"{v:.9g}" for v in values.ravel().tolist()]  # 9 digits round-trip float32
 
 
-def _run_note(run: Mapping[str, Any] | None) -> str:
-    """``model: FILE; detector: NAME; `` for the header line ("" when not told)."""
-    if not run:
-        return ""
-    parts = []
-    if run.get("model"):
-        parts.append(f"model: {run['model'].get('file')}")
-    if run.get("detector"):
-        parts.append(f"detector: {run['detector'].get('name')}")
-    return "".join(f"{p.replace(';', ',')}; " for p in parts)
+def _header_value(value: Any) -> str:
+    """A run header value on the CSV's comment line: the detector by its name."""
+    return str(value["name"] if isinstance(value, dict) else value)
 
 
 class CsvExporter(TextExporter):
@@ -122,8 +115,8 @@ class CsvExporter(TextExporter):
     def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
         super().__init__(path, run)
         units = "; ".join(f"{k}: {v}" for k, v in UNITS.items())
-        note = _run_note(self.run)
-        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints; {note}units: {units}\n")
+        model = "".join(f"; {k}: {_header_value(v)}" for k, v in self.run.items() if v)
+        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints{model}; units: {units}\n")
         self._csv = csv.writer(self._fh)
         self._csv.writerow(CSV_COLUMNS)
 

@@ -18,8 +18,9 @@ from ..skeleton import (
 
 
 def health_info(pipeline: Any) -> dict[str, Any]:
-    """What ``GET /health`` reports: version, provider, model file name, random-init flags,
-    and the detector (its name, file name, provider and why it was chosen)."""
+    """What ``GET /health`` reports: version, provider, model file name, the model's kind and
+    notice (:mod:`instanthmr.hmr.kinds`: None for InstantHMR), random-init flags, and the
+    detector (its name, file name, provider and why it was chosen)."""
     from ..detector.choice import describe_detector
 
     hmr = pipeline.hmr
@@ -30,6 +31,8 @@ def health_info(pipeline: Any) -> dict[str, Any]:
         "provider": hmr.provider,
         "model": Path(hmr.model_path).name,  # the name only: no server paths leak
         "random_init": bool(hmr.random_init),
+        "model_kind": hmr.model_kind.name,
+        "model_notice": hmr.model_kind.notice,
         "detector": detector,
     }
 

@@ -89,11 +89,15 @@ async def run_job(
     return await asyncio.wrap_future(fut)
 
 
-def export_bytes(frames: list[FrameResult], kind: str) -> bytes:
-    """The frames as a results file of ``kind`` (jsonl or npz), written in a temp directory."""
+def export_bytes(
+    frames: list[FrameResult], kind: str, run: dict[str, Any] | None = None
+) -> bytes:
+    """The frames as a results file of ``kind`` (jsonl or npz), written in a temp directory;
+    ``run`` names the model and the detector in the header
+    (:meth:`~instanthmr.PosePipeline.describe`)."""
     with tempfile.TemporaryDirectory(prefix="instanthmr-export-") as tmp:
         path = Path(tmp) / f"results.{kind}"
-        with open_exporter(path) as exporter:
+        with open_exporter(path, run) as exporter:
             for frame in frames:
                 exporter.write(frame)
         return path.read_bytes()
@@ -159,7 +163,7 @@ async def predict_upload(
     except UploadError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     if export is not None:
-        payload = await run_in_threadpool(export_bytes, frames, export)
+        payload = await run_in_threadpool(export_bytes, frames, export, pipeline.describe())
         disposition = f'attachment; filename="instanthmr-results.{export}"'
         return Response(payload, media_type=EXPORT_TYPES[export],
                         headers={"Content-Disposition": disposition})  # fmt: skip

@@ -1,4 +1,5 @@
-// Page furniture: the random-init banner, errors, the latency readout and the FPS counter.
+// Page furniture: the model banner (random-init, stand-in), errors, the latency readout and
+// the FPS counter.
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,8 +30,9 @@ export function showHealth(health) {
   $("model-info").textContent =
     `${health.model} on ${health.provider}${det} · v${health.version}`;
   const notes = [];
-  if (health.random_init)
-    notes.push("The pose model is a random-init export: the skeletons are meaningless (a test model, not the trained weights).");
+  // A pose model that is not InstantHMR (random-init export, BlazePose stand-in) says what
+  // it is: the server sends the same notice the demo, the files and the viewer carry.
+  if (health.model_notice) notes.push(health.model_notice);
   if (health.detector && health.detector.random_init)
     notes.push("The person detector is a random-init export: detections are meaningless.");
   $("banner").hidden = notes.length === 0;
