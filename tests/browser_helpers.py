@@ -283,10 +283,10 @@ def wait_js(page: Any, expression: str, timeout: int = WAIT_MS) -> None:
 
 
 def save_screenshot(page: Any, tmp: Path, name: str) -> Path:
-    """Screenshot to ``tmp/name``; also to ``docs/img/name`` when
+    """JPEG screenshot to ``tmp/name``; also to ``docs/img/name`` when
     ``INSTANTHMR_UPDATE_SCREENSHOTS=1`` (how the ones in docs/app.md are made)."""
     shot = tmp / name
-    page.screenshot(path=str(shot))
+    page.screenshot(path=str(shot), type="jpeg", quality=82)
     assert shot.stat().st_size > 10_000
     if os.environ.get("INSTANTHMR_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)

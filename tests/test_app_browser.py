@@ -175,7 +175,7 @@ def test_without_webgl_2d_uploads_and_downloads_work(folder: Path, tmp_path: Pat
         assert len(read_results(tmp_path / "street.jsonl")[0].persons) == 1
         page.click("#camera-start")
         wait_js(page, "H.framesReceived >= 5 && H.overlayPersons > 0")
-        save_screenshot(page, tmp_path, "app-no-webgl.png")
+        save_screenshot(page, tmp_path, "app-no-webgl.jpg")
         assert problems == []
 
 
@@ -230,7 +230,7 @@ def test_phone_layout_banner_and_touch(folder: Path, tmp_path: Path) -> None:
         assert abs(turned["azimuth"] - after["azimuth"]) > 0.1, (after, turned)
         page.click("#camera-start")
         wait_js(page, "H.framesReceived >= 10 && H.overlayPersons > 0")
-        save_screenshot(page, tmp_path, "app-phone.png")
+        save_screenshot(page, tmp_path, "app-phone.jpg")
 
         page.click("#banner-summary")  # tap: the details
         wait_js(page, "document.getElementById('banner').open")

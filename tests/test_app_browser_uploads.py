@@ -119,7 +119,7 @@ def test_avi_mov_mp4_are_shown_and_downloads_do_not_rerun(folder: Path, tmp_path
         page.check("#solid")  # the solid body, for the screenshot
         wait_js(page, "H.view3d().solid && H.view3d().people > 0")
         page.click("#recenter")
-        save_screenshot(page, tmp_path, "app.png")
+        save_screenshot(page, tmp_path, "app.jpg")
         assert problems == []
 
 

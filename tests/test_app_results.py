@@ -8,7 +8,10 @@ previews, the project's exporters for the downloads.
 from __future__ import annotations
 
 import io
+import json
+import socket
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -17,10 +20,13 @@ import cv2
 import numpy as np
 import pytest
 from app_helpers import SlowBlobDetector, blob_image, jpeg, make_client, save_oracle
+from browser_helpers import serve
 from test_pipeline import BlobDetector
 
+from instanthmr.pipeline import PosePipeline
 from instanthmr.results import FrameResult, PersonResult
 from instanthmr.sinks.exporters import read_results
+from instanthmr.webapp import AppConfig, create_app
 from instanthmr.webapp.downloads import export_download
 from instanthmr.webapp.preview import PreviewCodec, VideoPreview, preview_codec, preview_size
 from instanthmr.webapp.store import ResultStore, frame_nbytes, safe_stem
@@ -213,6 +219,25 @@ def test_record_over_the_websocket(oracle: Path) -> None:
         kept = client.get(f"/api/results/{dropped_key}").json()
         assert kept["state"] == "done" and kept["stop_reason"] == "disconnected"
         assert kept["frames_done"] == 1
+
+
+def test_an_upload_cut_off_while_sending_keeps_nothing(oracle: Path) -> None:
+    app = create_app(PosePipeline(oracle, device="cpu", detector=BlobDetector()), AppConfig())
+    with serve(app) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST /api/uploads?name=big.avi HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Length: 1000000\r\n\r\n" + b"RIFF" + b"\0" * 5000)  # fmt: skip
+        # the page's Cancel closes the connection mid-body: no job, nothing kept
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(url + "/health", timeout=10) as r:
+                health = json.load(r)
+            if health["uploads_running"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert health["uploads_running"] == 0 and health["results_kept"] == 0
+        assert len(app.state.store) == 0
 
 
 def _frame(i: int, persons: int = 1) -> FrameResult:

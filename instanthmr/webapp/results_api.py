@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from .downloads import NothingToExportError, check_format, export_download
 from .inference_queue import InferenceWorker, QueueFullError
@@ -96,12 +97,15 @@ def add_result_routes(
         return entry
 
     @app.post("/api/uploads", status_code=202)
-    async def upload(request: Request, name: str | None = None) -> dict[str, Any]:
+    async def upload(request: Request, name: str | None = None) -> Any:
         require_token(request)
         try:
             file = await read_upload(request, config.max_upload_bytes)
         except UploadError as exc:
             raise HTTPException(exc.status, str(exc)) from None
+        except ClientDisconnect:  # the page cancelled while sending: nothing was kept
+            log.info("upload %r cancelled while it was sent", name)
+            return Response(status_code=400)
         entry = store.create("upload", name or file.filename)
         job = run_upload_job(entry, file.data, pipeline, worker, config, store)
         task = asyncio.create_task(job)

@@ -33,7 +33,7 @@ export class Camera {
     if (!Camera.available()) return;
     const devices = await navigator.mediaDevices.enumerateDevices();
     const current = this.select.value;
-    this.select.replaceChildren(new Option("default camera", ""));
+    this.select.replaceChildren(new Option("default", ""));
     devices.filter((d) => d.kind === "videoinput").forEach((d, i) => {
       this.select.add(new Option(d.label || `camera ${i + 1}`, d.deviceId));
     });

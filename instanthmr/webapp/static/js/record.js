@@ -87,7 +87,7 @@ export class Recorder {
       : status && status.stop_reason === "disconnected" ? " (the connection was lost: what arrived is kept)" : "";
     if (status && status.stop_reason === "size cap")
       this.onError(`Recording stopped: it reached the server's size cap of ${megabytes(this.limit)}. Download it below, or record again.`);
-    if (frames > 0) this.results.show(key, `${name}: ${frames} frames recorded${why}`);
+    if (frames > 0) this.results.show(key, `${name}: ${frames} frames recorded${why}`, "recording");
     else this.results.note(`Recording ${name}: no frames were recorded.`);
     this.onChange(status);
   }

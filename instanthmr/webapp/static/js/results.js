@@ -9,18 +9,27 @@ export class ResultsBar {
   constructor({ onError, onDownload }) {
     Object.assign(this, { onError, onDownload });
     this.key = null;
+    this.kind = null;
+    this.made = new Set(); // every result this page made: deleted when the page goes away
     this.bar = $("export-controls");
     this.bar.querySelectorAll("button[data-format]").forEach((button) => {
       button.onclick = () => this.download(button.dataset.format, button);
     });
     // results on the server are deleted when the page goes away (or after their time limit)
-    window.addEventListener("pagehide", () => { if (this.key) deleteResult(this.key, true); });
+    window.addEventListener("pagehide", () => this.made.forEach((key) => deleteResult(key, true)));
   }
 
-  /** Show `text` and the downloads for the result under `key`; the previous one is deleted. */
-  show(key, text) {
-    if (this.key && this.key !== key) deleteResult(this.key);
+  /**
+   * Show `text` and the downloads for the result under `key` (`kind` "upload" or
+   * "recording"). A previous upload's results are deleted on the server; a previous
+   * recording is kept there (until it expires or the page goes away).
+   */
+  show(key, text, kind = "upload") {
+    if (this.key && this.key !== key && this.kind === "upload") this.forget(this.key);
     this.key = key;
+    this.kind = kind;
+    this.text = text;
+    this.made.add(key);
     $("upload-info").textContent = text;
     this.bar.hidden = false;
     this.bar.querySelectorAll("button[data-format]").forEach((b) => { b.disabled = false; });
@@ -33,11 +42,15 @@ export class ResultsBar {
     this.bar.querySelectorAll("button[data-format]").forEach((b) => { b.disabled = true; });
   }
 
-  /** Forget the result on the page (and delete it on the server). */
-  drop() {
-    if (this.key) deleteResult(this.key);
-    this.key = null;
-    this.bar.hidden = true;
+  /** Back to the result on the page after a note (an upload that failed or was cancelled). */
+  restore() {
+    if (this.key) this.show(this.key, this.text, this.kind);
+    else this.note("");
+  }
+
+  forget(key) {
+    deleteResult(key);
+    this.made.delete(key);
   }
 
   async download(format, button) {

@@ -111,9 +111,9 @@ export class Uploads {
       if (gen !== this.generation) return;
     }
     if (status.state !== "done") {
+      deleteResult(key);
       this.end("failed");
       this.onError(`${file.name} could not be processed: ${status.error || status.state}`);
-      this.results.drop();
       return;
     }
     let result;
@@ -220,7 +220,7 @@ export class Uploads {
     $("progress").hidden = true;
     this.cancel = null;
     this.setHook({ state });
-    if (state !== "done") this.results.note("");
+    if (state !== "done") this.results.restore(); // the previous result's downloads again
     this.onState("idle");
   }
 

@@ -160,7 +160,8 @@ export class View3D {
         R[1][0] * p[0] + R[1][1] * p[1] + R[1][2] * p[2] + t[1],
         R[2][0] * p[0] + R[2][1] * p[1] + R[2][2] * p[2] + t[2]);
     }
-    this.grid.visible = world;
+    const known = Boolean(frame && frame.world && frame.world.known);
+    this.grid.visible = world || (known && !persons.length && this.grid.visible); // nobody: keep it
     const reason = world ? "" : gridReason(frame);
     this.note.textContent = reason;
     this.note.hidden = !reason;
@@ -172,11 +173,18 @@ export class View3D {
     }
     if (persons.length) {
       this.setFrustum(persons[0], toView);
+      if (world) this.placeGrid();
       if (!this.centred) this.recenter();
     }
     this.lastCount = persons.length;
     this.render();
     return persons.length;
+  }
+
+  /** Keep the ground grid (y = 0, 10 m wide) under the people, on whole metres. */
+  placeGrid() {
+    const centre = new THREE.Box3().setFromObject(this.people).getCenter(new THREE.Vector3());
+    this.grid.position.set(Math.round(centre.x), 0, Math.round(centre.z));
   }
 
   /** Remove every skeleton and the grid note (nothing is being shown). */
