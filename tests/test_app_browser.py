@@ -92,9 +92,6 @@ def test_pill_readout_and_overlays_follow_the_real_state(folder: Path) -> None:
         assert page.locator("#readout-mode").inner_text() == "idle"
         assert page.locator("#drop-hint").is_visible()
         received = page.evaluate("window.__instanthmr.framesReceived")
-        page.wait_for_timeout(1000)  # a late answer must not bring the skeletons back
-        assert page.evaluate(OVERLAY_INK) == 0
-        assert page.evaluate("window.__instanthmr.framesReceived") <= received + 1
 
         page.click("#camera-start")
         wait_js(page, f"H.framesReceived >= {received + 3}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -137,12 +138,7 @@ class VideoPreview:
 
     def add(self, image_rgb: np.ndarray) -> None:
         """Queue one frame (blocks while the encoder is :data:`QUEUE` frames behind)."""
-        while self.error is None and not self._stop.is_set():
-            try:
-                self._queue.put(image_rgb, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        self._put(image_rgb, lambda: self.error is not None or self._stop.is_set())
 
     def finish(self, timeout: float = 120.0) -> Path | None:
         """Flush and close the file; its path, or None (see :attr:`error`)."""
@@ -166,9 +162,13 @@ class VideoPreview:
         self.path.unlink(missing_ok=True)
 
     def _put_end(self) -> None:
-        while self._thread is not None and self._thread.is_alive():
+        self._put(None, lambda: self._thread is None or not self._thread.is_alive())
+
+    def _put(self, item: np.ndarray | None, give_up: Callable[[], bool]) -> None:
+        """Queue ``item``, waiting for room, unless ``give_up()`` becomes true first."""
+        while not give_up():
             try:
-                self._queue.put(None, timeout=0.5)
+                self._queue.put(item, timeout=0.5)
                 return
             except queue.Full:
                 continue
