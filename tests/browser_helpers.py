@@ -170,14 +170,21 @@ def footage(n: int, size: tuple[int, int] = (320, 240)) -> list[np.ndarray]:
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
     """Write RGB frames the way cameras and tools do, by suffix: ``.avi`` MJPEG (OpenCV),
-    ``.mp4`` MPEG-4 Part 2 (OpenCV's ``mp4v``), ``.mov`` MPEG-4 Part 2 in QuickTime (PyAV).
-    None of these plays in Chromium as it is."""
+    ``.mp4`` MPEG-4 Part 2 (OpenCV's ``mp4v``), ``.mov`` HEVC in QuickTime as a phone
+    records it (PyAV's ``libx265``; MPEG-4 Part 2 where a PyAV build lacks it). None of
+    these plays in Debian's Chromium as it is."""
     h, w = frames[0].shape[:2]
     if path.suffix == ".mov":
         import av
 
+        try:
+            av.codec.Codec("libx265", "w")
+            codec, options = "libx265", {"x265-params": "log-level=error"}
+        except ValueError:  # UnknownCodecError
+            codec, options = "mpeg4", {}
         with av.open(str(path), "w", format="mov") as container:
-            stream = container.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1001))
+            rate = Fraction(fps).limit_denominator(1001)
+            stream = container.add_stream(codec, rate=rate, options=options)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             for rgb in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))

@@ -1,8 +1,9 @@
 """Uploads in a real browser (Debian's Chromium via Playwright): shown, kept, cancelled.
 
 Clips are made here from real footage (``vtest.avi`` beside the checkout, else the
-package's sample clip) with a red disc moving across, written as cameras and tools write
-them: AVI (MJPEG), MOV and MP4 (MPEG-4 Part 2), none of which Chromium plays as it is. The
+package's sample clip) with a red disc moving across, written as cameras, phones and tools
+write them: AVI (MJPEG), MOV (HEVC) and MP4 (MPEG-4 Part 2), none of which Debian's
+Chromium plays as it is. The
 server re-encodes each into a preview the browser plays, and the page draws the skeletons of
 the frame on screen. Downloads come from the kept results: the detector's call count does
 not move. Helpers: tests/browser_helpers.py. Skips when Chromium is absent.
