@@ -34,7 +34,7 @@ def corner_offsets(spread: float) -> np.ndarray:
     """(70, 2) offsets putting the body joints on the corners of a square of half-side
     ``spread`` (normalised crop units) around the blob; other joints on the blob. With
     spread = 1 / (1.2 * 1.15) a box carried from these joints keeps its size."""
-    from instanthmr.tracking.schedule import BODY_JOINTS
+    from instanthmr.skeleton import BODY_JOINTS
 
     out = np.zeros((70, 2), np.float32)
     corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * spread

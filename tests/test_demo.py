@@ -27,6 +27,7 @@ import pytest
 import supervision as sv
 
 from instanthmr.commands import demo
+from instanthmr.options import LIVE_DETECTOR_STRIDE, PipelineOptions
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.rerun_sink import summarize_rrd
@@ -155,6 +156,7 @@ def test_image_glob_with_frame_skip(models: list[str], tmp_path: Path) -> None:
     _check_person_lines(out, [0, 2, 4])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fixed_detector")
 def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path: Path) -> None:
     paths = [tmp_path / f"vtest.{ext}" for ext in ("jsonl", "npz", "csv")]
@@ -177,10 +179,10 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
 class FakePipeline:
     """Stands in for PosePipeline: records its arguments, returns empty results."""
 
-    kwargs: ClassVar[dict] = {}
+    options: ClassVar[PipelineOptions | None] = None
 
-    def __init__(self, **kwargs: object) -> None:
-        FakePipeline.kwargs = kwargs
+    def __init__(self, *, options: PipelineOptions) -> None:
+        FakePipeline.options = options
 
     def close(self) -> None:
         pass
@@ -206,24 +208,42 @@ def test_smoothing_default_by_input(
     else:
         argv += ["--video", str(clip)]
     assert demo.main(argv + flags) == 0
-    assert FakePipeline.kwargs["smoothing"] is expected
-    assert FakePipeline.kwargs["target"] == "largest"
+    assert FakePipeline.options.smoothing is expected
+    assert FakePipeline.options.target == "largest"
 
 
-def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("flags", "field", "value"),
+    [
+        (["--model", "m.onnx"], "model", "m.onnx"),
+        (["--device", "cpu"], "device", "cpu"),
+        (["--fallback"], "fallback", True),
+        (["--precision", "fp32"], "precision", "fp32"),
+        (["--detector-variant", "small"], "detector_variant", "small"),
+        (["--detector-backend", "onnx"], "detector_backend", "onnx"),
+        (["--detector-model", "d.onnx"], "detector_model", "d.onnx"),
+        (["--detector-stride", "3"], "detector_stride", 3),
+        (["--det-confidence", "0.3"], "det_confidence", 0.3),
+        (["--max-persons", "2"], "max_persons", 2),
+        (["--no-batch-persons"], "batch_persons", False),
+        (["--target", "4"], "target", 4),
+        (["--async-detector"], "async_detector", True),
+        (["--detector-threads", "1"], "detector_threads", 1),
+    ],
+)
+def test_each_flag_reaches_its_option(
+    flags: list[str], field: str, value: object, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
-    argv = ["--video", str(clip), "--headless", "--max-frames", "1", "--model", "m.onnx"]
-    argv += ["--device", "cpu", "--fallback", "--detector-variant", "small"]
-    argv += ["--detector-backend", "onnx", "--detector-model", "d.onnx", "--detector-stride", "3"]
-    argv += ["--det-confidence", "0.3", "--max-persons", "2", "--no-batch-persons"]
-    assert demo.main([*argv, "--target", "4"]) == 0
-    assert FakePipeline.kwargs == {
-        "model": "m.onnx", "device": "cpu", "fallback": True, "detector_variant": "small",
-        "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
-        "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
-        "smoothing": True, "target": 4, "world": True, "async_detector": False,
-        "detector_threads": None, "precision": "auto",
-    }  # fmt: skip
+    argv = ["--video", str(clip), "--headless", "--max-frames", "1"]
+    assert demo.main(argv + flags) == 0
+    assert getattr(FakePipeline.options, field) == value
+    # every other option keeps the video mode's default
+    expected = PipelineOptions.for_mode("video", world=FakePipeline.options.world)
+    others = [f for f in PipelineOptions.__dataclass_fields__ if f != field]
+    assert {f: getattr(FakePipeline.options, f) for f in others} == {
+        f: getattr(expected, f) for f in others
+    }
 
 
 def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -282,9 +302,9 @@ def test_camera_disconnect_closes_outputs(
     delivered = [f.frame_index for f in read_results(out)]
     assert delivered and delivered == list(range(len(delivered)))
     assert summary["/camera/image"].frames == delivered
-    assert FakePipeline.kwargs["smoothing"] is True  # live input: smoothing on by default
-    assert FakePipeline.kwargs["async_detector"] is True  # and the detector off the loop,
-    assert FakePipeline.kwargs["detector_stride"] == demo.LIVE_DETECTOR_STRIDE  # on need
+    assert FakePipeline.options.smoothing is True  # live input: smoothing on by default
+    assert FakePipeline.options.async_detector is True  # and the detector off the loop,
+    assert FakePipeline.options.detector_stride == LIVE_DETECTOR_STRIDE  # on need
     assert not list(tmp_path.glob("*.partial*"))
     stdout = capsys.readouterr().out
     assert f"{camera.n - len(delivered)} frames dropped" in stdout

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from instanthmr.sources.files import (
+from instanthmr.sources import (
     CameraNotFoundError,
     Frame,
     LatestFrameReader,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from instanthmr.evaluation.speed import machine_info, stats, time_calls
+from instanthmr.evaluation.speed import load_average, machine_info, stats, time_calls
 from instanthmr.pipeline import PosePipeline
 from instanthmr.sources.files import sample_video_path
 from instanthmr.webapp.records import LIVE_ARRAYS, frame_record
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     added = statistics.median(r["web_ms"] - r["direct_ms"] for r in rows)
     overhead = statistics.median(r["web_ms"] - r["server_predict_ms"] for r in rows)
-    print(f"machine: {machine_info().get('cpu')}, load: {os.getloadavg()}")
+    print(f"machine: {machine_info().get('cpu')}, load: {load_average()}")
     print(f"{len(rows)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, interleaved")
     for k, v in med.items():
         print(f"  median {k:<20} {v:8.2f}")

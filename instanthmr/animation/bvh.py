@@ -11,7 +11,6 @@ R = Rz·Rx·Ry. Files are written to ``<name>.partial`` and renamed into place.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..fileio import atomic_write_text
 from .kinematics import Motion
 
 _POSITION = ("Xposition", "Yposition", "Zposition")
@@ -70,13 +70,8 @@ def bvh_text(motion: Motion) -> str:
 
 
 def write_bvh(path: str | Path, motion: Motion) -> Path:
-    """Write ``motion`` to ``path`` atomically (``<path>.partial``, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(bvh_text(motion), encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    """Write ``motion`` to ``path`` atomically (:mod:`instanthmr.fileio`)."""
+    return atomic_write_text(path, bvh_text(motion))
 
 
 def _group(parents: tuple[int, ...]) -> dict[int, list[int]]:

@@ -16,13 +16,13 @@ Axes are glTF's: Y up, metres, right-handed; a person facing the camera faces +Z
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pygltflib as gl
 from scipy.spatial.transform import Rotation
 
+from ..fileio import atomic_path
 from .kinematics import Motion
 
 
@@ -133,10 +133,7 @@ def glb_document(motions: list[Motion], hide_gaps: bool = False) -> gl.GLTF2:
 
 
 def write_glb(path: str | Path, motions: list[Motion], hide_gaps: bool = False) -> Path:
-    """Write ``motions`` to one ``.glb`` atomically (``<path>.partial``, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    glb_document(motions, hide_gaps).save_binary(str(partial))
-    os.replace(partial, path)
-    return path
+    """Write ``motions`` to one ``.glb`` atomically (:mod:`instanthmr.fileio`)."""
+    with atomic_path(path) as tmp:
+        glb_document(motions, hide_gaps).save_binary(str(tmp))
+    return Path(path)

@@ -129,11 +129,9 @@ def _identity(value: str | None) -> str | None:
 
 @lru_cache(maxsize=8)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    from ..fileio import file_sha256
+
+    return f"sha256:{file_sha256(path)}"
 
 
 def load_factory(spec: str) -> Any:
@@ -153,14 +151,18 @@ def load_factory(spec: str) -> Any:
     return obj
 
 
-def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
-    """A :class:`~instanthmr.PosePipeline` for these options with ``threads`` CPU threads."""
-    from ..pipeline import PosePipeline
+def pipeline_options(options: BatchOptions, threads: int | None) -> Any:
+    """The :class:`~instanthmr.options.PipelineOptions` of a batch, ``threads`` per worker.
+
+    Smoothing is decided per input (``smooth``: on for videos), at each ``predict`` call.
+    """
+    from ..options import PipelineOptions
 
     detector: Any = "auto"
     if options.detector_factory is not None:
         detector = load_factory(options.detector_factory)()
-    return PosePipeline(
+    return PipelineOptions.for_mode(
+        "video",
         model=options.model,
         device=options.device,
         fallback=options.fallback,
@@ -176,3 +178,10 @@ def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
         target=options.target,
         threads=threads,
     )
+
+
+def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
+    """A :class:`~instanthmr.PosePipeline` for these options with ``threads`` CPU threads."""
+    from ..pipeline import PosePipeline
+
+    return PosePipeline(options=pipeline_options(options, threads))

@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from .demo import _int_at_least, add_frame_options, add_pipeline_options
+from .options import add_frame_options, add_pipeline_options, int_at_least
 
 
 def _fraction(text: str) -> float:
@@ -51,10 +51,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run = parser.add_argument_group("engine")
     run.add_argument("--engine", choices=ENGINES, default="local",
                      help="local processes, or Ray actors (extra 'ray') (default: local)")
-    run.add_argument("--workers", type=_int_at_least(1), metavar="N",
+    run.add_argument("--workers", type=int_at_least(1), metavar="N",
                      help="worker processes or actors (default: local one per 4 cores; "
                      "Ray: as many as the cluster's CPUs allow)")
-    run.add_argument("--threads", type=_int_at_least(1), metavar="N",
+    run.add_argument("--threads", type=int_at_least(1), metavar="N",
                      help="onnxruntime CPU threads per worker (default: cores / workers, so "
                      "workers x threads <= cores)")
     run.add_argument("--address", default="local", metavar="ADDR",

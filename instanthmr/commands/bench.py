@@ -16,7 +16,7 @@ Modes:
                     unconfirmed track) with --stride as the longest gap; --live is
                     --async-detector with detect-on-need at the demo's camera stride.
                     --reference DIR also times the reference pipeline (a checkout of
-                    mohamdev/InstantHMR) through ../shared/tools/ref_bench.py, stride by
+                    mohamdev/InstantHMR) through its timing script (--reference-script), stride by
                     stride, interleaved with ours for --rounds rounds, and reports the
                     FPS ratio (medians over the rounds).
 
@@ -71,7 +71,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="DIR",
                    help="also time the reference pipeline checked out in DIR")  # fmt: skip
     p.add_argument("--reference-script", metavar="PATH",
-                   help="its timing script (default: ../shared/tools/ref_bench.py)")  # fmt: skip
+                   help="the script that times it (needed with --reference)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat each stride this many times (ours and the reference "
                         "alternating); medians are reported")  # fmt: skip
@@ -166,8 +166,8 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """Default mode: the full pipeline at each stride (and the reference, when asked)."""
+    from ..options import LIVE_DETECTOR_STRIDE, PipelineOptions
     from ..pipeline import PosePipeline
-    from .demo import LIVE_DETECTOR_STRIDE
 
     if args.live and args.fixed_stride:
         raise ValueError("--live detects on need; it cannot be combined with --fixed-stride")
@@ -184,13 +184,14 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                              "pipelines run the same HMR file on the same clip)")  # fmt: skip
         ref_script = check_reference(args.reference, args.reference_script)
     video, make = _frames(args.video, None)
-    pipe = PosePipeline(
-        args.model, device=args.device, detector_variant=args.detector_variant[0],
+    options = PipelineOptions(
+        model=args.model, device=args.device, detector_variant=args.detector_variant[0],
         detector_backend=args.detector_backend[0], detector_model=args.detector_model,
         det_confidence=args.det_confidence, max_persons=args.max_persons,
         detector_stride=max(strides), fixed_stride=args.fixed_stride, threads=args.threads,
         precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
+    pipe = PosePipeline(options=options)
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
         "mode": "pipeline", "video": video, "provider": pipe.hmr.provider,

@@ -20,112 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
+from .options import (
+    EXIT_INTERRUPTED,
+    add_frame_options,
+    add_pipeline_options,
+    pipeline_options,
+    suffix_checker,
+    user_errors,
+)
 
 APP_ID = "instanthmr"
-DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
-DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 IMAGE_INPUTS = ("images", "folder")
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
 LIVE_INPUTS = ("camera", "url")
-LIVE_DETECTOR_STRIDE = 30  # camera/stream default: detect on need, at least once a second
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
-        return value
-
-    return parse
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def _target(text: str) -> str | int:
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if text not in ("largest", "center"):
-        raise argparse.ArgumentTypeError(f"must be 'largest', 'center' or a track id, got {text}")
-    return text
-
-
-def _suffix_checker(module: str, table: str, what: str) -> Any:
-    def parse(text: str) -> str:
-        import importlib
-
-        allowed = getattr(importlib.import_module(module, __package__), table)
-        if Path(text).suffix.lower() not in allowed:
-            raise argparse.ArgumentTypeError(f"{what} must end in {', '.join(allowed)}: {text}")
-        return text
-
-    return parse
-
-
-def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
-    """Add the PosePipeline flags (group "pipeline"); shared with ``instanthmr serve``."""
-    # fmt: off
-    pipe = parser.add_argument_group("pipeline")
-    pipe.add_argument("--model", metavar="NAME_OR_PATH",
-                      help="InstantHMR ONNX file, or a Hub name (default: the released model)")
-    pipe.add_argument("--device", choices=DEVICES, default="auto",
-                      help="where to run: auto picks the best available provider (default: auto)")
-    pipe.add_argument("--fallback", action="store_true",
-                      help="run on CPU when the --device provider is not available "
-                      "(default: stop with an error)")
-    pipe.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
-                      help="model precision per provider: auto uses an int8 file (instanthmr "
-                      "quantize) only where it measured faster (default: auto)")
-    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
-                      help="RF-DETR size: larger is more accurate and slower (default: nano)")
-    pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
-                      help="onnx (numpy + onnxruntime) or torch (the rfdetr package) "
-                      "(default: auto)")
-    pipe.add_argument("--detector-model", metavar="PATH",
-                      help="an RF-DETR ONNX export to use instead of the variant's default")
-    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=None, metavar="N",
-                      help="longest gap between detector runs; boxes in between come from "
-                      "tracked keypoints, and the detector runs sooner when a track looks "
-                      "lost or someone may have entered (default: 1, every frame; "
-                      f"{LIVE_DETECTOR_STRIDE} for --camera and --url)")
-    pipe.add_argument("--async-detector", action=argparse.BooleanOptionalAction, default=None,
-                      help="run the detector in a background thread so it never stalls a "
-                      "frame; its boxes are merged when they arrive (default: on for "
-                      "--camera and --url, off otherwise)")
-    pipe.add_argument("--detector-threads", type=_int_at_least(1), metavar="N",
-                      help="CPU threads of the detector's session (default: as many as "
-                      "the HMR model's; with the async detector on CPU the two models split "
-                      "the cores)")
-    pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
-                      help="minimum detector score for a person (default: 0.5)")
-    pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
-                      help="keep at most N persons per frame, the most confident (default: all)")
-    pipe.add_argument("--no-batch-persons", action="store_true",
-                      help="run the model once per person instead of one batch per frame")
-    pipe.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
-                      help="One-Euro smoothing per track (default: on for video, camera and "
-                      "stream; off for images and folders)")
-    pipe.add_argument("--target", type=_target, metavar="WHO",
-                      help="follow one person only: 'largest' (biggest box), 'center' (nearest "
-                      "the image centre) or a track id such as 3 (default: everyone)")
-    # fmt: on
-    return pipe
-
-
-def add_frame_options(group: Any) -> Any:
-    """Add ``--max-frames`` and ``--frame-skip`` (for file sources; shared with ``batch``)."""
-    # fmt: off
-    group.add_argument("--max-frames", type=_int_at_least(1), metavar="N",
-                       help="stop after processing N frames")
-    group.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
-                       help="skip N source frames after each processed one (default: 0)")
-    # fmt: on
-    return group
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -154,12 +60,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     out = parser.add_argument_group("outputs")
     out.add_argument("--export", action="append", metavar="FILE",
-                     type=_suffix_checker("..sinks.exporters", "EXPORT_SUFFIXES", "--export"),
+                     type=suffix_checker("instanthmr.sinks.exporters", "EXPORT_SUFFIXES",
+                                         "--export"),
                      help="write results to FILE.jsonl, FILE.npz or FILE.csv, or a skeleton "
                      "animation to FILE.bvh (one FILE.trackN.bvh per track) or FILE.glb; "
                      "repeatable")
     out.add_argument("--write-video", metavar="FILE.mp4",
-                     type=_suffix_checker("..sinks.video", "FOURCC_BY_SUFFIX", "--write-video"),
+                     type=suffix_checker("instanthmr.sinks.video", "FOURCC_BY_SUFFIX",
+                                         "--write-video"),
                      help="write the frames with boxes and skeletons drawn on them (.mp4, .avi)")
 
     view = parser.add_argument_group("viewer (Rerun; default: spawn a native viewer)")
@@ -222,29 +130,6 @@ def _open_source(args: argparse.Namespace, kind: str) -> Any:
         raise SourceError(str(exc)) from exc
 
 
-def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -> Any:
-    from ..pipeline import PosePipeline
-
-    return PosePipeline(
-        model=args.model,
-        device=args.device,
-        fallback=args.fallback,
-        precision=args.precision,
-        detector_variant=args.detector_variant,
-        detector_backend=args.detector_backend,
-        detector_model=args.detector_model,
-        det_confidence=args.det_confidence,
-        max_persons=args.max_persons,
-        detector_stride=args.detector_stride,
-        batch_persons=not args.no_batch_persons,
-        smoothing=smooth,
-        target=args.target,
-        world=world,
-        async_detector=args.async_detector,
-        detector_threads=args.detector_threads,
-    )
-
-
 def _expected_frames(source: Any, args: argparse.Namespace) -> int | None:
     total = getattr(source, "total_frames", None)
     if source.is_live or not total:
@@ -258,19 +143,17 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     kind = input_kind(args)
-    smooth = args.smooth if args.smooth is not None else kind not in IMAGE_INPUTS
+    mode = "images" if kind in IMAGE_INPUTS else "live" if kind in LIVE_INPUTS else "video"
     world = world_option(args, static=kind not in IMAGE_INPUTS)
     args.world = world is not False
-    live = kind in LIVE_INPUTS
-    if args.async_detector is None:
-        args.async_detector = live
-    if args.detector_stride is None:
-        args.detector_stride = LIVE_DETECTOR_STRIDE if live else 1
+    options = pipeline_options(args, mode, world=world)  # validated before any file is opened
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
         stack.callback(source.close)
-        pipeline = _make_pipeline(args, smooth, world)
+        from ..pipeline import PosePipeline
+
+        pipeline = PosePipeline(options=options)
         stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
         outputs = _Outputs(args, stack, fps=_source_fps(source, args))
         bar = stack.enter_context(
@@ -405,24 +288,6 @@ class _Stats:
         return "\n".join(lines)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input, model or device: reported in one line, exit code 2."""
-    from ..runtime.contract import ContractError
-    from ..runtime.session import ProviderError
-    from ..sinks.formats_common import UnwritablePathError
-    from ..sources.files import SourceError
-
-    return (
-        SourceError,
-        UnwritablePathError,
-        ProviderError,
-        ContractError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the demo and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -433,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_world_flags(parser, args)
-    errors = _user_errors()
+    errors = user_errors()
     try:
         return run(args)
     except errors as exc:

@@ -75,16 +75,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _pipeline(args: argparse.Namespace, video: bool) -> Any:
+    from ..options import PipelineOptions
     from ..pipeline import PosePipeline
 
-    return PosePipeline(
-        args.model, device=args.device, threads=args.threads,
+    # with --gt-boxes there is no detector: a detector flag given too is an error
+    return PosePipeline(options=PipelineOptions(
+        model=args.model, device=args.device, threads=args.threads,
         detector=None if args.gt_boxes else "auto", detector_variant=args.detector_variant,
         detector_backend=args.detector_backend, detector_model=args.detector_model,
         det_confidence=args.det_confidence, tracking=video,
         detector_stride=getattr(args, "stride", 1) if video else 1,
         smoothing=video and not getattr(args, "no_smoothing", False),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _sequences(args: argparse.Namespace) -> list:

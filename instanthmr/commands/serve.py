@@ -15,8 +15,8 @@ import ipaddress
 import sys
 from typing import Any
 
-from .demo import LIVE_DETECTOR_STRIDE, _make_pipeline, _user_errors, add_pipeline_options
 from .demo_world import add_world_arguments, check_world_flags, world_option
+from .options import add_pipeline_options, pipeline_options, user_errors
 
 MB = 1_000_000
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -120,15 +120,13 @@ def run(args: argparse.Namespace) -> int:
     warning = exposure_warning(args.host, args.token)
     if warning:
         print(warning, file=sys.stderr)
-    smooth = True if args.smooth is None else args.smooth  # a live stream: on by default
-    # A webcam is live: detect on need (docs/pipeline.md). The detector stays in the frame
-    # loop by default: the app's one inference thread serves every session in turn.
-    if args.detector_stride is None:
-        args.detector_stride = LIVE_DETECTOR_STRIDE
-    if args.async_detector is None:
-        args.async_detector = False
-    # a webcam is one static view: the world stage is on unless --no-world (docs/world.md)
-    pipeline = _make_pipeline(args, smooth, world_option(args, static=True))
+    # A webcam is live and one static view: detect on need, smoothing and the world stage
+    # on; the detector stays in the frame loop, since the app's one inference thread
+    # serves every session in turn (mode "serve", instanthmr.options; docs/world.md).
+    from ..pipeline import PosePipeline
+
+    options = pipeline_options(args, "serve", world=world_option(args, static=True))
+    pipeline = PosePipeline(options=options)
     app = create_app(pipeline, config)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     query = "?token=..." if args.token else ""
@@ -144,6 +142,6 @@ def main(argv: list[str] | None = None) -> int:
     check_world_flags(parser, args)
     try:
         return run(args)
-    except _user_errors() as exc:
+    except user_errors() as exc:
         print(f"instanthmr serve: error: {exc}", file=sys.stderr)
         return 2

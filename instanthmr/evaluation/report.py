@@ -11,14 +11,13 @@ import datetime as dt
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..runtime.precision import file_sha256
+from ..fileio import atomic_write_text, file_sha256
 
 UNITS: dict[str, str] = {
     "mpjpe": "mm", "pa_mpjpe": "mm", "pve": "mm", "accel_error": "mm/frame^2",
@@ -176,15 +175,7 @@ def _jsonable(x: Any) -> Any:
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def write_report(

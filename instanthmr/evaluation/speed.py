@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ..fileio import file_sha256
 from ..hmr.model import HMRModel
 from ..runtime.contract import CROP_SIZE, HMR_OUTPUTS
-from ..runtime.precision import file_sha256
-from ..runtime.session import naive_session
+from ..runtime.session import naive_session, usable_cpus
 
 HMR_GFLOP_PER_PERSON = 4.6  # the contract's figure for the architecture at 224x224
 PACKAGES = ("instanthmr", "numpy", "onnxruntime", "onnxruntime-gpu", "opencv-python",
@@ -97,6 +97,12 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the OS has none (Windows)."""
+    getloadavg = getattr(os, "getloadavg", None)
+    return None if getloadavg is None else float(getloadavg()[0])
+
+
 def machine_info() -> dict[str, object]:
     """CPU model, core counts, GPUs, OS, Python and package versions."""
     versions = {}
@@ -105,14 +111,12 @@ def machine_info() -> dict[str, object]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
+    usable = usable_cpus()
     return {
         "cpu": _cpu_model(),
         "cores_logical": os.cpu_count(),
         "cores_usable": usable,
+        "loadavg_1min": load_average(),
         "gpus": _gpus(),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -20,16 +20,15 @@ converts fp16 weights to fp32 on CPU, which would hide a broken fp16 graph.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import time
-import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instanthmr.fileio import atomic_write_bytes, file_sha256
 from instanthmr.runtime.contract import (
     BATCH,
     CONTRACT_VERSION,
@@ -116,15 +115,6 @@ def relative_errors(reference: Mapping[str, Any], actual: Mapping[str, Any]) -> 
             raise ParityError(f"output {name!r}: shape {act.shape} != PyTorch {ref.shape}")
         out[name] = float(np.abs(ref - act).max() / max(float(np.abs(ref).max()), _EPS))
     return out
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_checkpoint(model: Any, checkpoint: Path) -> None:
@@ -257,24 +247,6 @@ def _to_fp16(model_proto: Any) -> Any:
     return converted.model
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a unique name beside ``path`` (same filesystem), then rename over it.
-
-    The temporary file is created with the user's umask like any other file; a failure
-    removes it and leaves an existing ``path`` untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_hmr_onnx(
     output: str | os.PathLike[str],
     *,
@@ -324,7 +296,7 @@ def export_hmr_onnx(
         ckpt = Path(checkpoint)
         if not ckpt.is_file():
             raise FileNotFoundError(f"checkpoint {ckpt} not found")
-        source_hash = sha256_file(ckpt)
+        source_hash = file_sha256(ckpt)
         load_checkpoint(model, ckpt)
         say(f"loaded {ckpt} (sha256 {source_hash[:12]}...)")
     else:
@@ -360,7 +332,7 @@ def export_hmr_onnx(
     if fp16 and check:
         errors = relative_errors(reference, _ort_outputs(data, feeds))
         _check("fp16", errors, FP16_TOLERANCE)
-    _write_atomic(output, data)
+    atomic_write_bytes(output, data)
     report = ExportReport(
         path=output,
         params=params,

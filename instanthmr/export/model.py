@@ -1,6 +1,6 @@
 """The project's own PyTorch definition of the InstantHMR network (extra ``export``).
 
-Architecture, as in the model contract (``/work/shared/docs/contract.md``, "Architecture"):
+Architecture, as in the model contract (summarised in ``docs/architecture.md``):
 
 - backbone: timm ``repvit_m1_5`` (``features_only``, last stage only: ``(B, 512, 7, 7)`` at 224);
 - tokens: the 49 backbone positions projected to ``d_model = 256`` plus a fixed 2D sin-cos

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import supervision as sv
 
 from .contract import CROP_SIZE
 
@@ -107,17 +108,6 @@ def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU matrix of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def _person_scores(logits: np.ndarray) -> np.ndarray:
     from ..detector.base import PERSON_CLASS_ID
 
@@ -155,7 +145,7 @@ def detector_parity(
         r_top = r_top[rs[r_top] >= min_score]
         if not len(r_top):
             continue
-        iou = box_iou(_cxcywh_to_xyxy(rb[0, r_top]), _cxcywh_to_xyxy(tb[0, t_top]))
+        iou = sv.box_iou_batch(_cxcywh_to_xyxy(rb[0, r_top]), _cxcywh_to_xyxy(tb[0, t_top]))
         free = np.ones(len(t_top), dtype=bool)
         for i in range(len(r_top)):  # greedy one-to-one, best fp32 detection first
             j = int(np.argmax(np.where(free, iou[i], -1.0)))

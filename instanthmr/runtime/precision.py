@@ -16,10 +16,8 @@ writable, or is inside the Hugging Face Hub cache, it goes to ``$XDG_CACHE_HOME/
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from ..fileio import atomic_path, file_sha256
 from .parity import ParityError, check_int8, int8_path, is_quantized, report_of, speed_ratio
 
 log = logging.getLogger(__name__)
@@ -38,15 +37,6 @@ _FP32 = TensorProto.FLOAT
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")
 _CPU = "CPUExecutionProvider"
 _TENSORRT = "TensorrtExecutionProvider"
-
-
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
@@ -157,15 +147,8 @@ def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def save_model_atomic(model: onnx.ModelProto, dest: Path) -> None:
     """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(dest) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def _user_cache_dir() -> Path:

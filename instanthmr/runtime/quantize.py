@@ -3,7 +3,7 @@
 Only ``onnxruntime.quantization`` and ``onnx`` are used (no torch), so this runs on the
 released weights on any machine: ``instanthmr quantize --model instanthmr.onnx``.
 
-The recipe, and the pitfalls it works around (``../shared/docs/contract.md``):
+The recipe, and the pitfalls it works around (``docs/performance.md``, "Int8"):
 
 1. An fp16 file is converted to fp32 first (:func:`instanthmr.runtime.precision.ensure_fp32`).
 2. The graph is saved once through onnxruntime's optimiser (``extended`` level, with the
@@ -69,7 +69,6 @@ KEEP_UNFUSED = [
     "MatmulTransposeFusion", "AttentionFusion", "SkipLayerNormFusion", "BiasGeluFusion",
     "FastGeluFusion", "QuickGeluFusion", "BiasSoftmaxFusion", "EmbedLayerNormFusion",
 ]  # fmt: skip
-SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "vtest.avi"
 
 
 @dataclass
@@ -86,9 +85,8 @@ class QuantizeResult:
 
 
 def default_video() -> Path:
-    """Real footage for calibration: ../shared/data/vtest.avi, else the embedded sample."""
-    if SHARED_VIDEO.is_file():
-        return SHARED_VIDEO
+    """Footage for calibration when none is given: the embedded sample clip (pass
+    ``video=`` footage like the user's own for the best ranges)."""
     from ..sources.files import sample_video_path
 
     return sample_video_path()
@@ -247,11 +245,11 @@ def measure_speed(
             model.run(feeds)
             times[key].append((time.perf_counter() - t0) * 1e3)
     fp32, int8 = float(np.median(times["fp32"])), float(np.median(times["int8"]))
-    from ..evaluation.speed import machine_info
+    from ..evaluation.speed import load_average, machine_info
 
     return {
         "fp32_ms": fp32, "int8_ms": int8, "ratio": int8 / fp32 if fp32 > 0 else None,
-        "rounds": rounds, "cpu": machine_info()["cpu"], "loadavg_1min": os.getloadavg()[0],
+        "rounds": rounds, "cpu": machine_info()["cpu"], "loadavg_1min": load_average(),
     }  # fmt: skip
 
 
@@ -342,6 +340,9 @@ def quantize_model(
             verdict = "OUT OF TOLERANCE: " + "; ".join(bad) if bad else "parity within tolerance"
             echo(f"  {m}: quantised in {took:.1f} s, {ratio}; {verdict}")
             candidates.append((m, q_path, par, bad, speed, took))
+        if not candidates:  # auto: both methods failed; say why for each
+            reasons = "; ".join(f"{k}: {v}" for k, v in failed.items())
+            raise ValueError(f"cannot quantise {src.name}: every method failed ({reasons})")
         ok = [c for c in candidates if not c[3]] or candidates
         best = min(ok, key=lambda c: c[4]["ratio"] if c[4] else 0.0)
         m, q_path, par, bad, speed, took = best
