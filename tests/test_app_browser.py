@@ -35,7 +35,7 @@ from instanthmr.pipeline import PosePipeline
 from instanthmr.sinks.exporters import read_results
 from instanthmr.webapp import AppConfig, create_app
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]  # drives a browser
 
 OVERLAY_INK = """(() => { const c = document.getElementById('overlay');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;

@@ -35,7 +35,7 @@ from instanthmr.sinks.exporters import read_results
 from instanthmr.webapp import AppConfig, create_app
 from instanthmr.world import WorldFrame
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]  # drives a browser
 
 FRAMES = 12
 
