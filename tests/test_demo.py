@@ -191,6 +191,10 @@ class FakePipeline:
     def close(self) -> None:
         pass
 
+    def describe(self) -> dict:
+        return {"model_kind": "instanthmr", "model_file": "fake.onnx", "model_notice": None,
+                "detector": None}  # fmt: skip
+
     def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):
         size = (image.shape[1], image.shape[0])
         return FrameResult([], frame_index, size, StageTimings(total=10.0), timestamp=timestamp)
@@ -248,6 +252,15 @@ def test_each_flag_reaches_its_option(
     assert {f: getattr(FakePipeline.options, f) for f in others} == {
         f: getattr(expected, f) for f in others
     }
+
+
+def test_detector_defaults_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, the detector is chosen by the rule (auto) at its own score threshold."""
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    assert demo.main(["--video", str(clip), "--headless", "--max-frames", "1"]) == 0
+    assert FakePipeline.options is not None
+    assert FakePipeline.options.detector_variant == "auto"
+    assert FakePipeline.options.det_confidence is None
 
 
 def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:

@@ -363,8 +363,8 @@ def test_a_random_init_detector_also_raises_the_banner(oracle: Path) -> None:
         variant, backend, model_path, random_init = "nano", "onnx", Path("det.onnx"), True
 
     model = R.model_entry(oracle, False, Det())
-    assert model["detector"] == {"variant": "nano", "backend": "onnx", "path": "det.onnx",
-                                 "random_init": True}  # fmt: skip
+    assert model["detector"] == {"name": "Det", "variant": "nano", "backend": "onnx",
+                                 "path": "det.onnx", "random_init": True}  # fmt: skip
     rep = R.build_report("coco", {}, {"metrics": {}}, model, {})
     assert rep["banner"] == R.RANDOM_INIT_BANNER
     assert R.build_report("coco", {}, {"metrics": {}}, R.model_entry(oracle, False), {})[

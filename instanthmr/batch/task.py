@@ -161,11 +161,10 @@ def _process(
     progress: Progress | None,
 ) -> str | None:  # fmt: skip
     """Open, process and close one input; returns the error that stopped it, if any."""
-    from ..hmr.kinds import run_header
     from ..sinks.exporters import open_exporter
 
     exporters: list[Any] = []
-    header = run_header(pipeline.hmr)  # the model's kind goes into every file's header
+    header = pipeline.describe()  # the model's kind and the detector go into every header
     try:
         with _open(item) as source:
             run.fps = getattr(source, "fps", None)

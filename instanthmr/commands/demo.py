@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..hmr.kinds import file_note, run_header
+from ..hmr.kinds import file_note
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
 from .options import (
     EXIT_INTERRUPTED,
@@ -174,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
         kind = pipeline.hmr.model_kind
         if kind.notice:  # not InstantHMR: say so before anything runs
             print(model_banner(kind.notice), file=sys.stderr, flush=True)
-        outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_header(pipeline.hmr))
+        run_info = pipeline.describe()  # the model's kind and the detector, for every header
+        print(_models_line(run_info), file=sys.stderr, flush=True)
+        outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_info)
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
@@ -214,6 +216,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
+def _models_line(run_info: dict[str, Any]) -> str:
+    """The line naming the models this run uses (the detector and why it was chosen)."""
+    det = run_info.get("detector")
+    detector = "none (boxes come from the caller)" if det is None else (
+        f"{det['name']} on {det['provider']}" + (f" ({det['reason']})" if det["reason"] else "")
+    )  # fmt: skip
+    return f"models: HMR {run_info['model_file']}; detector {detector}"
+
+
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
     fps = getattr(source, "fps", None)
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 25.0
@@ -231,8 +242,8 @@ def model_banner(notice: str, width: int = 78) -> str:
 class _Outputs:
     """Rerun sink, exporters and the annotated video, all closed by ``stack``.
 
-    ``run`` names the model (:func:`instanthmr.hmr.kinds.run_header`) for the file headers
-    and the recording."""
+    ``run`` names the model and the detector (:meth:`~instanthmr.PosePipeline.describe`) for
+    the file headers and the recording."""
 
     def __init__(
         self,

@@ -168,10 +168,10 @@ def _test_frame() -> tuple[Any, Any]:
 def _load(kind: str, model: str | None, runtime: Any) -> tuple[Any, Callable[[], object]]:
     image, boxes = _test_frame()
     if kind == "detector":
-        from instanthmr.detector.onnx_backend import OnnxPersonDetector
+        from instanthmr.detector import create_detector
 
-        det = OnnxPersonDetector(model, runtime=runtime)  # type: ignore[arg-type]
-        return det.model_session, lambda: det.detect(image)
+        det = create_detector(model_path=model, backend="onnx", runtime=runtime)  # RF-DETR/YOLOX
+        return det.model_session, lambda: det.detect(image)  # type: ignore[attr-defined]
     from instanthmr.hmr.model import HMRModel
 
     hmr = HMRModel(model, runtime=runtime)
@@ -256,7 +256,8 @@ def parser() -> argparse.ArgumentParser:
         "(default: the released model from the Hugging Face Hub)",
     )
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
-    p.add_argument("--detector-model", metavar="PATH", help="also run this RF-DETR ONNX export")
+    p.add_argument("--detector-model", metavar="PATH",
+                   help="also run this detector ONNX export (RF-DETR or YOLOX)")  # fmt: skip
     p.add_argument("--runs", type=int, default=5, help="timed calls per model (median reported)")
     p.add_argument("--no-model", action="store_true", help="check the install only, run no model")
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the report as JSON")

@@ -36,10 +36,12 @@ def _common(p: argparse.ArgumentParser, coco: bool = False) -> None:
         action="store_true",
         help="use the ground-truth person boxes instead of running the detector",
     )
-    p.add_argument("--detector-variant", default="nano", help="RF-DETR variant")
+    p.add_argument("--detector-variant", default="auto",
+                   help="auto, yolox-nano, yolox or an RF-DETR size (default: auto)")  # fmt: skip
     p.add_argument("--detector-backend", default="auto", help="onnx, torch or auto")
-    p.add_argument("--detector-model", help="RF-DETR ONNX export")
-    p.add_argument("--det-confidence", type=float, default=0.5, help="person score threshold")
+    p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
+    p.add_argument("--det-confidence", type=float, default=None,
+                   help="person score threshold (default: the detector's own)")  # fmt: skip
     p.add_argument("--iou", type=float, default=0.5, help="IoU to match predictions to GT")
     p.add_argument("--out", help="report path stem (default: eval-<dataset>/report)")
     if not coco:

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..options import LIVE_DETECTOR_STRIDE, PRECISIONS, PipelineOptions
 
-DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
+# instanthmr.detector.choice.DETECTOR_VARIANTS (not imported here: --help stays fast)
+DETECTOR_VARIANTS = ("auto", "yolox-nano", "yolox", "nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
 
@@ -75,13 +76,17 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     pipe.add_argument("--precision", choices=PRECISIONS, default="auto",
                       help="model precision per provider: auto uses an int8 file (instanthmr "
                       "quantize) only where it measured faster (default: auto)")
-    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
-                      help="RF-DETR size: larger is more accurate and slower (default: nano)")
+    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="auto",
+                      help="auto: RF-DETR nano where its export is present (or on a GPU with "
+                      "rfdetr installed), else the embedded YOLOX-nano; yolox-nano; yolox (a "
+                      "YOLOX file given with --detector-model); or an RF-DETR size, larger "
+                      "is more accurate and slower (default: auto)")
     pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
                       help="onnx (numpy + onnxruntime) or torch (the rfdetr package) "
                       "(default: auto)")
     pipe.add_argument("--detector-model", metavar="PATH",
-                      help="an RF-DETR ONNX export to use instead of the variant's default")
+                      help="a detector file (an RF-DETR or YOLOX ONNX export) to use instead "
+                      "of the variant's default")
     pipe.add_argument("--detector-stride", type=int_at_least(1), default=None, metavar="N",
                       help="longest gap between detector runs; boxes in between come from "
                       "tracked keypoints, and the detector runs sooner when a track looks "
@@ -95,8 +100,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
                       help="CPU threads of the detector's session (default: as many as "
                       "the HMR model's; with the async detector on CPU the two models split "
                       "the cores)")
-    pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
-                      help="minimum detector score for a person (default: 0.5)")
+    pipe.add_argument("--det-confidence", type=_unit_float, default=None, metavar="P",
+                      help="minimum detector score for a person (default: the detector's "
+                      "own, 0.5 for RF-DETR and 0.3 for YOLOX)")
     pipe.add_argument("--max-persons", type=int_at_least(1), metavar="N",
                       help="keep at most N persons per frame, the most confident (default: all)")
     pipe.add_argument("--no-batch-persons", action="store_true",
@@ -152,6 +158,7 @@ def pipeline_options(args: argparse.Namespace, mode: str, world: Any = False) ->
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, model or device: reported in one line, exit code 2."""
     from ..runtime.contract import ContractError
+    from ..runtime.precision import ModelFileError
     from ..runtime.session import ProviderError
     from ..sinks.formats_common import UnwritablePathError
     from ..sinks.vmc import StreamUrlError
@@ -163,6 +170,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         UnwritablePathError,
         ProviderError,
         ContractError,
+        ModelFileError,
         FileNotFoundError,
         NotADirectoryError,
         IsADirectoryError,

@@ -81,7 +81,7 @@ def model_entry(
     model_kind: str = "instanthmr",
 ) -> dict[str, Any]:
     """The model's path, SHA-256, random-init flag and kind (:mod:`instanthmr.hmr.kinds`);
-    with a ``detector`` object, its variant, backend, file and random-init flag too."""
+    with a ``detector`` object, its name, variant, backend, file and random-init flag too."""
     entry: dict[str, Any] = {"path": None if path is None else str(path),
                              "sha256": None if path is None else file_sha256(path),
                              "random_init": bool(random_init),
@@ -89,6 +89,7 @@ def model_entry(
     if detector is not None:
         det_path = getattr(detector, "model_path", None)
         entry["detector"] = {
+            "name": str(getattr(detector, "name", type(detector).__name__)),
             "variant": getattr(detector, "variant", None),
             "backend": getattr(detector, "backend", None),
             "path": None if det_path is None else str(det_path),

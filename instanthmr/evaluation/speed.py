@@ -8,7 +8,6 @@ reported as p50 / p95 / mean so one noisy run does not decide a comparison.
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
 import os
 import platform
 import shutil
@@ -314,16 +313,31 @@ def bench_pipeline_run(
     }
 
 
-def bench_detector(
-    detector: Any, images: Sequence[np.ndarray], repeats: int = 10
-) -> dict[str, object]:
-    """Per-frame detector latency over a few frames (cycled), after two warm-up calls."""
-    frames = itertools.cycle(images)
-    ms = time_calls(lambda: detector.detect(next(frames)), repeats)
-    return {
-        "variant": getattr(detector, "variant", "?"),
-        "backend": getattr(detector, "backend", "?"),
-        "provider": getattr(detector, "provider", "?"),
-        "random_init": bool(getattr(detector, "random_init", False)),
-        "ms": stats(ms),
-    }
+def bench_detectors(
+    detectors: Sequence[Any], images: Sequence[np.ndarray], repeats: int = 10, warmup: int = 2
+) -> list[dict[str, Any]]:
+    """Per-frame latency of several detectors measured side by side, interleaved.
+
+    Each timed frame goes to every detector in turn, the order rotating from frame to
+    frame, so a change of machine load hits them all alike; frames cycle through
+    ``images``. ``warmup`` untimed calls each first. One row per detector: what it is
+    (:func:`~instanthmr.detector.choice.describe_detector`) and its ``ms`` statistics.
+    """
+    from ..detector.choice import describe_detector
+
+    if not detectors or not images:
+        raise ValueError("bench_detectors needs at least one detector and one image")
+    for det in detectors:
+        for i in range(warmup):
+            det.detect(images[i % len(images)])
+    ms: list[list[float]] = [[] for _ in detectors]
+    n = len(detectors)
+    for i in range(repeats):
+        image = images[i % len(images)]
+        for j in (*range(i % n, n), *range(i % n)):
+            t0 = time.perf_counter()
+            detectors[j].detect(image)
+            ms[j].append((time.perf_counter() - t0) * 1e3)
+    return [
+        {**(describe_detector(d) or {}), "ms": stats(m)} for d, m in zip(detectors, ms, strict=True)
+    ]

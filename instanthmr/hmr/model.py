@@ -27,7 +27,7 @@ from ..geometry import (
 from ..results import PersonResult
 from ..runtime.contract import CROP_SIZE, HMR_INPUTS, HMR_OUTPUTS
 from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
-from ..runtime.session import ModelSession, Runtime
+from ..runtime.session import ModelSession, Runtime, SessionBacked
 from . import standin
 from .kinds import RANDOM_INIT, ModelKind, kind_of
 from .weights import resolve_model
@@ -60,7 +60,7 @@ def finite_rows(outputs: dict[str, np.ndarray]) -> np.ndarray:
     return ok
 
 
-class HMRModel:
+class HMRModel(SessionBacked):
     """The InstantHMR ONNX model on one device.
 
     Args:
@@ -123,11 +123,6 @@ class HMRModel:
             )  # fmt: skip
         if warmup:
             self.runtime.warmup(self.runner or self.model_session, self._zeros, [pad_batch or 1])
-
-    @property
-    def provider(self) -> str:
-        """The execution provider that actually runs the model."""
-        return self.model_session.provider
 
     @property
     def random_init(self) -> bool:

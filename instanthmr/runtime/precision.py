@@ -40,6 +40,10 @@ _CPU = "CPUExecutionProvider"
 _TENSORRT = "TensorrtExecutionProvider"
 
 
+class ModelFileError(ValueError):
+    """A model file is not a readable ONNX model (empty, truncated, or another format)."""
+
+
 def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Load an ONNX file, turning a parse failure, an empty file or a file without a graph
     into one message about a bad, truncated or empty file."""
@@ -52,7 +56,7 @@ def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     if problem:
         size = Path(path).stat().st_size
         problem = "the file is empty" if size == 0 else problem
-        raise ValueError(
+        raise ModelFileError(
             f"{path} is not a readable ONNX model ({size} bytes): {problem}. The file may be "
             "truncated or empty (an interrupted download or export) or not an ONNX file; "
             "delete it and download or export it again."

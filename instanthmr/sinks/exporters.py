@@ -115,8 +115,9 @@ def open_exporter(
 ) -> Exporter:
     """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others.
 
-    ``run`` says which model made the results (:func:`instanthmr.hmr.kinds.run_header`):
-    results files carry it in their header, BVH and glTF files as a comment / asset note.
+    ``run`` says which model and detector made the results
+    (:meth:`~instanthmr.PosePipeline.describe`): results files carry it in their header, BVH
+    and glTF files the model as a comment / asset note.
     ``rig`` names the bones of an animation export (``plain``, ``mixamo``, ``vrm``); giving
     it for a results file is a ValueError (results files hold MHR70 joints, not bones).
     """

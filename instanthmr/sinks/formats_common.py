@@ -72,9 +72,11 @@ WORLD_SCALARS: tuple[str, ...] = (
 )  # fmt: skip
 """The frame's world report (:class:`WorldInfo` attributes) besides ``plane`` (4,)."""
 
-RUN_KEYS: tuple[str, ...] = ("model_kind", "model_file", "model_notice")
-"""What a results file's header says about the model of the run
-(:func:`instanthmr.hmr.kinds.run_header`); None where the writer was not told."""
+RUN_KEYS: tuple[str, ...] = ("model_kind", "model_file", "model_notice", "detector")
+"""What a results file's header says about the run (:meth:`~instanthmr.PosePipeline.describe`):
+the model (:func:`instanthmr.hmr.kinds.run_header`) and the detector
+(:func:`instanthmr.detector.choice.describe_detector`, a dict); None where the writer was
+not told."""
 
 RawFrame = tuple[dict[str, Any], list[dict[str, Any]]]
 """A frame record (the keys of :func:`frame_fields`) and its person records, as read.
@@ -86,8 +88,9 @@ and a person record's :data:`PERSON_WORLD_ARRAYS` and ``world`` (see
 
 def metadata(run: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every results file states about itself: format, joint names, units, camera, and
-    the model of the run (:data:`RUN_KEYS`: ``model_kind`` is ``instanthmr``,
-    ``random-init`` or ``standin-blazepose``, with its warning in ``model_notice``)."""
+    the run (:data:`RUN_KEYS`: ``model_kind`` is ``instanthmr``, ``random-init`` or
+    ``standin-blazepose``, with its warning in ``model_notice``; ``detector`` names the
+    person detector and why it was chosen)."""
     return {
         "format": FORMAT, "version": VERSION, **check_run(run), "joint_names": list(JOINT_NAMES),
         "units": UNITS,

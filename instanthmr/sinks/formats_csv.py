@@ -101,6 +101,11 @@ def _fmt(values: np.ndarray) -> list[str]:
     return [f"{v:.9g}" for v in values.ravel().tolist()]  # 9 digits round-trip float32
 
 
+def _header_value(value: Any) -> str:
+    """A run header value on the CSV's comment line: the detector by its name."""
+    return str(value["name"] if isinstance(value, dict) else value)
+
+
 class CsvExporter(TextExporter):
     """CSV, one row per person (one row with empty person columns for an empty frame)."""
 
@@ -110,7 +115,7 @@ class CsvExporter(TextExporter):
     def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
         super().__init__(path, run)
         units = "; ".join(f"{k}: {v}" for k, v in UNITS.items())
-        model = "".join(f"; {k}: {v}" for k, v in self.run.items() if v)
+        model = "".join(f"; {k}: {_header_value(v)}" for k, v in self.run.items() if v)
         self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints{model}; units: {units}\n")
         self._csv = csv.writer(self._fh)
         self._csv.writerow(CSV_COLUMNS)

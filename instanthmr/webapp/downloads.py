@@ -57,7 +57,7 @@ def export_download(
     """``frames`` as a ``fmt`` file named ``<stem>.<fmt>`` (or a zip of several files).
 
     ``stem`` must be a safe file-name stem (:func:`.store.safe_stem`). ``run`` names the
-    model in the file (:func:`instanthmr.hmr.kinds.run_header`).
+    model and the detector in the file (:meth:`~instanthmr.PosePipeline.describe`).
     """
     check_format(fmt)
     with tempfile.TemporaryDirectory(prefix="instanthmr-export-") as tmp:

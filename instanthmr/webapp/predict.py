@@ -18,7 +18,6 @@ from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..hmr.kinds import run_header
 from .downloads import EXPORT_TYPES, NothingToExportError, export_download
 from .inference_queue import InferenceWorker, QueueFullError
 from .jobs import process_upload, read_upload
@@ -55,7 +54,7 @@ async def predict_upload(
         stem = safe_stem(upload.filename, "results")
         try:
             file = await run_in_threadpool(export_download, done.frames, export, stem,
-                                           run_header(pipeline.hmr))
+                                           pipeline.describe())
         except NothingToExportError as exc:
             raise HTTPException(422, str(exc)) from None
         return Response(file.data, media_type=file.media_type,

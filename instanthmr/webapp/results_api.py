@@ -20,7 +20,6 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ..hmr.kinds import run_header
 from .downloads import NothingToExportError, check_format, export_download
 from .inference_queue import InferenceWorker, QueueFullError
 from .jobs import QUEUE_WAIT_S, UploadCancelledError, process_upload, read_upload
@@ -153,7 +152,7 @@ def add_result_routes(
         entry = finished(entry_of(key))
         try:
             file = await run_in_threadpool(export_download, list(entry.frames), fmt,
-                                           entry.name, run_header(pipeline.hmr))
+                                           entry.name, pipeline.describe())
         except NothingToExportError as exc:
             raise HTTPException(422, str(exc)) from None
         return Response(file.data, media_type=file.media_type,
