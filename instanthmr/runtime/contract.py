@@ -45,6 +45,12 @@ HMR_OUTPUTS: tuple[TensorSpec, ...] = (
 META_CONTRACT_VERSION = "instanthmr_contract_version"
 META_SOURCE_HASH = "instanthmr_source_sha256"
 META_RANDOM_INIT = "instanthmr_random_init"
+META_ARCHITECTURE = "instanthmr_architecture"
+META_PARAMS = "instanthmr_params"
+META_GFLOP = "instanthmr_gflop"
+# Keys upstream's newer files carry (our exports write them too, so round trips are tested).
+META_CLIFF_FOCAL = "cliff_focal"  # present (and not "false"/"0"): focal-aware CLIFF vector
+META_IMAGE_SIZE = "image_size"  # the crop size the network was trained at, e.g. "288"
 
 
 class ContractError(ValueError):
