@@ -1,6 +1,6 @@
 """The demo entry point, end to end, headless.
 
-Models come from the session fixtures ``hmr_onnx`` and ``detector_onnx``: random-init
+Models come from the session fixtures ``hmr_card_onnx`` and ``detector_onnx``: random-init
 exports, so poses and detections are meaningless. The tests check plumbing: exit codes,
 what lands in the recording, the exports and the video.
 
@@ -58,10 +58,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(hmr_onnx: Path, detector_onnx: Path) -> list[str]:
+def models(hmr_card_onnx: Path, detector_onnx: Path) -> list[str]:
     """Flags selecting the random-init models, forcing one person per frame, on CPU."""
     return [
-        "--model", str(hmr_onnx), "--detector-model", str(detector_onnx),
+        "--model", str(hmr_card_onnx), "--detector-model", str(detector_onnx),
         "--detector-backend", "onnx", "--device", "cpu",
         "--det-confidence", "0", "--max-persons", "1",
     ]  # fmt: skip

@@ -101,12 +101,12 @@ def test_demo_arguments(monkeypatch) -> None:
 
 
 def test_start_random_init_runs_the_sample_and_says_meaningless(
-    tmp_path, monkeypatch, capsys, hmr_onnx, detector_onnx
+    tmp_path, monkeypatch, capsys, hmr_card_onnx, detector_onnx
 ) -> None:
     """With the random-init models already cached in models/, start runs the demo on them."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
-    shutil.copy(hmr_onnx, tmp_path / start.RANDOM_HMR)
+    shutil.copy(hmr_card_onnx, tmp_path / start.RANDOM_HMR)
     shutil.copy(detector_onnx, tmp_path / start.RANDOM_DETECTOR)
     monkeypatch.setattr(start, "has_display", lambda: False)
     code = start.main(["--random-init", "--max-frames", "2", "--device", "cpu"])
