@@ -22,7 +22,7 @@ import onnx
 from ..runtime.contract import META_ARCHITECTURE, META_GFLOP, META_PARAMS
 from ..runtime.parity import is_quantized
 from ..runtime.precision import file_sha256, has_fp16_weights, load_onnx
-from .weights import RELEASED
+from .pinned import RELEASED
 
 #: Our definition of the released network, measured by instanthmr.export (fused weights,
 #: torch's flop counter at 224 px): what the published file is described as.
