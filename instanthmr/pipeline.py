@@ -107,6 +107,10 @@ class PosePipeline:
         pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.model.HMRModel`).
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
             provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is logged).
+        focal: the camera's focal length in pixels, for focal-aware model files (metadata
+            ``cliff_focal``); None: 1.05 image diagonals. It is the focal of every result's
+            camera. Refused for the published pixel-conditioned file (see
+            :class:`~instanthmr.hmr.model.HMRModel`).
         tracker, scheduler, smoother: swap in your own configured parts.
         world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
             True (ground plane estimated online from people's still feet), a
@@ -149,6 +153,7 @@ class PosePipeline:
         smoother: PoseSmoother | None = None,
         world: Any = False,
         precision: str = "auto",
+        focal: float | None = None,
     ) -> None:
         if detector_stride < 1:
             raise ValueError(f"detector_stride must be >= 1, got {detector_stride}")
@@ -174,7 +179,8 @@ class PosePipeline:
         if self.async_mode == "thread" and auto_detector and unset:
             threads, detector_threads = split_cores(device)
         self.runtime = Runtime(device, threads=threads, fallback=fallback)
-        self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch, precision=precision)
+        self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch, precision=precision,
+                            focal=focal)  # fmt: skip
         if isinstance(detector, str) and detector == "auto":
             from .detector import create_detector  # supervision is imported only when used
 

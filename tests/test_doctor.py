@@ -240,6 +240,12 @@ def test_install_doctor_cpu_exits_0(hmr_card_onnx, tmp_path):
     hmr = next(c for c in report["checks"] if c["name"] == "hmr model")
     assert report["ok"] is True and hmr["data"]["provider"] == "CPUExecutionProvider"
     assert hmr["data"]["random_init"] is True  # the fixture is a random-init export
+    facts = hmr["data"]["model"]  # what the file is: architecture, size, precision, pin
+    assert facts["architecture"] == "card" and facts["precision"] == "fp32"
+    assert 16e6 < facts["params"] < 17.5e6 and 4.3 < facts["gflop"] < 4.9
+    assert facts["pinned"] is False
+    assert "architecture card, 16.86 M params" in res.stdout
+    assert "not the published file (sha256" in res.stdout
 
 
 def test_install_doctor_cuda_fails_loudly_without_a_gpu(hmr_card_onnx):

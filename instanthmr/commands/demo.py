@@ -47,6 +47,28 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of pixels, got {text}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of pixels, got {text}")
+    return value
+
+
+def model_banner(hmr: Any) -> str:
+    """One line about the HMR model that runs: file, architecture, parameters, GFLOP,
+    precision of the file and what runs, and whether it is the pinned published file."""
+    from ..hmr.identity import model_facts
+
+    facts = model_facts(hmr.model_path, hmr.model_session.metadata)
+    extra = f"; {', '.join(hmr.signature.notes)}" if hmr.signature.notes else ""
+    warn = "; RANDOM-INIT weights (poses meaningless)" if hmr.random_init else ""
+    return (f"model: {hmr.model_path.name}: {facts.line()}; runs {hmr.precision} on "
+            f"{hmr.provider}{extra}{warn}")  # fmt: skip
+
+
 def _target(text: str) -> str | int:
     if text.lstrip("-").isdigit():
         return int(text)
@@ -113,6 +135,11 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     pipe.add_argument("--target", type=_target, metavar="WHO",
                       help="follow one person only: 'largest' (biggest box), 'center' (nearest "
                       "the image centre) or a track id such as 3 (default: everyone)")
+    pipe.add_argument("--focal", type=_positive_float, metavar="PX",
+                      help="the camera's focal length in pixels, for focal-aware model files "
+                      "(metadata cliff_focal); used in the CLIFF vector and as the results' "
+                      "camera (default: 1.05 x the image diagonal; the published model has a "
+                      "fixed camera and refuses it)")
     # fmt: on
     return pipe
 
@@ -242,6 +269,7 @@ def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -
         world=world,
         async_detector=args.async_detector,
         detector_threads=args.detector_threads,
+        focal=args.focal,
     )
 
 
@@ -272,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
         stack.callback(source.close)
         pipeline = _make_pipeline(args, smooth, world)
         stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
+        print(model_banner(pipeline.hmr), file=sys.stderr)
         outputs = _Outputs(args, stack, fps=_source_fps(source, args))
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
@@ -407,7 +436,7 @@ class _Stats:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, model or device: reported in one line, exit code 2."""
-    from ..runtime.contract import ContractError
+    from ..runtime.contract import ContractError, UnsupportedModelError
     from ..runtime.session import ProviderError
     from ..sinks.formats_common import UnwritablePathError
     from ..sources.files import SourceError
@@ -417,6 +446,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         UnwritablePathError,
         ProviderError,
         ContractError,
+        UnsupportedModelError,
         FileNotFoundError,
         NotADirectoryError,
         IsADirectoryError,
