@@ -118,3 +118,23 @@ def test_detector_parity_matches_by_box_not_query() -> None:
     assert m2["box_iou_min"] == pytest.approx(1 / 3, rel=1e-3)
     bad = P.violations("detector", m2)
     assert any("box_iou_mean" in v for v in bad) and any("box_iou_min" in v for v in bad)
+
+
+def test_output_heads_are_the_weight_layers_after_the_last_residual_join() -> None:
+    """x -> W1 -> (+x: residual join) -> W2 -> relu -> W3 -> out: only W2 and W3 are heads."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from instanthmr.runtime.quantize import output_heads
+
+    w = [numpy_helper.from_array(np.eye(4, dtype=np.float32), f"w{i}") for i in (1, 2, 3)]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["a"], name="W1"),
+        helper.make_node("Add", ["a", "x"], ["r"], name="residual"),
+        helper.make_node("MatMul", ["r", "w2"], ["b"], name="W2"),
+        helper.make_node("Relu", ["b"], ["c"], name="relu"),
+        helper.make_node("MatMul", ["c", "w3"], ["out"], name="W3"),
+    ]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [1, 4])],
+                              [helper.make_tensor_value_info("out", f, [1, 4])], w)  # fmt: skip
+    assert sorted(output_heads(helper.make_model(graph))) == ["W2", "W3"]
