@@ -138,3 +138,7 @@ def test_output_heads_are_the_weight_layers_after_the_last_residual_join() -> No
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [1, 4])],
                               [helper.make_tensor_value_info("out", f, [1, 4])], w)  # fmt: skip
     assert sorted(output_heads(helper.make_model(graph))) == ["W2", "W3"]
+    # no residual join: all three would be heads, and nothing would be left to quantise
+    del graph.node[1]
+    graph.node[1].input[0] = "a"
+    assert output_heads(helper.make_model(graph)) == []

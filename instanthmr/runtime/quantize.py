@@ -231,7 +231,9 @@ class _Reader(CalibrationDataReader):
 def output_heads(model: onnx.ModelProto) -> list[str]:
     """Names of the weight layers (Conv / MatMul / Gemm with a constant input) on the paths
     from the graph outputs back to the nearest residual join (an Add of two computed
-    tensors): the output heads, which the HMR recipe keeps in float."""
+    tensors): the output heads, which the HMR recipe keeps in float. A graph without a body
+    before its heads (no residual join: every weight layer is a head) gives []: keeping all
+    of it in float would leave nothing to quantise."""
     g = model.graph
     consts = {t.name for t in g.initializer}
     consts |= {o for n in g.node if n.op_type == "Constant" for o in n.output}
@@ -250,7 +252,9 @@ def output_heads(model: onnx.ModelProto) -> list[str]:
         if node.op_type in QUANT_OPS and len(live) < len([i for i in node.input if i]):
             found.append(node.name)
         stack.extend(live)
-    return found
+    weights = [n for n in g.node if n.op_type in QUANT_OPS
+               and any(i in consts for i in n.input)]  # fmt: skip
+    return found if len(found) < len(weights) else []
 
 
 def _quantize(
