@@ -12,10 +12,12 @@ the detector with :class:`FixedBoxDetector` (one fixed box); the HMR model stays
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -23,10 +25,13 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import supervision as sv
+from onnx_builders import build_oracle
 
 from instanthmr.commands import demo
+from instanthmr.hmr.model import HMRModel
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.rerun_sink import summarize_rrd
@@ -89,11 +94,17 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 @pytest.mark.usefixtures("fixed_detector")
-def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: Path) -> None:
+def test_video_to_rrd_export_and_video(
+    clip: Path, models: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rrd, jsonl, mp4 = tmp_path / "out.rrd", tmp_path / "out.jsonl", tmp_path / "out.mp4"
     argv = ["--video", str(clip), "--headless", "--save", str(rrd)]
     argv += ["--export", str(jsonl), "--write-video", str(mp4), *models]
     assert demo.main(argv) == 0
+    banner = capsys.readouterr().err  # the model that ran, named before the first frame
+    assert "model: instanthmr-card-random.onnx: architecture card, 16.86 M params" in banner
+    assert "GFLOP/person, fp32; not the published file" in banner
+    assert "RANDOM-INIT" in banner
 
     summary = summarize_rrd(rrd)
     frames = list(range(N_FRAMES))
@@ -118,6 +129,16 @@ def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: 
     cap = cv2.VideoCapture(str(mp4))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N_FRAMES
     cap.release()
+
+
+def test_focal_for_a_pixel_conditioned_model_is_one_line_exit_2(
+    clip: Path, models: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--video", str(clip), "--headless", "--max-frames", "1", *models, "--focal", "900"]
+    assert demo.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("instanthmr demo: error: focal=900 px")
+    assert "pixel-conditioned model" in err[0] and "Drop --focal" in err[0]
 
 
 def test_missing_camera_exits_cleanly() -> None:
@@ -174,6 +195,14 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
     )
 
 
+@functools.cache
+def _oracle_hmr() -> HMRModel:
+    """A real HMRModel on the analytic oracle graph, for the banner of a FakePipeline."""
+    path = Path(tempfile.mkdtemp(prefix="instanthmr-demo-oracle-")) / "oracle.onnx"
+    onnx.save(build_oracle(), path)
+    return HMRModel(path, device="cpu", warmup=False)
+
+
 class FakePipeline:
     """Stands in for PosePipeline: records its arguments, returns empty results."""
 
@@ -181,6 +210,7 @@ class FakePipeline:
 
     def __init__(self, **kwargs: object) -> None:
         FakePipeline.kwargs = kwargs
+        self.hmr = _oracle_hmr()  # what the demo's banner describes
 
     def close(self) -> None:
         pass
@@ -216,13 +246,13 @@ def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> No
     argv += ["--device", "cpu", "--fallback", "--detector-variant", "small"]
     argv += ["--detector-backend", "onnx", "--detector-model", "d.onnx", "--detector-stride", "3"]
     argv += ["--det-confidence", "0.3", "--max-persons", "2", "--no-batch-persons"]
-    assert demo.main([*argv, "--target", "4"]) == 0
+    assert demo.main([*argv, "--target", "4", "--focal", "812.5"]) == 0
     assert FakePipeline.kwargs == {
         "model": "m.onnx", "device": "cpu", "fallback": True, "detector_variant": "small",
         "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
         "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
         "smoothing": True, "target": 4, "world": True, "async_detector": False,
-        "detector_threads": None, "precision": "auto",
+        "detector_threads": None, "precision": "auto", "focal": 812.5,
     }  # fmt: skip
 
 
@@ -240,7 +270,8 @@ def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) ->
     assert parse(["--url", "rtsp://cam/stream"]).url == "rtsp://cam/stream"  # input, not viewer
     assert parse(["--target", "3"]).target == 3
     for bad in (["--export", "out.txt"], ["--target", "tallest"], ["--frame-skip", "-1"],
-                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"]):  # fmt: skip
+                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"],
+                ["--focal", "-5"], ["--focal", "wide"]):  # fmt: skip
         with pytest.raises(SystemExit) as err:
             parse(bad)
         assert err.value.code == 2

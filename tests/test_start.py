@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from test_weights import FILE, REPO, HubServer, run_resolve
+from test_weights import FILE, REPO, TEST_REV, HubServer, pin_for, run_resolve
 
 from instanthmr.commands import start
 from instanthmr.hmr.weights import PROXY_VARIABLES, unreachable
@@ -51,16 +51,18 @@ def test_unresolvable_hub_fails_at_once_with_instructions(tmp_path) -> None:
     assert res["error"][0] == "WeightsNotFoundError"
     assert "cannot be reached from this machine" in res["message"]
     assert "does not resolve" in res["message"]
-    assert f"hf download {REPO} {FILE} --local-dir models/" in res["message"]
+    assert f"hf download {REPO} {FILE} --revision 3504446f" in res["message"]  # pinned
+    assert "--local-dir models/" in res["message"]
     assert "install.py run --random-init" in res["message"]
 
 
 def test_unreachable_hub_uses_the_cached_copy(tmp_path) -> None:
     env = {"hf_home": tmp_path / "hf", "cwd": tmp_path}
-    with HubServer({REPO: {FILE: b"weights" * 1000}}) as hub:
-        (online,) = run_resolve([{}], endpoint=hub.url, **env)
+    pinned = {"pin": pin_for(b"weights" * 1000)}
+    with HubServer({REPO: {FILE: b"weights" * 1000}}, commit=TEST_REV) as hub:
+        (online,) = run_resolve([pinned], endpoint=hub.url, **env)
         url = hub.url
-    (offline,) = run_resolve([{}], endpoint=url, **env)  # the server is gone
+    (offline,) = run_resolve([pinned], endpoint=url, **env)  # the server is gone
     assert offline == online and Path(online["path"]).read_bytes() == b"weights" * 1000
 
 

@@ -9,10 +9,10 @@ them) are in the model contract, "Where the real weights live".
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..runtime.precision import file_sha256 as sha256_of
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,6 @@ RELEASED = PinnedFile(
     size=80_961_622,
     sha256="f717558094f57d7c9cd084d7981874dbcc3f08e7308501eb98c12844e2cce3b7",
 )
-
-
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cached_copy_problem(path: Path, pin: PinnedFile) -> str:
