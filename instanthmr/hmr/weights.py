@@ -1,7 +1,7 @@
 """Find the InstantHMR model file: a local path, or the release on the Hugging Face Hub.
 
 The released weights live in the Hub repository ``momolesang/InstantHMR``
-(https://huggingface.co/momolesang/InstantHMR): ``instanthmr.onnx`` (about 77 MB, fp16 weights
+(https://huggingface.co/momolesang/InstantHMR): ``instanthmr.onnx`` (80,961,622 bytes, fp16 weights
 with float32 inputs and outputs) and ``instanthmr.pth`` (about 461 MB PyTorch checkpoint).
 The weights are under the SAM licence, because they are distilled from
 ``facebook/sam-3d-body-dinov3``; the InstantHMR code is Apache-2.0.
