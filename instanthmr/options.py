@@ -113,6 +113,10 @@ class PipelineOptions:
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
             provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is
             logged).
+        focal: the camera's focal length in pixels, for focal-aware model files (metadata
+            ``cliff_focal``); None: 1.05 image diagonals. It is the focal of every result's
+            camera. Refused for the published pixel-conditioned file (see
+            :class:`~instanthmr.hmr.model.HMRModel`).
         tracker, scheduler, smoother: swap in your own configured parts (with your own
             scheduler, set ``detector_stride`` and ``fixed_stride`` on it).
         world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
@@ -146,6 +150,7 @@ class PipelineOptions:
     scheduler: Any = None
     smoother: Any = None
     world: Any = False
+    focal: float | None = None
 
     def __post_init__(self) -> None:
         stride = self.detector_stride
@@ -253,7 +258,8 @@ def build_parts(options: PipelineOptions) -> PipelineParts:
     if mode == "thread" and auto_detector and threads is None and detector_threads is None:
         threads, detector_threads = split_cores(o.device)
     runtime = Runtime(o.device, threads=threads, fallback=o.fallback)
-    hmr = HMRModel(o.model, runtime=runtime, pad_batch=o.pad_batch, precision=o.precision)
+    hmr = HMRModel(o.model, runtime=runtime, pad_batch=o.pad_batch, precision=o.precision,
+                   focal=o.focal)
     detector = o.detector
     if auto_detector:
         from . import detector as detector_module  # supervision is imported only when used

@@ -84,6 +84,7 @@ class PosePipeline:
         smoother: Any = None,
         world: Any = False,
         precision: str = "auto",
+        focal: float | None = None,
         *,
         options: PipelineOptions | None = None,
     ) -> None:

@@ -127,6 +127,18 @@ def build_yolox(rows: np.ndarray, size: tuple[int, int] = (64, 64)) -> onnx.Mode
     return model
 
 
+# ----------------------------------------------------------------- variants of a model file
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def _finish(model: onnx.ModelProto) -> onnx.ModelProto:
+    onnx.checker.check_model(model)
+    return model
+
+
 def yolox_with_decoding(model: onnx.ModelProto, size: tuple[int, int]) -> onnx.ModelProto:
     """``model`` (a raw YOLOX graph) with YOLOX's box decoding appended, as an export with
     ``--decode_in_inference`` has it: xy = (xy + grid) x stride, wh = exp(wh) x stride."""
@@ -155,3 +167,62 @@ def yolox_with_decoding(model: onnx.ModelProto, size: tuple[int, int]) -> onnx.M
     ])  # fmt: skip
     onnx.checker.check_model(model)
     return model
+
+
+def with_float16_io(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with float16 inputs and outputs (Casts at the boundary, fp32 inside)."""
+    out = _copy(model)
+    g = out.graph
+    casts_in, casts_out = [], []
+    for value in g.input:
+        inner = f"{value.name}__f32"
+        for node in g.node:
+            node.input[:] = [inner if i == value.name else i for i in node.input]
+        casts_in.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for value in g.output:
+        inner = f"{value.name}__f32"
+        for node in g.node:
+            node.output[:] = [inner if o == value.name else o for o in node.output]
+        casts_out.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT16))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    nodes = [*casts_in, *g.node, *casts_out]
+    del g.node[:]
+    g.node.extend(nodes)
+    return _finish(out)
+
+
+def with_fixed_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    """The same graph with axis 0 of every input and output fixed to ``batch``."""
+    out = _copy(model)
+    for value in [*out.graph.input, *out.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.Clear()
+        dim.dim_value = batch
+    return _finish(out)
+
+
+def with_output_names(model: onnx.ModelProto, names: dict[str, str]) -> onnx.ModelProto:
+    """The same graph with outputs renamed (``{old: new}``)."""
+    out = _copy(model)
+    for node in out.graph.node:
+        node.output[:] = [names.get(o, o) for o in node.output]
+    for value in out.graph.output:
+        value.name = names.get(value.name, value.name)
+    return _finish(out)
+
+
+def without_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """The same graph without one of its outputs (the MHR-only layout drops joints_3d)."""
+    out = _copy(model)
+    kept = [v for v in out.graph.output if v.name != name]
+    del out.graph.output[:]
+    out.graph.output.extend(kept)
+    return _finish(out)
+
+
+def with_metadata(model: onnx.ModelProto, **props: str) -> onnx.ModelProto:
+    """The same graph with these custom metadata entries."""
+    out = _copy(model)
+    helper.set_model_props(out, {**{p.key: p.value for p in out.metadata_props}, **props})
+    return out

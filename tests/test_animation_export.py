@@ -242,14 +242,14 @@ class _OneBoxDetector:
 
 @pytest.mark.slow
 def test_demo_exports_bvh_and_glb_from_the_real_pipeline(
-    hmr_onnx, tmp_path, monkeypatch, capsys
+    hmr_card_onnx, tmp_path, monkeypatch, capsys
 ) -> None:
     """The random-init HMR export (meaningless poses) on the sample clip: files parse, no NaN."""
     from instanthmr.commands import demo
 
     monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: _OneBoxDetector())
     out = [tmp_path / "run.jsonl", tmp_path / "run.bvh", tmp_path / "run.glb"]
-    argv = ["--max-frames", "6", "--headless", "--model", str(hmr_onnx), "--device", "cpu"]
+    argv = ["--max-frames", "6", "--headless", "--model", str(hmr_card_onnx), "--device", "cpu"]
     assert demo.main([*argv, *(a for p in out for a in ("--export", str(p)))]) == 0
     frames = read_results(out[0])
     ids = {p.track_id for f in frames for p in f}

@@ -294,7 +294,7 @@ def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.slow
-def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
+def test_instanthmr_serve_process(hmr_card_onnx: Path, detector_onnx: Path) -> None:
     """The real command, on random-init exports of both models, as a user would start it."""
     import subprocess
     import sys
@@ -304,7 +304,7 @@ def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--model", str(hmr_onnx),
+    cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--model", str(hmr_card_onnx),
            "--detector-model", str(detector_onnx), "--detector-backend", "onnx",
            "--device", "cpu", "--port", str(port)]  # fmt: skip
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -321,7 +321,7 @@ def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
                 assert time.monotonic() < deadline, "instanthmr serve did not answer"
                 time.sleep(0.5)
         assert health["random_init"] is True and health["detector"]["random_init"] is True
-        assert health["model"] == hmr_onnx.name
+        assert health["model"] == hmr_card_onnx.name
         with urllib.request.urlopen(base + "/", timeout=5) as r:
             assert b"InstantHMR" in r.read()
         req = urllib.request.Request(base + "/api/predict", data=jpeg(blob_image([(90, 90)])))

@@ -1,6 +1,6 @@
 """The demo entry point, end to end, headless.
 
-Models come from the session fixtures ``hmr_onnx`` and ``detector_onnx``: random-init
+Models come from the session fixtures ``hmr_card_onnx`` and ``detector_onnx``: random-init
 exports, so poses and detections are meaningless. The tests check plumbing: exit codes,
 what lands in the recording, the exports and the video.
 
@@ -12,23 +12,26 @@ the detector with :class:`FixedBoxDetector` (one fixed box); the HMR model stays
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 from typing import ClassVar
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import supervision as sv
+from onnx_builders import build_oracle
 
 from instanthmr.commands import demo
-from instanthmr.hmr.kinds import KINDS
+from instanthmr.hmr.model import HMRModel
 from instanthmr.options import LIVE_DETECTOR_STRIDE, PipelineOptions
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
@@ -61,10 +64,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(hmr_onnx: Path, detector_onnx: Path) -> list[str]:
+def models(hmr_card_onnx: Path, detector_onnx: Path) -> list[str]:
     """Flags selecting the random-init models, forcing one person per frame, on CPU."""
     return [
-        "--model", str(hmr_onnx), "--detector-model", str(detector_onnx),
+        "--model", str(hmr_card_onnx), "--detector-model", str(detector_onnx),
         "--detector-backend", "onnx", "--device", "cpu",
         "--det-confidence", "0", "--max-persons", "1",
     ]  # fmt: skip
@@ -92,11 +95,17 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 @pytest.mark.usefixtures("fixed_detector")
-def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: Path) -> None:
+def test_video_to_rrd_export_and_video(
+    clip: Path, models: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rrd, jsonl, mp4 = tmp_path / "out.rrd", tmp_path / "out.jsonl", tmp_path / "out.mp4"
     argv = ["--video", str(clip), "--headless", "--save", str(rrd)]
     argv += ["--export", str(jsonl), "--write-video", str(mp4), *models]
     assert demo.main(argv) == 0
+    banner = capsys.readouterr().err  # the model that ran, named before the first frame
+    assert "models: HMR instanthmr-card-random.onnx: architecture card, 16.86 M params" in banner
+    assert "GFLOP/person, fp32; not the published file" in banner
+    assert "RANDOM-INIT" in banner
 
     summary = summarize_rrd(rrd)
     frames = list(range(N_FRAMES))
@@ -121,6 +130,16 @@ def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: 
     cap = cv2.VideoCapture(str(mp4))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N_FRAMES
     cap.release()
+
+
+def test_focal_for_a_pixel_conditioned_model_is_one_line_exit_2(
+    clip: Path, models: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--video", str(clip), "--headless", "--max-frames", "1", *models, "--focal", "900"]
+    assert demo.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("instanthmr demo: error: focal=900 px")
+    assert "pixel-conditioned model" in err[0] and "Drop --focal" in err[0]
 
 
 def test_missing_camera_exits_cleanly() -> None:
@@ -178,15 +197,23 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
     )
 
 
+@functools.cache
+def _oracle_hmr() -> HMRModel:
+    """A real HMRModel on the analytic oracle graph, for the banner of a FakePipeline."""
+    path = Path(tempfile.mkdtemp(prefix="instanthmr-demo-oracle-")) / "oracle.onnx"
+    onnx.save(build_oracle(), path)
+    return HMRModel(path, device="cpu", warmup=False)
+
+
 class FakePipeline:
-    """Stands in for PosePipeline: records its arguments, returns empty results. Its
-    ``hmr`` says what the demo reads of the model: its kind and file (InstantHMR here)."""
+    """Stands in for PosePipeline: records its options, returns empty results. Its ``hmr``
+    is a real (oracle) model: what the demo's banner and headers describe."""
 
     options: ClassVar[PipelineOptions | None] = None
-    hmr = SimpleNamespace(model_kind=KINDS["instanthmr"], model_path=Path("fake.onnx"))
 
     def __init__(self, *, options: PipelineOptions) -> None:
         FakePipeline.options = options
+        self.hmr = _oracle_hmr()  # what the demo's banner describes
 
     def close(self) -> None:
         pass
@@ -237,6 +264,7 @@ def test_smoothing_default_by_input(
         (["--target", "4"], "target", 4),
         (["--async-detector"], "async_detector", True),
         (["--detector-threads", "1"], "detector_threads", 1),
+        (["--focal", "812.5"], "focal", 812.5),
     ],
 )
 def test_each_flag_reaches_its_option(
@@ -277,7 +305,8 @@ def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) ->
     assert parse(["--url", "rtsp://cam/stream"]).url == "rtsp://cam/stream"  # input, not viewer
     assert parse(["--target", "3"]).target == 3
     for bad in (["--export", "out.txt"], ["--target", "tallest"], ["--frame-skip", "-1"],
-                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"]):  # fmt: skip
+                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"],
+                ["--focal", "-5"], ["--focal", "wide"]):  # fmt: skip
         with pytest.raises(SystemExit) as err:
             parse(bad)
         assert err.value.code == 2

@@ -46,7 +46,7 @@ def _cliff_with_width_for_y(boxes, image_size):
     return out.astype(np.float32)
 
 
-def _camera_with_wrong_focal(image_size):
+def _camera_with_wrong_focal(image_size, focal=None):
     _, pp = full_frame_camera(image_size)
     return float(max(image_size)), pp
 

@@ -159,13 +159,15 @@ print("ok")
 
 
 @pytest.mark.slow
-def test_predict_video_over_vtest(shared_data: Path, hmr_onnx: Path, detector_onnx: Path) -> None:
+def test_predict_video_over_vtest(
+    shared_data: Path, hmr_card_onnx: Path, detector_onnx: Path
+) -> None:
     """Random-init models (meaningless detections and poses) over 160 frames of real footage."""
     import itertools
 
     from instanthmr.sources.files import open_source
 
-    pipe = PosePipeline(hmr_onnx, device="cpu", detector_model=detector_onnx,
+    pipe = PosePipeline(hmr_card_onnx, device="cpu", detector_model=detector_onnx,
                         detector_backend="onnx", detector_stride=4, fixed_stride=True,
                         det_confidence=0.0, max_persons=2)  # fmt: skip
     n = ran = 0

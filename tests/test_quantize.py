@@ -138,3 +138,27 @@ def test_auto_names_both_failures_when_both_methods_fail(
     assert "static: RuntimeError: static recipe" in str(info.value)
     assert "dynamic: RuntimeError: dynamic recipe" in str(info.value)
     assert not (tmp_path / "x.int8.onnx").exists()
+
+
+def test_output_heads_are_the_weight_layers_after_the_last_residual_join() -> None:
+    """x -> W1 -> (+x: residual join) -> W2 -> relu -> W3 -> out: only W2 and W3 are heads."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from instanthmr.runtime.quantize import output_heads
+
+    w = [numpy_helper.from_array(np.eye(4, dtype=np.float32), f"w{i}") for i in (1, 2, 3)]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["a"], name="W1"),
+        helper.make_node("Add", ["a", "x"], ["r"], name="residual"),
+        helper.make_node("MatMul", ["r", "w2"], ["b"], name="W2"),
+        helper.make_node("Relu", ["b"], ["c"], name="relu"),
+        helper.make_node("MatMul", ["c", "w3"], ["out"], name="W3"),
+    ]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [1, 4])],
+                              [helper.make_tensor_value_info("out", f, [1, 4])], w)  # fmt: skip
+    assert sorted(output_heads(helper.make_model(graph))) == ["W2", "W3"]
+    # no residual join: all three would be heads, and nothing would be left to quantise
+    del graph.node[1]
+    graph.node[1].input[0] = "a"
+    assert output_heads(helper.make_model(graph)) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from test_weights import FILE, REPO, HubServer, run_resolve
+from test_weights import FILE, REPO, TEST_REV, HubServer, pin_for, run_resolve
 
 from instanthmr.commands import start
 from instanthmr.hmr.weights import PROXY_VARIABLES, unreachable
@@ -52,16 +52,18 @@ def test_unresolvable_hub_fails_at_once_with_instructions(tmp_path) -> None:
     assert res["error"][0] == "WeightsNotFoundError"
     assert "cannot be reached from this machine" in res["message"]
     assert "does not resolve" in res["message"]
-    assert f"hf download {REPO} {FILE} --local-dir models/" in res["message"]
+    assert f"hf download {REPO} {FILE} --revision 3504446f" in res["message"]  # pinned
+    assert "--local-dir models/" in res["message"]
     assert "install.py run --random-init" in res["message"]
 
 
 def test_unreachable_hub_uses_the_cached_copy(tmp_path) -> None:
     env = {"hf_home": tmp_path / "hf", "cwd": tmp_path}
-    with HubServer({REPO: {FILE: b"weights" * 1000}}) as hub:
-        (online,) = run_resolve([{}], endpoint=hub.url, **env)
+    pinned = {"pin": pin_for(b"weights" * 1000)}
+    with HubServer({REPO: {FILE: b"weights" * 1000}}, commit=TEST_REV) as hub:
+        (online,) = run_resolve([pinned], endpoint=hub.url, **env)
         url = hub.url
-    (offline,) = run_resolve([{}], endpoint=url, **env)  # the server is gone
+    (offline,) = run_resolve([pinned], endpoint=url, **env)  # the server is gone
     assert offline == online and Path(online["path"]).read_bytes() == b"weights" * 1000
 
 
@@ -171,13 +173,13 @@ def test_demo_arguments(monkeypatch) -> None:
 
 
 def test_start_random_init_runs_the_sample_and_says_meaningless(
-    tmp_path, monkeypatch, capsys, hmr_onnx
+    tmp_path, monkeypatch, capsys, hmr_card_onnx
 ) -> None:
     """With the random-init HMR already cached in models/, start runs the demo on it with
     the embedded detector: real boxes, meaningless poses."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
-    shutil.copy(hmr_onnx, tmp_path / start.RANDOM_HMR)
+    shutil.copy(hmr_card_onnx, tmp_path / start.RANDOM_HMR)
     monkeypatch.setattr(start, "has_display", lambda: False)
     code = start.main(["--random-init", "--max-frames", "2", "--device", "cpu"])
     out = capsys.readouterr().out

@@ -45,6 +45,8 @@ class BatchOptions:
         max_frames: process at most this many frames per video.
         frame_skip: skip this many source frames after each processed one.
         formats: result files per video, any of :data:`FORMATS`.
+        focal: camera focal in pixels for focal-aware model files, as for
+            :class:`~instanthmr.PosePipeline` (in the hash when set).
     """
 
     model: str | None = None
@@ -64,6 +66,7 @@ class BatchOptions:
     max_frames: int | None = None
     frame_skip: int = 0
     formats: tuple[str, ...] = ("npz",)
+    focal: float | None = None
 
     def __post_init__(self) -> None:
         formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in self.formats))
@@ -99,6 +102,8 @@ class BatchOptions:
         fields = dataclasses.asdict(self)
         for name in ("device", "fallback"):
             fields.pop(name)
+        if fields["focal"] is None:  # hashes of batches from before the option stay valid
+            fields.pop("focal")
         for name in ("model", "detector_model"):
             fields[name] = _identity(fields[name])
         fields["instanthmr"] = __version__
@@ -177,6 +182,7 @@ def pipeline_options(options: BatchOptions, threads: int | None) -> Any:
         batch_persons=options.batch_persons,
         target=options.target,
         threads=threads,
+        focal=options.focal,
     )
 
 

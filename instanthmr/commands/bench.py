@@ -3,8 +3,9 @@
 Modes:
   --hmr-only        the HMR model alone at each --batch size, next to the naive baseline
                     (same file, default session options, one call per person) and the
-                    compute floor (4.6 GFLOP per person over this machine's measured numpy
-                    float32 matrix-product rate).
+                    compute floor (the file's GFLOP per person, 13.45 for the released
+                    network, over this machine's measured numpy float32 matrix-product
+                    rate). The model's architecture, parameters and GFLOP are printed.
   --detector-only   the detector alone, per --detector-variant and --detector-backend,
                     side by side: every timed frame goes to each detector in turn
                     (interleaved), and YOLOX's time is given as a ratio of RF-DETR's.
@@ -119,11 +120,13 @@ def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
     res = B.bench_hmr(args.model, args.device, args.batch, args.repeats, args.threads,
                       baseline=not args.no_baseline, precision=args.precision)  # fmt: skip
     rate = B.matmul_gflops()
-    floor = B.compute_floor(B.HMR_GFLOP_PER_PERSON, rate)
+    gflop = res["model"]["gflop"] or B.HMR_GFLOP_PER_PERSON
+    floor = B.compute_floor(gflop, rate)
     res.update({"mode": "hmr-only", "matmul_gflops": rate, "compute_floor_ms": floor,
                 "batch1_vs_floor": res["hmr_ms_per_person_p50"].get("1", 0.0) / floor})  # fmt: skip
     print(f"HMR model on {res['provider']} ({res['threads']} threads, {res['precision']}), "
           f"random_init={res['model']['random_init']}")  # fmt: skip
+    print(_model_line(res["model"]))
     print(f"{'batch':>6} {'p50 ms/person':>14} {'p95 ms/person':>14} {'vs baseline':>12}")
     for b, st in res["hmr_ms_per_person"].items():
         speed = res.get("speedup_vs_baseline", {}).get(b)
@@ -132,9 +135,17 @@ def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
     if "baseline_ms_per_person_p50" in res:
         print(f"{'naive':>6} {res['baseline_ms_per_person_p50']:>14.2f} "
               f"{res['baseline_ms_per_person_p95']:>14.2f}   (naive: 1 call/person)")  # fmt: skip
-    print(f"compute floor: {B.HMR_GFLOP_PER_PERSON} GFLOP at {rate:.0f} GFLOP/s = {floor:.1f} ms;"
+    print(f"compute floor: {gflop:.2f} GFLOP at {rate:.0f} GFLOP/s = {floor:.1f} ms;"
           f" batch 1 is {res['batch1_vs_floor']:.2f}x the floor")  # fmt: skip
     return res
+
+
+def _model_line(info: dict[str, Any]) -> str:
+    """``model: NAME: architecture ..., params, GFLOP, precision; pinned or not``."""
+    from ..hmr.identity import ModelFacts
+
+    facts = ModelFacts(**{k: info[k] for k in ModelFacts.__dataclass_fields__})
+    return f"model: {Path(info['path']).name}: {facts.line()}"
 
 
 def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
@@ -230,6 +241,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "max_persons": args.max_persons,
         "viewer": args.viewer, "rounds": args.rounds, "runs": {},
     }  # fmt: skip
+    print(_model_line(out["model"]))
     hdr = ("stride", "fps", "pers/f", "det/f", "frame p50", "frame p95", "frame max",
            *(f"{k} p50" for k in B.STAGE_KEYS))  # fmt: skip
     print(" ".join(f"{h:>10}" for h in hdr))

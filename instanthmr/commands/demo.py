@@ -33,6 +33,18 @@ from .options import (
 APP_ID = "instanthmr"
 IMAGE_INPUTS = ("images", "folder")
 LIVE_INPUTS = ("camera", "url")
+def model_line(hmr: Any) -> str:
+    """The HMR model that runs, in one line: file, architecture, parameters, GFLOP, the
+    file's precision and what runs, and whether it is the pinned published file."""
+    from ..hmr.identity import model_facts
+
+    facts = model_facts(hmr.model_path, hmr.model_session.metadata)
+    extra = f"; {', '.join(hmr.signature.notes)}" if hmr.signature.notes else ""
+    warn = "; RANDOM-INIT weights (poses meaningless)" if hmr.random_init else ""
+    return (f"{hmr.model_path.name}: {facts.line()}; runs {hmr.precision} on "
+            f"{hmr.provider}{extra}{warn}")  # fmt: skip
+
+
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -175,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         if kind.notice:  # not InstantHMR: say so before anything runs
             print(model_banner(kind.notice), file=sys.stderr, flush=True)
         run_info = pipeline.describe()  # the model's kind and the detector, for every header
-        print(_models_line(run_info), file=sys.stderr, flush=True)
+        print(_models_line(run_info, pipeline.hmr), file=sys.stderr, flush=True)
         outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_info)
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
@@ -216,13 +228,14 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
-def _models_line(run_info: dict[str, Any]) -> str:
-    """The line naming the models this run uses (the detector and why it was chosen)."""
+def _models_line(run_info: dict[str, Any], hmr: Any) -> str:
+    """The line naming the models this run uses (the HMR model's facts, the detector and
+    why it was chosen)."""
     det = run_info.get("detector")
     detector = "none (boxes come from the caller)" if det is None else (
         f"{det['name']} on {det['provider']}" + (f" ({det['reason']})" if det["reason"] else "")
     )  # fmt: skip
-    return f"models: HMR {run_info['model_file']}; detector {detector}"
+    return f"models: HMR {model_line(hmr)}; detector {detector}"
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:

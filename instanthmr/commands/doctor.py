@@ -14,6 +14,9 @@ Reached as ``instanthmr doctor``, ``python install.py --doctor`` and :func:`main
   the provider that actually ran, the node placement from onnxruntime's verbose session log
   (on CoreML: how many nodes the provider took and how many fell back to the CPU) and the
   median time per call. Work landing on another provider than the one asked for fails.
+  For the HMR model it also names the architecture, parameters, GFLOP and precision of the
+  file it found, and whether that file is the pinned published one
+  (:func:`~instanthmr.hmr.identity.model_facts`).
 
 The exit status is 0 only when every check that was asked for passed. The checks of the
 install live in :mod:`instanthmr.commands.doctor_checks` (re-exported here); this module adds the
@@ -226,6 +229,12 @@ def check_model(
     detail = (f"ran on {session.provider} (asked: --device {device} -> {expected}), "
               f"{ms:.1f} ms per call (median of {len(times)})")  # fmt: skip
     detail += _placement_text(placements, coreml)
+    if kind == "hmr model":
+        from instanthmr.hmr.identity import model_facts
+
+        facts = model_facts(session.source_path, session.metadata)
+        data["model"] = facts.as_dict()
+        detail += f"; {facts.line()}; runs {session.precision}"
     if session.random_init:
         detail += "; RANDOM-INIT weights (outputs meaningless)"
     elif kind == "hmr model":

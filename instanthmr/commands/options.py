@@ -10,6 +10,7 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,11 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     pipe.add_argument("--target", type=_target, metavar="WHO",
                       help="follow one person only: 'largest' (biggest box), 'center' (nearest "
                       "the image centre) or a track id such as 3 (default: everyone)")
+    pipe.add_argument("--focal", type=positive_float, metavar="PX",
+                      help="the camera's focal length in pixels, for focal-aware model files "
+                      "(metadata cliff_focal); used in the CLIFF vector and as the results' "
+                      "camera (default: 1.05 x the image diagonal; the published model has a "
+                      "fixed camera and refuses it)")
     # fmt: on
     return pipe
 
@@ -126,6 +132,17 @@ def add_frame_options(group: Any) -> Any:
                        help="skip N source frames after each processed one (default: 0)")
     # fmt: on
     return group
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number of pixels > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of pixels, got {text}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of pixels, got {text}")
+    return value
 
 
 def pipeline_options(args: argparse.Namespace, mode: str, world: Any = False) -> PipelineOptions:
@@ -152,12 +169,13 @@ def pipeline_options(args: argparse.Namespace, mode: str, world: Any = False) ->
         smoothing=args.smooth,
         target=args.target,
         world=world,
+        focal=args.focal,
     )
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, model or device: reported in one line, exit code 2."""
-    from ..runtime.contract import ContractError
+    from ..runtime.contract import ContractError, UnsupportedModelError
     from ..runtime.precision import ModelFileError
     from ..runtime.session import ProviderError
     from ..sinks.formats_common import UnwritablePathError
@@ -170,6 +188,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         UnwritablePathError,
         ProviderError,
         ContractError,
+        UnsupportedModelError,
         ModelFileError,
         FileNotFoundError,
         NotADirectoryError,

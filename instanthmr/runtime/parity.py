@@ -86,9 +86,12 @@ def _pctl(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else 0.0
 
 
-def hmr_parity(ref: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Joint errors of ``test`` against ``ref`` (HMR output dicts on the same inputs)."""
-    px_per_unit = CROP_SIZE / 2.0
+def hmr_parity(
+    ref: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], crop: int = CROP_SIZE
+) -> dict[str, float]:
+    """Joint errors of ``test`` against ``ref`` (HMR output dicts on the same inputs);
+    2D errors in pixels of the model's ``crop``-pixel square crop."""
+    px_per_unit = crop / 2.0
     e2 = np.linalg.norm((test["joints_2d"] - ref["joints_2d"]) * px_per_unit, axis=-1).ravel()
     e3 = np.linalg.norm((test["joints_3d"] - ref["joints_3d"]) * 1000.0, axis=-1).ravel()
     cam = np.linalg.norm((test["cam_trans"] - ref["cam_trans"]) * 1000.0, axis=-1).ravel()

@@ -162,7 +162,7 @@ class RerunSink:
         self.full_skeleton = full_skeleton
         self.send_blueprint = send_blueprint
         self._static_logged = False
-        self._camera_size: tuple[int, int] | None = None
+        self._camera: tuple[tuple[int, int], float | None] | None = None  # size, focal
         self._present: set[str] = set()
         self.world = world
         self._world_present: set[str] = set()
@@ -199,10 +199,14 @@ class RerunSink:
             )  # fmt: skip
         self._static_logged = True
 
-    def _log_camera(self, size: tuple[int, int]) -> None:
-        if size == self._camera_size:
+    def _log_camera(self, size: tuple[int, int], focal: float | None) -> None:
+        """The pinhole of the results' camera: the persons' focal (a focal-aware model's
+        may differ from the image diagonal), logged again when the size or focal change."""
+        if self._camera is not None and self._camera[0] == size and focal in (
+            None, self._camera[1]
+        ):
             return
-        focal, principal = full_frame_camera(size)
+        focal, principal = full_frame_camera(size, focal)
         pinhole = rr.Pinhole(
             focal_length=focal,
             principal_point=principal,
@@ -211,7 +215,7 @@ class RerunSink:
             image_plane_distance=IMAGE_PLANE_M,
         )
         self._log(CAMERA_PATH, pinhole, static=True)
-        self._camera_size = size
+        self._camera = (size, focal)
 
     def _encode(self, image: np.ndarray) -> rr.EncodedImage:
         ok, buf = cv2.imencode(
@@ -249,7 +253,8 @@ class RerunSink:
             rr.set_time(TIME_TIMELINE, duration=float(frame.timestamp), recording=rec)
         else:
             rr.disable_timeline(TIME_TIMELINE, recording=rec)
-        self._log_camera(size)
+        focal = frame.persons[0].focal_length if frame.persons else None
+        self._log_camera(size, focal)
         self._log(IMAGE_PATH, self._encode(image))
 
         radius_2d = max(size) / 400.0
@@ -282,7 +287,7 @@ class RerunSink:
             self._log(space, rr.ViewCoordinates.RUB, static=True)
             self._log(f"{space}/plane/grid", rw.ground_grid(), static=True)
             self._log(f"{space}/plane/box", rw.ground_box(), static=True)
-            focal, principal = full_frame_camera(size)
+            focal, principal = full_frame_camera(size, self._camera[1] if self._camera else None)
             self._log(f"{space}/camera", rr.Pinhole(
                 focal_length=focal, principal_point=principal, resolution=size,
                 camera_xyz=rr.ViewCoordinates.RDF, image_plane_distance=IMAGE_PLANE_M,
