@@ -8,8 +8,13 @@ Conventions (from the model contract):
   ``cv2.warpAffine`` per person from the exact float square.
 - Crop pixel ``u`` maps back to the frame as ``x = sq_x1 + u * side / 224`` (same for y), and
   normalised crop coordinates ``n`` in [-1, 1] map to crop pixels as ``u = (n + 1) / 2 * 224``.
-- The full-frame virtual pinhole has ``f = sqrt(W^2 + H^2)`` and its principal point at
-  ``(W/2, H/2)``; the camera frame is X right, Y down, Z forward.
+- The full-frame virtual pinhole has its principal point at ``(W/2, H/2)`` and, for the
+  published pixel-conditioned model, ``f = sqrt(W^2 + H^2)``; focal-aware models (metadata
+  ``cliff_focal``) take the focal the caller knows, or ``1.05 * sqrt(W^2 + H^2)``
+  (:func:`default_focal`). The camera frame is X right, Y down, Z forward.
+- The CLIFF vector is ``[2 cx / W - 1, 2 cy / H - 1, max(bw, bh) / max(W, H)]`` for the
+  published model and ``[atan((cx - W/2) / f), atan((cy - H/2) / f), max(bw, bh) / f]``
+  for focal-aware models.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import numpy as np
 from .runtime.contract import CROP_SIZE
 
 CROP_SCALE = 1.2
+FOCAL_AWARE_DEFAULT = 1.05
+"""Focal-aware models without a known focal use this many image diagonals (as upstream)."""
 MAX_BOX_DIAGONALS = 10
 """A box wider or taller than this many image diagonals is refused as absurd."""
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -167,6 +174,31 @@ def cliff_vectors(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     return np.stack([2 * cx / w - 1, 2 * cy / h - 1, scale], axis=1).astype(np.float32)
 
 
+def focal_cliff_vectors(
+    boxes: np.ndarray, image_size: tuple[int, int], focal: float
+) -> np.ndarray:
+    """(N, 3) float32 focal-aware CLIFF vectors ``[atan((cx - W/2)/f), atan((cy - H/2)/f),
+    max(bw, bh)/f]`` of boxes in the frame, for models with metadata ``cliff_focal``."""
+    if not (np.isfinite(focal) and focal > 0):
+        raise ValueError(f"focal must be a positive number of pixels, got {focal}")
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    w, h = image_size
+    cx = (b[:, 0] + b[:, 2]) / 2
+    cy = (b[:, 1] + b[:, 3]) / 2
+    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    out = np.stack([np.arctan((cx - w / 2) / focal), np.arctan((cy - h / 2) / focal),
+                    side / focal], axis=1)  # fmt: skip
+    return out.astype(np.float32)
+
+
+def default_focal(image_size: tuple[int, int], cliff_focal: bool = False) -> float:
+    """The focal (pixels) a model's camera uses when the caller gives none: the image
+    diagonal for pixel-conditioned models, :data:`FOCAL_AWARE_DEFAULT` diagonals for
+    focal-aware ones."""
+    diagonal = float(np.hypot(*image_size))
+    return FOCAL_AWARE_DEFAULT * diagonal if cliff_focal else diagonal
+
+
 def crop_to_frame(
     points_norm: np.ndarray, squares: np.ndarray, size: int = CROP_SIZE
 ) -> np.ndarray:
@@ -187,10 +219,14 @@ def frame_to_crop(points_px: np.ndarray, squares: np.ndarray, size: int = CROP_S
     return u / size * 2.0 - 1.0
 
 
-def full_frame_camera(image_size: tuple[int, int]) -> tuple[float, np.ndarray]:
-    """Focal ``sqrt(W^2 + H^2)`` and principal point ``(W/2, H/2)`` of the virtual pinhole."""
+def full_frame_camera(
+    image_size: tuple[int, int], focal: float | None = None
+) -> tuple[float, np.ndarray]:
+    """Focal (``focal``, default ``sqrt(W^2 + H^2)``) and principal point ``(W/2, H/2)`` of
+    the full-frame virtual pinhole."""
     w, h = image_size
-    return float(np.hypot(w, h)), np.array([w / 2.0, h / 2.0], dtype=np.float64)
+    f = float(np.hypot(w, h)) if focal is None else float(focal)
+    return f, np.array([w / 2.0, h / 2.0], dtype=np.float64)
 
 
 def project_points(points_cam: np.ndarray, focal: float, principal_point: np.ndarray) -> np.ndarray:

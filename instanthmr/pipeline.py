@@ -1,7 +1,8 @@
-"""PosePipeline: the only orchestrator. Detect (or carry) -> crop -> HMR -> track -> smooth.
+"""PosePipeline: the only orchestrator. Plan boxes -> crop -> HMR -> track -> smooth -> world.
 
-See ``docs/pipeline.md`` for the per-frame flow, the stride and re-detect rule, the tracker
-and the smoothing defaults.
+The options and the parts they build live in :mod:`instanthmr.options`; where each
+person's box comes from in :mod:`instanthmr.tracking.carry`. See ``docs/pipeline.md`` for
+the per-frame flow, the stride and re-detect rule, the tracker and the smoothing defaults.
 """
 
 from __future__ import annotations
@@ -10,21 +11,18 @@ import copy
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from .detector.boxes import boxes_and_scores
 from .geometry import image_size_of, validate_image
-from .hmr.model import HMRModel, finite_rows
+from .hmr.model import finite_rows
+from .options import PipelineOptions, build_parts
 from .results import FrameResult, PersonResult, StageTimings
-from .runtime.session import Runtime
 from .skeleton import NUM_JOINTS
-from .tracking.schedule import StrideScheduler, boxes_from_keypoints
-from .tracking.smoothing import PoseSmoother
-from .tracking.tracker import Tracker, select_target
+from .tracking.carry import BoxPlanner, FrameBoxes
+from .tracking.target import select_target
 
 DEFAULT_FPS = 30.0  # stands in for timestamps when a frame has none
 
@@ -33,85 +31,22 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+def _is_default(value: Any, default: Any) -> bool:
+    plain = (str, int, float, bool, type(None))
+    return value is default or (isinstance(value, plain) and type(value) is type(default)
+                                and value == default)  # fmt: skip
+
+
 class ConcurrentUseError(RuntimeError):
     """One pipeline was used by two threads at once; use one pipeline per thread/stream."""
-
-
-def _world_stage(world: Any) -> Any:
-    """The world stage for the ``world=`` option (None when off); see ``docs/world.md``."""
-    if world is False or world is None:
-        return None
-    from .world import WorldFrame, WorldTracker
-
-    if world is True:
-        return WorldTracker()
-    if isinstance(world, WorldFrame):
-        return WorldTracker(world)
-    if isinstance(world, WorldTracker):
-        return world
-    raise TypeError(f"world must be a bool, a WorldFrame or a WorldTracker, got {world!r}")
-
-
-def _prev(active: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The boxes and 2D joints (NaN where unknown) of the tracks seen on the last frame."""
-    boxes = np.array([t.box for t in active]).reshape(-1, 4)
-    kps = np.array(
-        [t.keypoints if t.keypoints is not None else np.full((NUM_JOINTS, 2), np.nan)
-         for t in active]
-    ).reshape(-1, NUM_JOINTS, 2)  # fmt: skip
-    return boxes, kps
-
-
-def _unconfirmed(active: list[Any]) -> bool:
-    return any(not t.confirmed for t in active)
 
 
 class PosePipeline:
     """Everyone in a frame, in 3D, with stable ids on video.
 
     Args:
-        model: InstantHMR ONNX path, or None for the Hub release.
-        device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml`` (both models).
-        detector_variant: RF-DETR ``nano``, ``small``, ``medium``, ``base`` or ``large``.
-        detector_backend: ``onnx``, ``torch`` or ``auto`` (onnx when an export is found).
-        det_confidence: person score threshold.
-        max_persons: most people per frame (highest-scoring / already tracked first).
-        detector_stride: longest gap, in frames, between detector runs. 1 runs it on every
-            frame; N > 1 carries each person's box from their own keypoints in between,
-            and re-detects at once when a track looks lost (unless ``fixed_stride``).
-        batch_persons: all persons of a frame in one model call (else one call each).
-        tracking: keep track ids across frames (needed for ``detector_stride > 1``).
-        smoothing: One-Euro smoothing per track. None: off in :meth:`predict`, on in
-            :meth:`predict_video`. True/False force it.
-        detector_model: the RF-DETR ONNX export to use.
-        detector: ``"auto"`` builds RF-DETR from the options above; None means the caller
-            always brings boxes; or any object with ``detect(image) -> sv.Detections``.
-        target: follow one person: ``"largest"``, ``"center"`` or a track id.
-        fixed_stride: run the detector exactly every ``detector_stride`` frames (no
-            adaptive re-detect triggers; for benchmarks with random weights).
-        threads: CPU intra-op threads; fallback: allow CPU if the GPU provider fails.
-        async_detector: ``False`` (the detector runs in the frame loop), ``True`` (a
-            background :class:`~instanthmr.detector.async_worker.DetectorWorker` detects on the
-            newest requested frame; every frame is served from keypoint-carried boxes and
-            the detections are merged into the tracker when they arrive, see
-            ``docs/pipeline.md``) or ``"synchronous"`` (the same merge, deterministic: the
-            boxes arrive exactly ``detector_latency`` frames later; for tests and
-            benchmarks). Call :meth:`close` (or use ``with``) to stop the worker.
-        detector_latency: frames until the boxes arrive with ``async_detector=
-            "synchronous"`` (default 1); not allowed with the other modes.
-        detector_threads: CPU intra-op threads of the detector's own session (default:
-            ``threads``, one shared runtime); only with ``detector="auto"``. With
-            ``async_detector=True`` on CPU and neither ``threads`` nor ``detector_threads``
-            given, the two sessions split the cores instead (1 + 1 on 2 cores: the best
-            FPS and the smoothest frames measured, docs/performance.md, "Live mode").
-        pad_batch: pad HMR batches to this size (see :class:`~instanthmr.hmr.model.HMRModel`).
-        precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
-            provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is logged).
-        tracker, scheduler, smoother: swap in your own configured parts.
-        world: put people in a gravity-aligned world frame (``docs/world.md``): False (off),
-            True (ground plane estimated online from people's still feet), a
-            :class:`~instanthmr.world.WorldFrame` (known camera height and pitch, or loaded
-            from a calibration file) or a configured :class:`~instanthmr.world.WorldTracker`.
+        options: a :class:`~instanthmr.options.PipelineOptions`; give either it or keyword
+            arguments (its fields, documented there), not both.
 
     Threads and streams: a pipeline holds one stream's state (tracks, stride schedule,
     smoothing filters, frame counter), so it serves **one stream at a time**. A call to
@@ -126,9 +61,9 @@ class PosePipeline:
         self,
         model: str | os.PathLike[str] | None = None,
         device: str = "auto",
-        detector_variant: str = "nano",
+        detector_variant: str = "auto",
         detector_backend: str = "auto",
-        det_confidence: float = 0.5,
+        det_confidence: float | None = None,
         max_persons: int | None = None,
         detector_stride: int = 1,
         batch_persons: bool = True,
@@ -144,63 +79,63 @@ class PosePipeline:
         detector_latency: int | None = None,
         detector_threads: int | None = None,
         pad_batch: int | None = None,
-        tracker: Tracker | None = None,
-        scheduler: StrideScheduler | None = None,
-        smoother: PoseSmoother | None = None,
+        tracker: Any = None,
+        scheduler: Any = None,
+        smoother: Any = None,
         world: Any = False,
         precision: str = "auto",
+        focal: float | None = None,
+        *,
+        options: PipelineOptions | None = None,
     ) -> None:
-        if detector_stride < 1:
-            raise ValueError(f"detector_stride must be >= 1, got {detector_stride}")
-        if detector_stride > 1 and not tracking:
-            raise ValueError(
-                "detector_stride > 1 needs tracking=True: frames without detection carry "
-                "each tracked person's box from their keypoints"
-            )
-        if max_persons is not None and max_persons < 1:
-            raise ValueError(f"max_persons must be None or >= 1, got {max_persons}")
-        if isinstance(target, str) and target not in ("largest", "center"):
-            raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
-        from .detector.async_worker import async_mode, split_cores  # threads only when asked
-
-        self.async_mode = async_mode(async_detector, detector_latency, detector, tracking)
-        self.detector_latency = 1 if detector_latency is None else int(detector_latency)
-        if detector_threads is not None and not (isinstance(detector, str) and detector == "auto"):
-            raise ValueError("detector_threads sets the threads of the RF-DETR session built "
-                             "by the pipeline (detector='auto'); configure your own detector "
-                             "yourself")  # fmt: skip
-        auto_detector = isinstance(detector, str) and detector == "auto"
-        unset = threads is None and detector_threads is None
-        if self.async_mode == "thread" and auto_detector and unset:
-            threads, detector_threads = split_cores(device)
-        self.runtime = Runtime(device, threads=threads, fallback=fallback)
-        self.hmr = HMRModel(model, runtime=self.runtime, pad_batch=pad_batch, precision=precision)
-        if isinstance(detector, str) and detector == "auto":
-            from .detector import create_detector  # supervision is imported only when used
-
-            det_runtime = (
-                self.runtime
-                if detector_threads is None
-                else Runtime(device, threads=detector_threads, fallback=fallback)
-            )
-            detector = create_detector(
-                detector_variant, detector_backend, detector_model,
-                confidence=det_confidence, runtime=det_runtime, precision=precision,
-            )  # fmt: skip
-        self.detector = detector
-        self.max_persons = max_persons
-        self.batch_persons = batch_persons
-        self.tracking = tracking
-        self.smoothing = smoothing
-        self.target = target
-        self.tracker = tracker or Tracker(max_tracks=max_persons)
-        self.scheduler = scheduler or StrideScheduler(detector_stride, fixed_stride=fixed_stride)
-        self.smoother = smoother or PoseSmoother()
-        self.world = _world_stage(world)
+        given = {k: v for k, v in locals().items() if k not in ("self", "options", "__class__")}
+        if options is None:
+            options = PipelineOptions(**given)
+        else:
+            fields = PipelineOptions.__dataclass_fields__
+            extra = [k for k, v in given.items() if not _is_default(v, fields[k].default)]
+            if extra:
+                raise ValueError(
+                    f"PosePipeline got options= and also {', '.join(extra)}: give one or the "
+                    f"other (options.replace({extra[0]}=...) changes a field)"
+                )
+        self.options = options
+        parts = build_parts(options)
+        self.runtime = parts.runtime
+        self.hmr = parts.hmr
+        self.detector = parts.detector
+        self.tracker = parts.tracker
+        self.scheduler = parts.scheduler
+        self.smoother = parts.smoother
+        self.world = parts.world
+        self.planner = BoxPlanner(
+            parts.detector, parts.tracker, parts.scheduler, max_persons=options.max_persons,
+            tracking=options.tracking, async_mode=parts.async_mode,
+            detector_latency=parts.detector_latency,
+        )  # fmt: skip
         self._frame = 0
         self._busy = threading.Lock()
-        self._worker: Any = None  # the async DetectorWorker, started on first use
-        self._closer: Any = None  # its weakref.finalize: closes it if the pipeline is dropped
+
+    @property
+    def async_mode(self) -> str | None:
+        """None, ``"thread"`` or ``"synchronous"``: how the async detector runs."""
+        return self.planner.async_mode
+
+    @property
+    def detector_worker(self) -> Any:
+        """The async detector's :class:`~instanthmr.detector.async_worker.DetectorWorker`;
+        None without ``async_detector``, before the first frame and after :meth:`close`."""
+        return self.planner.worker
+
+    def describe(self) -> dict[str, Any]:
+        """What this pipeline runs, as results files, recordings and benchmarks record it:
+        the HMR model (:func:`~instanthmr.hmr.kinds.run_header`: ``model_kind``,
+        ``model_file``, ``model_notice``) and ``detector``
+        (:func:`~instanthmr.detector.choice.describe_detector`; None without one)."""
+        from .detector.choice import describe_detector
+        from .hmr.kinds import run_header
+
+        return {**run_header(self.hmr), "detector": describe_detector(self.detector)}
 
     def fork(self) -> PosePipeline:
         """A pipeline for another stream: the same models and options, fresh state.
@@ -214,8 +149,12 @@ class PosePipeline:
         twin.scheduler = copy.deepcopy(self.scheduler)
         twin.smoother = copy.deepcopy(self.smoother)
         twin.world = copy.deepcopy(self.world)
+        twin.planner = BoxPlanner(  # a fork gets its own async worker (on first use)
+            self.detector, twin.tracker, twin.scheduler, max_persons=self.options.max_persons,
+            tracking=self.options.tracking, async_mode=self.planner.async_mode,
+            detector_latency=self.planner.detector_latency,
+        )  # fmt: skip
         twin._busy = threading.Lock()
-        twin._worker = twin._closer = None  # a fork gets its own worker (on first use)
         twin.reset()
         return twin
 
@@ -227,125 +166,20 @@ class PosePipeline:
         if self.world is not None:
             self.world.reset()
         self._frame = 0
-        if self._worker is not None:
-            self._worker.reset()
+        self.planner.reset()
 
     def close(self) -> None:
         """Stop the async detector's worker thread, if any (waits for a running detection).
 
         The pipeline stays usable: a later :meth:`predict` starts a new worker.
         """
-        closer, self._worker, self._closer = self._closer, None, None
-        if closer is not None:
-            closer()  # worker.close(), once
-
-    @property
-    def detector_worker(self) -> Any:
-        """The async detector's :class:`~instanthmr.detector.async_worker.DetectorWorker`; None
-        without ``async_detector``, before the first frame and after :meth:`close`."""
-        return self._worker
+        self.planner.close()
 
     def __enter__(self) -> PosePipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _start_worker(self) -> Any:
-        from .detector.async_worker import DetectorWorker
-
-        mode = "thread" if self.async_mode == "thread" else "synchronous"
-        worker = DetectorWorker(self.detector, mode=mode, latency=self.detector_latency)
-        self._closer = weakref.finalize(self, worker.close)  # none outlives a dropped pipeline
-        self._worker = worker
-        return worker
-
-    def _cap(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if self.max_persons is None or len(boxes) <= self.max_persons:
-            return np.arange(len(boxes))
-        if self.tracking:
-            return np.asarray(self.tracker.select(boxes, scores, self.max_persons))
-        return np.argsort(-scores, kind="stable")[: self.max_persons]
-
-    def _boxes(
-        self, image: np.ndarray, size: tuple[int, int], frame_index: int, boxes: Any
-    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, str, str, float, int | None]:
-        """This frame's boxes, scores, carried track keys, source, reason, detect ms and
-        the frame the detector saw (None when no detection is used)."""
-        if boxes is not None:
-            b, s = boxes_and_scores(boxes)
-            keep = self._cap(b, s)
-            return b[keep], s[keep], None, "caller", "", 0.0, None
-        if self.detector is None:
-            raise ValueError(
-                "this pipeline has no detector (detector=None): pass boxes=... to predict()"
-            )
-        if self.async_mode is not None:
-            return self._boxes_async(image, size, frame_index)
-        active = self.tracker.active_tracks() if self.tracking else []
-        prev_boxes, prev_kps = _prev(active)
-        detect, reason = self.scheduler.should_detect(
-            frame_index, prev_boxes, prev_kps, size, image=image,
-            accept_new=self._room(active), unconfirmed=_unconfirmed(active),
-        )  # fmt: skip
-        if not detect:
-            carried = boxes_from_keypoints(prev_kps, size, expand=self.scheduler.expand)
-            scores = np.array([t.score for t in active], dtype=np.float64)
-            return carried, scores, [t.key for t in active], "tracks", "", 0.0, None
-        t0 = time.perf_counter()
-        b, s = boxes_and_scores(self.detector.detect(image))
-        detect_ms = _ms(t0)
-        keep = self._cap(b, s)
-        self.scheduler.note_detections(frame_index, b[keep])
-        return b[keep], s[keep], None, "detector", reason, detect_ms, frame_index
-
-    def _room(self, active: list[Any]) -> bool:
-        return self.max_persons is None or len(active) < self.max_persons
-
-    def _boxes_async(
-        self, image: np.ndarray, size: tuple[int, int], frame_index: int
-    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, str, str, float, int | None]:
-        """Merge the detections that arrived, carry every track, ask for a detection."""
-        worker = self._worker or self._start_worker()
-        t0 = time.perf_counter()
-        try:
-            done = worker.poll(frame_index)
-        except BaseException:
-            self.close()  # it stopped; the next frame starts a new one
-            raise
-        if done is not None:  # boxes of an earlier frame: match them to the carried tracks
-            b, s = boxes_and_scores(done.detections)
-            keep = self._cap(b, s)
-            self.tracker.merge_late(b[keep], s[keep], done.context)
-            self.scheduler.note_detections(done.frame_index, b[keep])
-        active = self.tracker.active_tracks()
-        # tracks born from the detection just merged have no keypoints yet: nothing to
-        # check; their detector box is used as it is
-        seen = [t for t in active if t.keypoints is not None]
-        detect, reason = False, ""
-        if seen or not active:
-            prev_boxes, prev_kps = _prev(seen)
-            detect, reason = self.scheduler.should_detect(
-                frame_index, prev_boxes, prev_kps, size, image=image,
-                accept_new=self._room(active), unconfirmed=_unconfirmed(active),
-            )  # fmt: skip
-        usable = [t for t in active if t.keypoints is None or np.isfinite(t.keypoints).all()]
-        carried = np.zeros((len(usable), 4))
-        with_kps = [i for i, t in enumerate(usable) if t.keypoints is not None]
-        if with_kps:
-            kps = np.stack([usable[i].keypoints for i in with_kps])
-            carried[with_kps] = boxes_from_keypoints(kps, size, expand=self.scheduler.expand)
-        for i, t in enumerate(usable):
-            if t.keypoints is None:
-                carried[i] = t.box
-        scores = np.array([t.score for t in usable], dtype=np.float64)
-        keys = [t.key for t in usable]
-        if detect:
-            worker.submit(frame_index, image, reason, dict(zip(keys, carried, strict=True)))
-        merge_ms = _ms(t0)
-        if done is None:
-            return carried, scores, keys, "tracks", "", merge_ms, None
-        return carried, scores, keys, "detector", done.reason, merge_ms, done.frame_index
 
     def predict(
         self,
@@ -393,27 +227,24 @@ class PosePipeline:
         self._frame = index + 1
         t = StageTimings()
 
-        b, scores, keys, source, reason, t.detect, det_frame = self._boxes(
-            image, size, index, boxes
-        )
+        plan = self.planner.plan(image, size, index, boxes)
+        t.detect = plan.detect_ms
+        boxes_from = plan.source if len(plan) else ""
 
-        boxes_from = source if len(b) else ""
         t0 = time.perf_counter()
-        batch = self.hmr.prepare(image, b)
+        batch = self.hmr.prepare(image, plan.boxes)
         t.crop = _ms(t0)
 
         t0 = time.perf_counter()
-        outputs = self.hmr.infer(batch.image, batch.cliff_cond, batched=self.batch_persons)
-        persons = self.hmr.postprocess(batch, outputs, scores)
+        outputs = self.hmr.infer(batch.image, batch.cliff_cond, batched=self.options.batch_persons)
+        persons = self.hmr.postprocess(batch, outputs, plan.scores)
         ok = finite_rows(outputs)  # postprocess leaves out persons with NaN outputs
         if not ok.all():
-            b, scores = b[ok], scores[ok]
-            keys = None if keys is None else [k for k, good in zip(keys, ok, strict=True) if good]
+            plan = plan.keep(ok)
         t.hmr = _ms(t0)
 
         t0 = time.perf_counter()
-        persons, raw = self._track(persons, b, scores, keys, source, size, index, timestamp,
-                                   smooth)  # fmt: skip
+        persons, raw = self._track(persons, plan, size, index, timestamp, smooth)
         ts = timestamp if timestamp is not None else index / DEFAULT_FPS
         # The world stage measures the ground on the unsmoothed persons (docs/world.md).
         persons, world = self.world.update(persons, ts, raw) if self.world else (persons, None)
@@ -421,40 +252,38 @@ class PosePipeline:
         t.total = _ms(t_start)
         return FrameResult(
             persons=persons, frame_index=index, image_size=size, timings=t,
-            detector_ran=source == "detector", timestamp=timestamp,
-            boxes_from=boxes_from, detect_reason=reason, world=world,
-            detection_frame=det_frame,
+            detector_ran=plan.source == "detector", timestamp=timestamp,
+            boxes_from=boxes_from, detect_reason=plan.reason,
+            world=world, detection_frame=plan.detection_frame,
         )  # fmt: skip
 
     def _track(
         self,
         persons: list[PersonResult],
-        boxes: np.ndarray,
-        scores: np.ndarray,
-        keys: list[int] | None,
-        source: str,
+        plan: FrameBoxes,
         size: tuple[int, int],
         index: int,
         timestamp: float | None,
         smooth: bool | None,
     ) -> tuple[list[PersonResult], list[PersonResult]]:
         """The persons tracked (and smoothed, when on), and the same persons unsmoothed."""
-        if not self.tracking:
+        if not self.options.tracking:
             return persons, persons
         kps = (np.stack([p.joints_2d for p in persons]) if persons
                else np.zeros((0, NUM_JOINTS, 2)))  # fmt: skip
-        ids = self.tracker.update(boxes, scores, kps, detected=keys is None,
-                                  track_keys=keys)  # fmt: skip
+        ids = self.tracker.update(plan.boxes, plan.scores, kps,
+                                  detected=plan.track_keys is None,
+                                  track_keys=plan.track_keys)  # fmt: skip
         persons = [p.replace(track_id=int(i)) for p, i in zip(persons, ids, strict=True)]
         for gone in self.tracker.removed_ids:
             self.smoother.forget(gone)
         raw = persons
-        use_smoothing = self.smoothing if smooth is None else smooth
+        use_smoothing = self.options.smoothing if smooth is None else smooth
         if use_smoothing:
             ts = timestamp if timestamp is not None else index / DEFAULT_FPS
             persons = self.smoother.smooth_all(persons, ts)
-        if self.target is not None:
-            pick = select_target(boxes, ids, self.target, size) if persons else None
+        if self.options.target is not None:
+            pick = select_target(plan.boxes, ids, self.options.target, size) if persons else None
             persons = [] if pick is None else [persons[pick]]
             raw = [] if pick is None else [raw[pick]]
         return persons, raw
@@ -465,7 +294,7 @@ class PosePipeline:
         ``frames`` yields RGB arrays, or objects with ``.image`` and optionally ``.index``
         and ``.timestamp`` (such as :class:`instanthmr.sources.files.Frame`).
         """
-        smooth = self.smoothing is not False
+        smooth = self.options.smoothing is not False
         for i, frame in enumerate(frames):
             if isinstance(frame, np.ndarray):
                 image, index, ts = frame, i, None

@@ -50,9 +50,13 @@ class PersonResult:
         joints_2d: (70, 2) MHR70 keypoints in full-frame pixels.
         joints_3d_local: (70, 3) body-centred 3D keypoints in metres (camera axes).
         cam_trans: (3,) body translation in the camera frame, metres.
-        mhr_params: (204,) MHR pose and scale parameters (opaque, passed through).
+        mhr_params: (204,) MHR model parameters: ``0:3`` root translation (0), ``3:6`` root
+            rotation as extrinsic XYZ Euler angles (radians), ``6:136`` joint parameters
+            (the last six are size channels), ``136:204`` bone scales.
         shape_params: (45,) MHR identity blend shapes.
-        focal_length: focal length of the full-frame virtual pinhole, pixels.
+        focal_length: focal length of the full-frame virtual pinhole, pixels: the image
+            diagonal for the published model; the caller's focal (default 1.05 diagonals)
+            for focal-aware model files.
         principal_point: (2,) principal point of that pinhole, pixels.
         image_size: ``(width, height)`` of the frame.
         track_id: stable identity across frames; -1 when not tracked.

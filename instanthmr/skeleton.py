@@ -1,6 +1,6 @@
 """The MHR70 keypoint layout: joint names, skeleton edges, flip pairs and limb colours.
 
-The order is the one in the model contract (``../shared/docs/contract.md``). The finger
+The order is the one in the model contract (``docs/architecture.md``). The finger
 chains in :data:`FULL_EDGES` follow the contract's naming, tip -> first -> second -> third
 joint -> wrist. That direction has not been checked against real model output (the real
 weights are not reachable from the build machines); :data:`BODY_EDGES` holds only the
@@ -175,3 +175,40 @@ def edge_colors(full: bool = False) -> np.ndarray:
     """(E, 3) uint8 RGB colour per edge of :data:`BODY_EDGES` (or :data:`FULL_EDGES`)."""
     groups = FULL_EDGE_GROUPS if full else BODY_EDGE_GROUPS
     return np.array([GROUP_COLORS[g] for g in groups], dtype=np.uint8)
+
+
+JointSelection = str | np.ndarray | list[int]
+"""``"body"``, ``"all"`` or explicit joint indices (see :func:`select_joints`)."""
+
+_FINGER_WORDS = ("thumb", "index", "middle", "ring", "pinky")
+
+BODY_JOINTS: np.ndarray = np.array(
+    [i for i, name in enumerate(JOINT_NAMES) if not any(w in name for w in _FINGER_WORDS)],
+    dtype=np.int64,
+)
+"""The 30 MHR70 joints that are not finger joints: face, neck, torso, arms up to the
+wrists, legs and feet. Boxes and tracking distances use these by default: the 40 finger
+joints are tiny in the 224-pixel crop (the least reliable output of the 2D head), one
+stray fingertip would stretch a box, and in a mean over all 70 joints the hands would
+outweigh the body 4 to 3. The wrists are kept; the box expansion covers the hands."""
+
+def select_joints(joints: JointSelection = "body") -> np.ndarray:
+    """Indices of the joints that count for boxes and distances.
+
+    Args:
+        joints: ``"body"`` (:data:`BODY_JOINTS`, the default), ``"all"`` (all 70) or an
+            explicit sequence of joint indices.
+
+    Returns:
+        (K,) int64 indices into the 70 MHR70 joints.
+    """
+    if isinstance(joints, str):
+        if joints == "body":
+            return BODY_JOINTS.copy()
+        if joints == "all":
+            return np.arange(NUM_JOINTS, dtype=np.int64)
+        raise ValueError(f"joints must be 'body', 'all' or a list of indices, got {joints!r}")
+    idx = np.asarray(joints, dtype=np.int64).reshape(-1)
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= NUM_JOINTS:
+        raise ValueError(f"joint indices must be a non-empty subset of 0..{NUM_JOINTS - 1}")
+    return idx

@@ -29,13 +29,30 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def hmr_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-init InstantHMR export (fp32), built from the project's own PyTorch definition."""
+    """A random-init export (fp32) of the ``released`` architecture, the network of the
+    published file (about 40 M parameters, 13.5 GFLOP): for tests that need its real
+    compute (export parity, fp16, int8, batching). About 25 s to export on a quiet 2-core
+    machine."""
     pytest.importorskip("torch")
     pytest.importorskip("timm")
     from instanthmr.export.hmr_export import export_hmr_onnx
 
     path = tmp_path_factory.mktemp("hmr") / "instanthmr-random.onnx"
     export_hmr_onnx(path, random_init=True, seed=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def hmr_card_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init export (fp32) of the smaller ``card`` architecture (17 M parameters,
+    a third of the compute): for tests that check plumbing (CLI, pipeline, app, doctor,
+    bench bookkeeping), where the released network's cost would only slow the suite."""
+    pytest.importorskip("torch")
+    pytest.importorskip("timm")
+    from instanthmr.export.hmr_export import export_hmr_onnx
+
+    path = tmp_path_factory.mktemp("hmr-card") / "instanthmr-card-random.onnx"
+    export_hmr_onnx(path, random_init=True, seed=0, arch="card")
     return path
 
 

@@ -72,6 +72,7 @@ class HubServer:
         fault: one of ``FAULTS`` (see the module docstring); may be changed between calls.
         fault_times: how many GETs the ``"drop"`` fault affects.
         drop_keep: the fraction of the body a dropped GET still sends.
+        commit: the commit id the repositories are at (served for ``main`` and for itself).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class HubServer:
         fault: str | None = None,
         fault_times: int = 1,
         drop_keep: float = 0.5,
+        commit: str = COMMIT,
     ) -> None:
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}, got {fault!r}")
@@ -90,7 +92,7 @@ class HubServer:
         self.fault = fault
         self.fault_times = fault_times
         self.drop_keep = drop_keep
-        self.commit = COMMIT
+        self.commit = commit
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._gets_faulted = 0

@@ -34,7 +34,7 @@ def corner_offsets(spread: float) -> np.ndarray:
     """(70, 2) offsets putting the body joints on the corners of a square of half-side
     ``spread`` (normalised crop units) around the blob; other joints on the blob. With
     spread = 1 / (1.2 * 1.15) a box carried from these joints keeps its size."""
-    from instanthmr.tracking.schedule import BODY_JOINTS
+    from instanthmr.skeleton import BODY_JOINTS
 
     out = np.zeros((70, 2), np.float32)
     corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * spread
@@ -90,3 +90,139 @@ def contract_io() -> tuple[list, list]:
         ("joints_3d", [N, 70, 3], f),
     ]
     return ins, outs
+
+
+def yolox_rows(size: tuple[int, int] = (64, 64), classes: int = 80) -> np.ndarray:
+    """(A, 5 + classes) raw YOLOX rows for an input of ``size``: every anchor empty
+    (objectness and scores 0, zero offsets). Fill some in and pass them to
+    :func:`build_yolox`."""
+    from instanthmr.detector.yolox_decode import row_count
+
+    return np.zeros((row_count(*size), 5 + classes), np.float32)
+
+
+def build_yolox(rows: np.ndarray, size: tuple[int, int] = (64, 64)) -> onnx.ModelProto:
+    """A graph with YOLOX's interface (input ``images`` (1, 3, H, W), output ``output``
+    (1, A, C)) whose output is ``rows`` whatever the image (plus 0 x its mean, so the image
+    is really read). With :func:`yolox_rows` and a few rows filled in, the detections are
+    known exactly; other ``rows`` shapes make wrong layouts."""
+    height, width = size
+    f = TensorProto.FLOAT
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["rows", "nothing"], ["output"]),
+    ]
+    inits = [_const("rows", rows[None].astype(np.float32)),
+             _const("zero", np.zeros((), np.float32))]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "yolox_like",
+        [helper.make_tensor_value_info("images", f, [1, 3, height, width])],
+        [helper.make_tensor_value_info("output", f, [1, *rows.shape])],
+        inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+# ----------------------------------------------------------------- variants of a model file
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def _finish(model: onnx.ModelProto) -> onnx.ModelProto:
+    onnx.checker.check_model(model)
+    return model
+
+
+def yolox_with_decoding(model: onnx.ModelProto, size: tuple[int, int]) -> onnx.ModelProto:
+    """``model`` (a raw YOLOX graph) with YOLOX's box decoding appended, as an export with
+    ``--decode_in_inference`` has it: xy = (xy + grid) x stride, wh = exp(wh) x stride."""
+    from instanthmr.detector.yolox_decode import anchor_grid
+
+    grid, stride = anchor_grid(*size)
+    out = model.graph.output[0].name
+    g = model.graph
+    g.initializer.extend([
+        _const("dec_grid", grid[None]), _const("dec_stride", stride[None]),
+        _const("dec_s0", np.array([0], np.int64)), _const("dec_s2", np.array([2], np.int64)),
+        _const("dec_s4", np.array([4], np.int64)), _const("dec_end", np.array([10**6], np.int64)),
+        _const("dec_axis", np.array([2], np.int64)),
+    ])  # fmt: skip
+    for node in g.node:
+        node.output[:] = ["raw_rows" if o == out else o for o in node.output]
+    g.node.extend([
+        helper.make_node("Slice", ["raw_rows", "dec_s0", "dec_s2", "dec_axis"], ["dec_xy"]),
+        helper.make_node("Slice", ["raw_rows", "dec_s2", "dec_s4", "dec_axis"], ["dec_wh"]),
+        helper.make_node("Slice", ["raw_rows", "dec_s4", "dec_end", "dec_axis"], ["dec_rest"]),
+        helper.make_node("Add", ["dec_xy", "dec_grid"], ["dec_xy1"]),
+        helper.make_node("Mul", ["dec_xy1", "dec_stride"], ["dec_xy2"]),
+        helper.make_node("Exp", ["dec_wh"], ["dec_wh1"]),
+        helper.make_node("Mul", ["dec_wh1", "dec_stride"], ["dec_wh2"]),
+        helper.make_node("Concat", ["dec_xy2", "dec_wh2", "dec_rest"], [out], axis=2),
+    ])  # fmt: skip
+    onnx.checker.check_model(model)
+    return model
+
+
+def with_float16_io(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with float16 inputs and outputs (Casts at the boundary, fp32 inside)."""
+    out = _copy(model)
+    g = out.graph
+    casts_in, casts_out = [], []
+    for value in g.input:
+        inner = f"{value.name}__f32"
+        for node in g.node:
+            node.input[:] = [inner if i == value.name else i for i in node.input]
+        casts_in.append(helper.make_node("Cast", [value.name], [inner], to=TensorProto.FLOAT))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for value in g.output:
+        inner = f"{value.name}__f32"
+        for node in g.node:
+            node.output[:] = [inner if o == value.name else o for o in node.output]
+        casts_out.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT16))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    nodes = [*casts_in, *g.node, *casts_out]
+    del g.node[:]
+    g.node.extend(nodes)
+    return _finish(out)
+
+
+def with_fixed_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    """The same graph with axis 0 of every input and output fixed to ``batch``."""
+    out = _copy(model)
+    for value in [*out.graph.input, *out.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.Clear()
+        dim.dim_value = batch
+    return _finish(out)
+
+
+def with_output_names(model: onnx.ModelProto, names: dict[str, str]) -> onnx.ModelProto:
+    """The same graph with outputs renamed (``{old: new}``)."""
+    out = _copy(model)
+    for node in out.graph.node:
+        node.output[:] = [names.get(o, o) for o in node.output]
+    for value in out.graph.output:
+        value.name = names.get(value.name, value.name)
+    return _finish(out)
+
+
+def without_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """The same graph without one of its outputs (the MHR-only layout drops joints_3d)."""
+    out = _copy(model)
+    kept = [v for v in out.graph.output if v.name != name]
+    del out.graph.output[:]
+    out.graph.output.extend(kept)
+    return _finish(out)
+
+
+def with_metadata(model: onnx.ModelProto, **props: str) -> onnx.ModelProto:
+    """The same graph with these custom metadata entries."""
+    out = _copy(model)
+    helper.set_model_props(out, {**{p.key: p.value for p in out.metadata_props}, **props})
+    return out

@@ -279,6 +279,10 @@ def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--token" not in exposure_warning("0.0.0.0", "abc")
     args = build_parser().parse_args(["--model", "m.onnx", "--detector-stride", "2"])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.detector_stride == 2
+    assert args.preview is True and args.keep_results_min == 30 and args.max_recording_mb == 100
+    args = build_parser().parse_args(["--no-preview", "--max-recording-mb", "5",
+                                      "--keep-results-min", "2", "--max-results-mb", "50"])
+    assert not args.preview and args.max_recording_mb == 5 and args.keep_results_min == 2
     for argv in (["serve", "--help"], ["demo", "--serve-app", "--help"]):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)
@@ -289,7 +293,8 @@ def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
         build_parser().parse_args(["--max-upload-mb", "0"])
 
 
-def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
+@pytest.mark.slow
+def test_instanthmr_serve_process(hmr_card_onnx: Path, detector_onnx: Path) -> None:
     """The real command, on random-init exports of both models, as a user would start it."""
     import subprocess
     import sys
@@ -299,7 +304,7 @@ def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--model", str(hmr_onnx),
+    cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--model", str(hmr_card_onnx),
            "--detector-model", str(detector_onnx), "--detector-backend", "onnx",
            "--device", "cpu", "--port", str(port)]  # fmt: skip
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -316,7 +321,7 @@ def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
                 assert time.monotonic() < deadline, "instanthmr serve did not answer"
                 time.sleep(0.5)
         assert health["random_init"] is True and health["detector"]["random_init"] is True
-        assert health["model"] == hmr_onnx.name
+        assert health["model"] == hmr_card_onnx.name
         with urllib.request.urlopen(base + "/", timeout=5) as r:
             assert b"InstantHMR" in r.read()
         req = urllib.request.Request(base + "/api/predict", data=jpeg(blob_image([(90, 90)])))

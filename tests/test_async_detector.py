@@ -109,15 +109,15 @@ def test_close_and_context_manager_leave_no_thread(oracle: Path) -> None:
     twin = pipe.fork()
     pipe.predict(blobs(SIZE, walkers(0), index=0))
     twin.predict(blobs(SIZE, walkers(0), index=0))
-    assert pipe._worker is not twin._worker and len(worker_threads()) == 2
+    assert pipe.detector_worker is not twin.detector_worker and len(worker_threads()) == 2
     twin.close()
-    assert len(worker_threads()) == 1 and pipe._worker.alive
+    assert len(worker_threads()) == 1 and pipe.detector_worker.alive
     pipe.close()
     assert not worker_threads()
     # a forgotten pipeline does not leave its thread behind
     pipe = PosePipeline(oracle, device="cpu", detector=BlobFinder(), async_detector=True)
     pipe.predict(blobs(SIZE, walkers(0), index=0))
-    worker = pipe._worker
+    worker = pipe.detector_worker
     assert worker.alive
     del pipe
     gc.collect()

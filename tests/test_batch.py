@@ -37,9 +37,10 @@ from instanthmr.batch import (
     run_batch,
 )
 from instanthmr.batch.inputs import InputItem
-from instanthmr.batch.runner import available_cores, local_plan
+from instanthmr.batch.runner import local_plan
 from instanthmr.batch.task import CRASH_ENV, Task, run_task
 from instanthmr.commands import batch as batch_app
+from instanthmr.runtime.session import usable_cpus
 from instanthmr.sinks.exporters import read_results
 
 TESTS = Path(__file__).resolve().parent
@@ -160,6 +161,7 @@ def test_local_batch_manifest_outputs_and_exit_code(local_run: tuple[int, Path, 
     assert not (out / ".staging").exists()
 
 
+@pytest.mark.slow
 def test_rerun_skips_done_and_option_change_redoes_with_a_dying_worker(
     local_run: tuple[int, Path, str], footage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,6 +247,7 @@ def _as_nobody(fn):
     return json.loads(data)
 
 
+@pytest.mark.slow
 def test_ctrl_c_abandons_running_input_and_rerun_resumes(footage: Path) -> None:
     clips = footage / "ctrlc"
     clips.mkdir()
@@ -274,6 +277,7 @@ def test_ctrl_c_abandons_running_input_and_rerun_resumes(footage: Path) -> None:
         ("b_long.avi", "done", 800)]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_ray_local_gives_the_same_outputs_as_local(
     local_run: tuple[int, Path, str], footage: Path
 ) -> None:
@@ -365,7 +369,7 @@ def test_manifest_last_record_wins_and_torn_line_is_skipped(tmp_path: Path) -> N
 
 
 def test_default_plan_never_oversubscribes() -> None:
-    cores = available_cores()
+    cores = usable_cpus()
     for workers in (None, 1, 2, cores):
         n, threads = local_plan(workers, None)
         assert n * threads <= max(cores, n) and threads >= 1

@@ -31,12 +31,13 @@ def test_hmr_only_json(tmp_path: Path) -> None:
     assert MACHINE_KEYS <= set(data["machine"]) and "onnxruntime" in data["machine"]["packages"]
 
 
+@pytest.mark.slow
 def test_pipeline_stride_sweep_json_and_plot(
-    tmp_path: Path, hmr_onnx: Path, detector_onnx: Path
+    tmp_path: Path, hmr_card_onnx: Path, detector_onnx: Path
 ) -> None:
     """Random-init exports: real compute, meaningless detections; one person forced."""
     out, png = tmp_path / "pipe.json", tmp_path / "sweep.png"
-    assert main(["--model", str(hmr_onnx), "--device", "cpu", "--detector-model",
+    assert main(["--model", str(hmr_card_onnx), "--device", "cpu", "--detector-model",
                  str(detector_onnx), "--detector-backend", "onnx", "--stride", "1", "4",
                  "--fixed-stride", "--det-confidence", "0", "--max-persons", "1",
                  "--frames", "6", "--warmup-frames", "2", "--viewer",
@@ -88,7 +89,7 @@ print(f"reference variant={variant} stride={stride} frames={frames} wall p50 90.
 
 
 def test_async_live_bench_and_reference_ratio(
-    tmp_path: Path, hmr_onnx: Path, detector_onnx: Path
+    tmp_path: Path, hmr_card_onnx: Path, detector_onnx: Path
 ) -> None:
     """Random-init exports. The reference's timing script is replaced by a stand-in that
     prints its summary line: this checks our side (the call, the parsing, the ratio)."""
@@ -99,7 +100,7 @@ def test_async_live_bench_and_reference_ratio(
     script = tmp_path / "ref_bench.py"
     script.write_text(FAKE_REFERENCE)
     out = tmp_path / "live.json"
-    assert main(["--model", str(hmr_onnx), "--device", "cpu", "--detector-model",
+    assert main(["--model", str(hmr_card_onnx), "--device", "cpu", "--detector-model",
                  str(detector_onnx), "--detector-backend", "onnx", "--video",
                  str(sample_video_path()), "--live", "--stride", "4", "--det-confidence", "0",
                  "--max-persons", "1", "--frames", "6", "--warmup-frames", "1",
@@ -115,6 +116,6 @@ def test_async_live_bench_and_reference_ratio(
     assert data["reference"]["fps"] == {"4": 10.0}
     assert len(data["reference"]["runs"]["4"]) == 2
     assert data["ratio_vs_reference"]["4"] == pytest.approx(data["fps"]["4"] / 10.0)
-    bad = main(["--model", str(hmr_onnx), "--video", str(sample_video_path()),
+    bad = main(["--model", str(hmr_card_onnx), "--video", str(sample_video_path()),
                 "--reference", str(tmp_path)])  # fmt: skip
     assert bad == 2  # not a checkout: a clean error

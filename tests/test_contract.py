@@ -50,16 +50,20 @@ def _wrong_rank(ins, outs):
     outs[4][1] = [N, 210]
 
 
-def _wrong_size(ins, outs):
-    ins[0][1] = [N, 3, 256, 256]
+def _not_square(ins, outs):
+    ins[0][1] = [N, 3, 256, 192]
 
 
 def _wrong_dtype(ins, outs):
     ins[1][2] = TensorProto.DOUBLE
 
 
-def _fixed_batch(ins, outs):
-    ins[0][1] = [1, 3, 224, 224]
+def _mixed_batch(ins, outs):
+    ins[1][1] = [1, 3]  # only cliff_cond's batch is fixed
+
+
+def _two_channels(ins, outs):
+    ins[0][1] = [N, 2, 224, 224]
 
 
 def _extra_output(ins, outs):
@@ -72,9 +76,10 @@ def _extra_output(ins, outs):
         (_rename_output, ["missing output 'joints_2d'", "unexpected output 'keypoints_2d'"]),
         (_missing_input, ["missing input 'cliff_cond'"]),
         (_wrong_rank, ["output 'joints_3d' has rank 2"]),
-        (_wrong_size, ["input 'image' axis 2 is 256, expected 224", "axis 3 is 256"]),
+        (_not_square, ["input 'image' is 256x192; crops are square"]),
+        (_two_channels, ["input 'image' axis 1 is 2, expected 3"]),
         (_wrong_dtype, ["input 'cliff_cond' has dtype tensor(double), expected tensor(float)"]),
-        (_fixed_batch, ["input 'image' axis 0 is 1, expected a dynamic batch axis"]),
+        (_mixed_batch, ["the batch axes disagree (image: N, cliff_cond: 1"]),
         (_extra_output, ["unexpected output 'heatmaps'"]),
     ],
 )
@@ -91,12 +96,14 @@ def test_each_mismatch_is_refused_and_named(tmp_path: Path, edit, expected: list
 def test_every_difference_is_listed_at_once(tmp_path: Path) -> None:
     def edit(ins, outs):
         _rename_output(ins, outs)
-        _wrong_size(ins, outs)
+        _two_channels(ins, outs)
         _wrong_dtype(ins, outs)
+        _mixed_batch(ins, outs)
 
     with pytest.raises(ContractError) as err:
         _load(_variant(tmp_path, "many", edit))
-    assert len(err.value.differences) == 5  # renamed = missing + unexpected; two axes; dtype
+    # renamed = missing + unexpected; the channel axis; the dtype; the batch axes
+    assert len(err.value.differences) == 5, err.value.differences
 
 
 def test_truncated_file_gets_a_clear_error(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The demo entry point, end to end, headless.
 
-Models come from the session fixtures ``hmr_onnx`` and ``detector_onnx``: random-init
+Models come from the session fixtures ``hmr_card_onnx`` and ``detector_onnx``: random-init
 exports, so poses and detections are meaningless. The tests check plumbing: exit codes,
 what lands in the recording, the exports and the video.
 
@@ -12,10 +12,12 @@ the detector with :class:`FixedBoxDetector` (one fixed box); the HMR model stays
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -23,10 +25,14 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import supervision as sv
+from onnx_builders import build_oracle
 
 from instanthmr.commands import demo
+from instanthmr.hmr.model import HMRModel
+from instanthmr.options import LIVE_DETECTOR_STRIDE, PipelineOptions
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
 from instanthmr.sinks.rerun_sink import summarize_rrd
@@ -58,10 +64,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(hmr_onnx: Path, detector_onnx: Path) -> list[str]:
+def models(hmr_card_onnx: Path, detector_onnx: Path) -> list[str]:
     """Flags selecting the random-init models, forcing one person per frame, on CPU."""
     return [
-        "--model", str(hmr_onnx), "--detector-model", str(detector_onnx),
+        "--model", str(hmr_card_onnx), "--detector-model", str(detector_onnx),
         "--detector-backend", "onnx", "--device", "cpu",
         "--det-confidence", "0", "--max-persons", "1",
     ]  # fmt: skip
@@ -89,11 +95,17 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 @pytest.mark.usefixtures("fixed_detector")
-def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: Path) -> None:
+def test_video_to_rrd_export_and_video(
+    clip: Path, models: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rrd, jsonl, mp4 = tmp_path / "out.rrd", tmp_path / "out.jsonl", tmp_path / "out.mp4"
     argv = ["--video", str(clip), "--headless", "--save", str(rrd)]
     argv += ["--export", str(jsonl), "--write-video", str(mp4), *models]
     assert demo.main(argv) == 0
+    banner = capsys.readouterr().err  # the model that ran, named before the first frame
+    assert "models: HMR instanthmr-card-random.onnx: architecture card, 16.86 M params" in banner
+    assert "GFLOP/person, fp32; not the published file" in banner
+    assert "RANDOM-INIT" in banner
 
     summary = summarize_rrd(rrd)
     frames = list(range(N_FRAMES))
@@ -118,6 +130,16 @@ def test_video_to_rrd_export_and_video(clip: Path, models: list[str], tmp_path: 
     cap = cv2.VideoCapture(str(mp4))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N_FRAMES
     cap.release()
+
+
+def test_focal_for_a_pixel_conditioned_model_is_one_line_exit_2(
+    clip: Path, models: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--video", str(clip), "--headless", "--max-frames", "1", *models, "--focal", "900"]
+    assert demo.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("instanthmr demo: error: focal=900 px")
+    assert "pixel-conditioned model" in err[0] and "Drop --focal" in err[0]
 
 
 def test_missing_camera_exits_cleanly() -> None:
@@ -155,6 +177,7 @@ def test_image_glob_with_frame_skip(models: list[str], tmp_path: Path) -> None:
     _check_person_lines(out, [0, 2, 4])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fixed_detector")
 def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path: Path) -> None:
     paths = [tmp_path / f"vtest.{ext}" for ext in ("jsonl", "npz", "csv")]
@@ -174,16 +197,30 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
     )
 
 
+@functools.cache
+def _oracle_hmr() -> HMRModel:
+    """A real HMRModel on the analytic oracle graph, for the banner of a FakePipeline."""
+    path = Path(tempfile.mkdtemp(prefix="instanthmr-demo-oracle-")) / "oracle.onnx"
+    onnx.save(build_oracle(), path)
+    return HMRModel(path, device="cpu", warmup=False)
+
+
 class FakePipeline:
-    """Stands in for PosePipeline: records its arguments, returns empty results."""
+    """Stands in for PosePipeline: records its options, returns empty results. Its ``hmr``
+    is a real (oracle) model: what the demo's banner and headers describe."""
 
-    kwargs: ClassVar[dict] = {}
+    options: ClassVar[PipelineOptions | None] = None
 
-    def __init__(self, **kwargs: object) -> None:
-        FakePipeline.kwargs = kwargs
+    def __init__(self, *, options: PipelineOptions) -> None:
+        FakePipeline.options = options
+        self.hmr = _oracle_hmr()  # what the demo's banner describes
 
     def close(self) -> None:
         pass
+
+    def describe(self) -> dict:
+        return {"model_kind": "instanthmr", "model_file": "fake.onnx", "model_notice": None,
+                "detector": None}  # fmt: skip
 
     def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):
         size = (image.shape[1], image.shape[0])
@@ -206,24 +243,52 @@ def test_smoothing_default_by_input(
     else:
         argv += ["--video", str(clip)]
     assert demo.main(argv + flags) == 0
-    assert FakePipeline.kwargs["smoothing"] is expected
-    assert FakePipeline.kwargs["target"] == "largest"
+    assert FakePipeline.options.smoothing is expected
+    assert FakePipeline.options.target == "largest"
 
 
-def test_flags_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("flags", "field", "value"),
+    [
+        (["--model", "m.onnx"], "model", "m.onnx"),
+        (["--device", "cpu"], "device", "cpu"),
+        (["--fallback"], "fallback", True),
+        (["--precision", "fp32"], "precision", "fp32"),
+        (["--detector-variant", "small"], "detector_variant", "small"),
+        (["--detector-backend", "onnx"], "detector_backend", "onnx"),
+        (["--detector-model", "d.onnx"], "detector_model", "d.onnx"),
+        (["--detector-stride", "3"], "detector_stride", 3),
+        (["--det-confidence", "0.3"], "det_confidence", 0.3),
+        (["--max-persons", "2"], "max_persons", 2),
+        (["--no-batch-persons"], "batch_persons", False),
+        (["--target", "4"], "target", 4),
+        (["--async-detector"], "async_detector", True),
+        (["--detector-threads", "1"], "detector_threads", 1),
+        (["--focal", "812.5"], "focal", 812.5),
+    ],
+)
+def test_each_flag_reaches_its_option(
+    flags: list[str], field: str, value: object, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
-    argv = ["--video", str(clip), "--headless", "--max-frames", "1", "--model", "m.onnx"]
-    argv += ["--device", "cpu", "--fallback", "--detector-variant", "small"]
-    argv += ["--detector-backend", "onnx", "--detector-model", "d.onnx", "--detector-stride", "3"]
-    argv += ["--det-confidence", "0.3", "--max-persons", "2", "--no-batch-persons"]
-    assert demo.main([*argv, "--target", "4"]) == 0
-    assert FakePipeline.kwargs == {
-        "model": "m.onnx", "device": "cpu", "fallback": True, "detector_variant": "small",
-        "detector_backend": "onnx", "detector_model": "d.onnx", "detector_stride": 3,
-        "det_confidence": 0.3, "max_persons": 2, "batch_persons": False,
-        "smoothing": True, "target": 4, "world": True, "async_detector": False,
-        "detector_threads": None, "precision": "auto",
-    }  # fmt: skip
+    argv = ["--video", str(clip), "--headless", "--max-frames", "1"]
+    assert demo.main(argv + flags) == 0
+    assert getattr(FakePipeline.options, field) == value
+    # every other option keeps the video mode's default
+    expected = PipelineOptions.for_mode("video", world=FakePipeline.options.world)
+    others = [f for f in PipelineOptions.__dataclass_fields__ if f != field]
+    assert {f: getattr(FakePipeline.options, f) for f in others} == {
+        f: getattr(expected, f) for f in others
+    }
+
+
+def test_detector_defaults_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, the detector is chosen by the rule (auto) at its own score threshold."""
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    assert demo.main(["--video", str(clip), "--headless", "--max-frames", "1"]) == 0
+    assert FakePipeline.options is not None
+    assert FakePipeline.options.detector_variant == "auto"
+    assert FakePipeline.options.det_confidence is None
 
 
 def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,7 +305,8 @@ def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) ->
     assert parse(["--url", "rtsp://cam/stream"]).url == "rtsp://cam/stream"  # input, not viewer
     assert parse(["--target", "3"]).target == 3
     for bad in (["--export", "out.txt"], ["--target", "tallest"], ["--frame-skip", "-1"],
-                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"]):  # fmt: skip
+                ["--det-confidence", "2"], ["--video", "a.mp4", "--camera", "0"],
+                ["--focal", "-5"], ["--focal", "wide"]):  # fmt: skip
         with pytest.raises(SystemExit) as err:
             parse(bad)
         assert err.value.code == 2
@@ -282,9 +348,9 @@ def test_camera_disconnect_closes_outputs(
     delivered = [f.frame_index for f in read_results(out)]
     assert delivered and delivered == list(range(len(delivered)))
     assert summary["/camera/image"].frames == delivered
-    assert FakePipeline.kwargs["smoothing"] is True  # live input: smoothing on by default
-    assert FakePipeline.kwargs["async_detector"] is True  # and the detector off the loop,
-    assert FakePipeline.kwargs["detector_stride"] == demo.LIVE_DETECTOR_STRIDE  # on need
+    assert FakePipeline.options.smoothing is True  # live input: smoothing on by default
+    assert FakePipeline.options.async_detector is True  # and the detector off the loop,
+    assert FakePipeline.options.detector_stride == LIVE_DETECTOR_STRIDE  # on need
     assert not list(tmp_path.glob("*.partial*"))
     stdout = capsys.readouterr().out
     assert f"{camera.n - len(delivered)} frames dropped" in stdout

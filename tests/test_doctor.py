@@ -1,6 +1,6 @@
 """The doctor: log and CSV parsing, the provider verdict, and real runs on this CPU machine.
 
-Model runs use the ``hmr_onnx`` session fixture (a random-init export: real shapes and
+Model runs use the ``hmr_card_onnx`` session fixture (a random-init export: real shapes and
 compute, meaningless poses) and, where a small model is enough, the analytic oracle graph
 from tests/onnx_builders.py.
 """
@@ -230,23 +230,32 @@ def run_doctor(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
-def test_install_doctor_cpu_exits_0(hmr_onnx, tmp_path):
+@pytest.mark.slow
+def test_install_doctor_cpu_exits_0(hmr_card_onnx, tmp_path):
     out = tmp_path / "doctor.json"
-    res = run_doctor("--model", str(hmr_onnx), "--device", "cpu", "--runs", "2", "--json", str(out))
+    res = run_doctor("--model", str(hmr_card_onnx), "--device", "cpu", "--runs", "2",
+                     "--json", str(out))  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
     assert "CPUExecutionProvider" in res.stdout
     report = json.loads(out.read_text())
     hmr = next(c for c in report["checks"] if c["name"] == "hmr model")
     assert report["ok"] is True and hmr["data"]["provider"] == "CPUExecutionProvider"
     assert hmr["data"]["random_init"] is True  # the fixture is a random-init export
+    facts = hmr["data"]["model"]  # what the file is: architecture, size, precision, pin
+    assert facts["architecture"] == "card" and facts["precision"] == "fp32"
+    assert 16e6 < facts["params"] < 17.5e6 and 4.3 < facts["gflop"] < 4.9
+    assert facts["pinned"] is False
+    assert "architecture card, 16.86 M params" in res.stdout
+    assert "not the published file (sha256" in res.stdout
 
 
-def test_install_doctor_cuda_fails_loudly_without_a_gpu(hmr_onnx):
+@pytest.mark.slow
+def test_install_doctor_cuda_fails_loudly_without_a_gpu(hmr_card_onnx):
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has a CUDA build of onnxruntime")
-    res = run_doctor("--model", str(hmr_onnx), "--device", "cuda", "--runs", "1")
+    res = run_doctor("--model", str(hmr_card_onnx), "--device", "cuda", "--runs", "1")
     assert res.returncode != 0
     assert "CUDAExecutionProvider is not in this onnxruntime build" in res.stdout
     assert "fix:" in res.stdout and "Result: FAILED" in res.stdout

@@ -1,10 +1,12 @@
-"""InstantHMR PyTorch definition and ONNX export (needs the ``export`` extra: torch, timm).
+"""InstantHMR PyTorch definitions and ONNX export (needs the ``export`` extra: torch, timm).
 
 Every model here is a random init (seeded): real shapes and compute, meaningless poses.
-The tests check the graph's contract, metadata, parity with PyTorch, fp16 conversion,
-checkpoint loading and RepViT fusion, never pose quality. The fp32 export is the session
-fixture ``hmr_onnx`` from conftest.py (``export_hmr_onnx(path, random_init=True, seed=0)``);
-the fp16 and checkpoint exports are made once per module.
+The tests check the architectures' sizes, the graph's contract, metadata, parity with
+PyTorch, fp16 conversion, checkpoint loading and RepViT fusion, never pose quality. The
+fp32 export of the default ``released`` architecture is the session fixture ``hmr_onnx``
+from conftest.py (``export_hmr_onnx(path, random_init=True, seed=0)``); the fp16 and
+checkpoint exports of it are made once per module (``slow``: real-size exports). Tests of
+checkpoint-loading plumbing use the smaller ``card`` network.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from instanthmr.export import hmr_export  # noqa: E402
+from instanthmr.export.architectures import (  # noqa: E402
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    get_architecture,
+)
 from instanthmr.export.hmr_export import (  # noqa: E402
     FP16_TOLERANCE,
     FP32_TOLERANCE,
@@ -45,7 +52,12 @@ from instanthmr.runtime.contract import (  # noqa: E402
     CONTRACT_VERSION,
     HMR_INPUTS,
     HMR_OUTPUTS,
+    META_ARCHITECTURE,
+    META_CLIFF_FOCAL,
     META_CONTRACT_VERSION,
+    META_GFLOP,
+    META_IMAGE_SIZE,
+    META_PARAMS,
     META_RANDOM_INIT,
     META_SOURCE_HASH,
     check_io,
@@ -97,7 +109,7 @@ def fp16_export(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def checkpoint_export(tmp_path_factory: pytest.TempPathFactory):
-    """A checkpoint of a seed-7 model (un-fused state_dict), exported with seed=0."""
+    """A checkpoint of a seed-7 released model (un-fused state_dict), exported with seed=0."""
     folder = tmp_path_factory.mktemp("ckpt")
     model = build_model(7)
     ckpt = folder / "model.pth"
@@ -106,30 +118,74 @@ def checkpoint_export(tmp_path_factory: pytest.TempPathFactory):
     return ckpt, reparameterize(model), report
 
 
-# --- the PyTorch definition -------------------------------------------------------------
+# --- the PyTorch definitions -------------------------------------------------------------
 
 
-def test_param_count_and_flops_match_the_contract():
-    model = build_model(0)
-    params = count_params(model)
-    assert 15e6 < params < 18e6, params
-    assert 4.3 < count_flops(model) < 4.9  # contract: about 4.6 GFLOP per person at 224
+@pytest.fixture(scope="module")
+def released_seed0():
+    """The default (released) network, seed 0, un-fused."""
+    return build_model(0)
 
 
-def test_forward_shapes_and_only_cam_reads_cliff():
-    model = build_model(0)
+@pytest.mark.parametrize(
+    ("arch", "params", "gflop"),
+    [
+        # the published file: 80.96 MB of fp16 weights (~40 M); upstream's audit: 39.96 M
+        ("released", (39.9e6, 40.2e6), (13.2, 13.7)),
+        ("card", (15e6, 18e6), (4.3, 4.9)),  # contract: about 4.6 GFLOP per person at 224
+        ("hgnetv2-b0", (19e6, 21e6), (4.5, 5.5)),  # upstream's nano: about 20 M
+    ],
+)
+def test_param_count_and_flops_of_each_architecture(arch, params, gflop, released_seed0):
+    model = released_seed0 if arch == "released" else build_model(0, arch)
+    assert model.arch is get_architecture(arch)
+    assert params[0] < count_params(model) < params[1], count_params(model)
+    assert gflop[0] < count_flops(model) < gflop[1]
+    assert DEFAULT_ARCHITECTURE == "released" and set(ARCHITECTURES) >= {"released", "card"}
+
+
+def test_released_network_has_the_notebooks_configuration(released_seed0):
+    model = released_seed0
+    arch = model.arch
+    assert (arch.backbone, arch.backbone_channels, arch.d_model, arch.heads, arch.layers,
+            arch.ffn, arch.queries) == ("repvit_m2_3", 640, 512, 8, 4, 2048, 141)  # fmt: skip
+    state = model.state_dict()
+    assert state["query_embed"].shape == (1, 141, 512)
+    assert state["mem_pos_embed"].shape == (1, 49, 512)  # fixed sin-cos on the 7x7 memory
+    assert state["cond_proj.0.weight"].shape == (128, 3)  # CLIFF MLP 3 -> 128 -> 512
+    assert state["cond_proj.2.weight"].shape == (512, 128)
+    assert state["feat_proj.weight"].shape == (512, 640)
+    assert state["head_global.weight"].shape == (204 + 45 + 3, 512)
+    assert state["head_2d_xy.0.weight"].shape == (2, 256)
+    assert state["head_3d.2.weight"].shape == (3, 256)
+    assert len(model.transformer.layers) == 4
+    layer = model.transformer.layers[0]
+    assert layer.self_attn.num_heads == 8 and layer.linear1.out_features == 2048
+    assert layer.norm_first
+    with pytest.raises(ValueError, match="unknown architecture 'huge'; choose one of released"):
+        build_model(0, "huge")
+
+
+def test_forward_shapes_and_where_cliff_enters(released_seed0):
     image, cliff = example_inputs(2)
-    out = _run_torch(model, image, cliff)
-    for spec in HMR_OUTPUTS:
-        assert out[spec.name].shape == (2, *spec.shape[1:]), spec.name
-    moved = _run_torch(model, image, cliff + 0.5)
+    card = build_model(0, "card")
+    for model in (released_seed0, card):
+        out = _run_torch(model, image, cliff)
+        for spec in HMR_OUTPUTS:
+            assert out[spec.name].shape == (2, *spec.shape[1:]), spec.name
+    # released: the CLIFF vector is added to every query, so every output depends on it
+    out, moved = (_run_torch(released_seed0, image, c) for c in (cliff, cliff + 0.5))
+    for name in OUTPUT_NAMES:
+        assert not np.allclose(moved[name], out[name]), name
+    # card: only the camera head reads it
+    out, moved = (_run_torch(card, image, c) for c in (cliff, cliff + 0.5))
     assert not np.allclose(moved["cam_trans"], out["cam_trans"])
     for name in ("mhr_params", "shape_params", "joints_2d", "joints_3d"):
         np.testing.assert_array_equal(moved[name], out[name])
 
 
 def test_reparameterize_keeps_outputs_and_fuses_every_branch():
-    model = build_model(3)  # random BatchNorm statistics: fusion has real work to do
+    model = build_model(3, "card")  # random BatchNorm statistics: fusion has real work to do
     fused = reparameterize(copy.deepcopy(model))
     assert not is_reparameterized(model) and is_reparameterized(fused)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.backbone.modules())
@@ -138,11 +194,11 @@ def test_reparameterize_keeps_outputs_and_fuses_every_branch():
     errors = relative_errors(_run_torch(model, image, cliff), _run_torch(fused, image, cliff))
     assert max(errors.values()) < 1e-5, errors
     with pytest.raises(RuntimeError, match="eval"):
-        reparameterize(build_model(0).train())
+        reparameterize(build_model(0, "card").train())
 
 
 def test_seed_makes_the_random_init_reproducible():
-    a, b, c = build_model(5).state_dict(), build_model(5).state_dict(), build_model(6).state_dict()
+    a, b, c = (build_model(s, "card").state_dict() for s in (5, 5, 6))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
@@ -159,14 +215,14 @@ def test_relative_error_definition():
 
 @pytest.mark.parametrize("wrap", ["state_dict", "model", "module."])
 def test_load_checkpoint_accepts_nested_and_prefixed(tmp_path, wrap):
-    source = build_model(9)
+    source = build_model(9, "card")
     state = source.state_dict()
     if wrap == "module.":
         obj = {f"module.{k}": v for k, v in state.items()}
     else:
         obj = {wrap: state, "epoch": 3}
     torch.save(obj, tmp_path / "c.pth")
-    target = build_model(0)
+    target = build_model(0, "card")
     load_checkpoint(target, tmp_path / "c.pth")
     loaded = target.state_dict()
     assert loaded.keys() == state.keys()
@@ -174,9 +230,9 @@ def test_load_checkpoint_accepts_nested_and_prefixed(tmp_path, wrap):
 
 
 def test_load_checkpoint_accepts_a_fused_state_dict(tmp_path):
-    fused = reparameterize(build_model(9))
+    fused = reparameterize(build_model(9, "card"))
     torch.save(fused.state_dict(), tmp_path / "fused.pth")
-    target = build_model(0)
+    target = build_model(0, "card")
     load_checkpoint(target, tmp_path / "fused.pth")
     assert is_reparameterized(target)
     loaded, expected = target.state_dict(), fused.state_dict()
@@ -185,14 +241,14 @@ def test_load_checkpoint_accepts_a_fused_state_dict(tmp_path):
 
 
 def test_wrong_key_is_named_and_existing_file_survives(tmp_path):
-    state = build_model(0).state_dict()
+    state = build_model(0, "card").state_dict()
     state["input_proj.weigth"] = state.pop("input_proj.weight")
     state["cam_head.1.bias"] = torch.zeros(7)
     torch.save(state, tmp_path / "bad.pth")
     target = tmp_path / "user.onnx"
     target.write_bytes(b"the user's model")
     with pytest.raises(CheckpointError) as info:
-        export_hmr_onnx(target, checkpoint=tmp_path / "bad.pth")
+        export_hmr_onnx(target, checkpoint=tmp_path / "bad.pth", arch="card")
     message = str(info.value)
     assert "missing keys" in message and "input_proj.weight" in message
     assert "unexpected keys" in message and "input_proj.weigth" in message
@@ -204,7 +260,7 @@ def test_wrong_key_is_named_and_existing_file_survives(tmp_path):
 def test_not_a_state_dict_is_rejected(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(CheckpointError, match="no state_dict"):
-        load_checkpoint(build_model(0), tmp_path / "list.pth")
+        load_checkpoint(build_model(0, "card"), tmp_path / "list.pth")
 
 
 @pytest.mark.parametrize(
@@ -213,6 +269,7 @@ def test_not_a_state_dict_is_rejected(tmp_path):
         ({}, "exactly one"),
         ({"random_init": True, "checkpoint": "x.pth"}, "exactly one"),
         ({"random_init": True, "opset": 12}, "opset"),
+        ({"random_init": True, "image_size": 250}, "multiple of 32"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
@@ -238,6 +295,9 @@ def test_fp32_graph_is_valid_and_matches_the_contract(hmr_onnx: Path):
     assert meta[META_CONTRACT_VERSION] == CONTRACT_VERSION
     assert meta[META_SOURCE_HASH] == "random-init:seed=0"
     assert meta[META_RANDOM_INIT] == "true"
+    assert meta[META_ARCHITECTURE] == "released"
+    assert 39.9e6 < int(meta[META_PARAMS]) < 40.2e6 and 13.2 < float(meta[META_GFLOP]) < 13.7
+    assert meta[META_IMAGE_SIZE] == "224" and META_CLIFF_FOCAL not in meta
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -253,12 +313,13 @@ def test_fp32_parity_with_torch(hmr_onnx: Path, fused_seed0, batch: int):
     np.testing.assert_allclose(single["joints_3d"], ort_out["joints_3d"][:1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_parity_failure_raises_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(hmr_export, "FP32_TOLERANCE", 0.0)
     target = tmp_path / "user.onnx"
     target.write_bytes(b"keep me")
     with pytest.raises(ParityError, match="fp32"):
-        export_hmr_onnx(target, random_init=True)
+        export_hmr_onnx(target, random_init=True, arch="card")
     assert target.read_bytes() == b"keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["user.onnx"]
 
@@ -310,7 +371,8 @@ def test_checkpoint_export_hash_and_weights(checkpoint_export, fused_seed0):
     # the checkpoint's weights, not the seed-0 init the exporter started from
     other = relative_errors(_run_torch(fused_seed0, image, cliff), ort_out)
     assert max(other.values()) > 1e-2
-    assert 15e6 < report.params < 18e6 and 4.3 < report.gflop < 4.9
+    assert report.architecture == "released"
+    assert 39.9e6 < report.params < 40.2e6 and 13.2 < report.gflop < 13.7
 
 
 # --- the command-line tool ----------------------------------------------------------------
@@ -326,9 +388,11 @@ def test_cli_random_init(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "meaningless" in proc.stdout and "WARNING" in proc.stdout
-    assert "M, 4." in proc.stdout and "GFLOP" in proc.stdout and "parity" in proc.stdout
+    assert "architecture: released" in proc.stdout
+    assert "params: 39.9" in proc.stdout and "13." in proc.stdout and "parity" in proc.stdout
     meta = _session(target).get_modelmeta().custom_metadata_map
     assert meta[META_SOURCE_HASH] == "random-init:seed=2"
+    assert meta[META_ARCHITECTURE] == "released"
 
 
 def test_cli_rejects_both_sources(tmp_path):
@@ -338,3 +402,25 @@ def test_cli_rejects_both_sources(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
     )
     assert proc.returncode == 2 and "not allowed with" in proc.stderr
+
+
+# --- metadata round trip: our exports write cliff_focal / image_size, the loader reads them
+
+
+def test_card_export_at_256_focal_aware_round_trips_through_the_loader(tmp_path):
+    from instanthmr.hmr.model import HMRModel
+
+    report = export_hmr_onnx(tmp_path / "card256.onnx", random_init=True, seed=1, arch="card",
+                             image_size=256, cliff_focal=True, check=False)  # fmt: skip
+    assert (report.architecture, report.image_size, report.cliff_focal) == ("card", 256, True)
+    meta = _session(report.path).get_modelmeta().custom_metadata_map
+    assert meta[META_IMAGE_SIZE] == "256" and meta[META_CLIFF_FOCAL] == "true"
+    assert meta[META_ARCHITECTURE] == "card"
+    hmr = HMRModel(report.path, device="cpu", focal=800.0)
+    assert hmr.image_size == 256 and hmr.cliff_focal
+    image = np.zeros((480, 640, 3), np.uint8)
+    boxes = np.array([[200.0, 100, 330, 420]])
+    batch = hmr.prepare(image, boxes)
+    assert batch.image.shape == (1, 3, 256, 256)
+    (person,) = hmr.predict(image, boxes)
+    assert person.focal_length == 800.0

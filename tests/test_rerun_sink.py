@@ -175,3 +175,20 @@ def test_untracked_and_bad_input(tmp_path: Path) -> None:
     assert summary["/world/persons/untracked_0/joints"].frames == [0]
     assert summary["/latency/fps"].frames == []  # total_ms was 0: no FPS to plot
     assert summary["/latency/total_ms"].frames == [0]
+
+
+def test_camera_uses_the_results_focal(tmp_path: Path) -> None:
+    """A focal-aware model's results carry their own focal: the logged pinhole follows it
+    (an empty first frame logs the image diagonal until persons say otherwise)."""
+    rec = rr.RecordingStream("instanthmr-test", recording_id="sink-focal")
+    rec.save(tmp_path / "f.rrd")
+    sink = RerunSink(rec)
+    person = make_person(1, 20, np.random.default_rng(2)).replace(focal_length=321.0)
+    sink.log_frame(gradient_image(), FrameResult([], 0, (W, H)))
+    sink.log_frame(gradient_image(), FrameResult([person], 1, (W, H)))
+    sink.log_frame(gradient_image(), FrameResult([person], 2, (W, H)))
+    rec.flush()
+    rec.disconnect()
+    focals = [np.asarray(m[0], dtype=np.float64).reshape(3, 3).T[0, 0]
+              for m in _column(tmp_path / "f.rrd", "/camera", "Pinhole:image_from_camera")]
+    assert focals == pytest.approx([np.hypot(W, H), 321.0], rel=1e-5)  # logged twice, not thrice

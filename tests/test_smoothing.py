@@ -153,7 +153,9 @@ def test_pose_smoother_per_track_forget_and_reset() -> None:
     for name in ("joints_2d", "joints_3d_local", "cam_trans", "shape_params"):
         a, b, c = getattr(first, name), getattr(out, name), getattr(jumped, name)
         assert np.all(np.abs(b - a) < np.abs(c - a)), name  # pulled back toward the past
-    np.testing.assert_array_equal(out.mhr_params, jumped.mhr_params)  # passed through
+    rest = np.r_[0:3, 6:204]  # all but the root-rotation angles (checked on their own below)
+    a, b, c = first.mhr_params[rest], out.mhr_params[rest], jumped.mhr_params[rest]
+    assert np.all(np.abs(b - a) < np.abs(c - a))
     np.testing.assert_array_equal(out.bbox, jumped.bbox)
     # another track is independent: its first sample passes unchanged
     other = make_person(2, offset=50.0, seed=1)
@@ -174,3 +176,44 @@ def test_pose_smoother_leaves_untracked_people_alone() -> None:
     assert sm.smooth(p, 0.0) is p
     assert sm.smooth_all([p, make_person(3)], 0.0)[0] is p
     assert sm.track_ids == [3]
+
+
+def _with_rotation(person: PersonResult, euler: np.ndarray) -> PersonResult:
+    params = person.mhr_params.copy()
+    params[3:6] = euler
+    return person.replace(mhr_params=params)
+
+
+def test_root_rotation_is_smoothed_across_the_wrap_at_pi() -> None:
+    """A body turning steadily about Y through ±π: the smoothed angle follows the turn and
+    never averages 3.1 and -3.1 into 0 (half a turn away)."""
+    sm = PoseSmoother()
+    base = make_person(1)
+    t = np.arange(60) / FPS
+    true_y = np.pi - 0.6 + 1.2 * t  # crosses +π at t = 0.5 s, 0.04 rad per frame
+    worst = 0.0
+    outputs = []
+    for i, ti in enumerate(t):
+        wrapped = np.array([0.2, (true_y[i] + np.pi) % (2 * np.pi) - np.pi, -0.1])
+        out = sm.smooth(_with_rotation(base, wrapped), float(ti))
+        y = out.mhr_params[4]
+        assert -np.pi <= y < np.pi  # reported in the wrapped range
+        error = abs((y - true_y[i] + np.pi) % (2 * np.pi) - np.pi)
+        worst = max(worst, error)
+        outputs.append(y)
+    assert worst < 0.1, worst  # the lag of a 1€ filter, not a jump of about π
+    assert min(outputs) < -3.0 and max(outputs) > 3.0  # it did go through the wrap
+    np.testing.assert_allclose(out.mhr_params[[3, 5]], [0.2, -0.1], atol=1e-9)
+
+
+def test_angle_unwrapper_and_wrap() -> None:
+    from instanthmr.tracking.smoothing import AngleUnwrapper, wrap_angle
+
+    u = AngleUnwrapper()
+    seq = [3.0, -3.1, -2.9, 3.1, 2.8]  # +0.18, +0.2 ... then back across the wrap
+    got = [float(u(np.array([a]))[0]) for a in seq]
+    np.testing.assert_allclose(got, [3.0, 2 * np.pi - 3.1, 2 * np.pi - 2.9, 3.1, 2.8])
+    np.testing.assert_allclose(wrap_angle(np.array([np.pi, -np.pi, 7.0])),
+                               [-np.pi, -np.pi, 7.0 - 2 * np.pi])  # fmt: skip
+    u.reset()
+    assert float(u(np.array([-3.0]))[0]) == -3.0

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from instanthmr.skeleton import BODY_JOINTS, select_joints
 from instanthmr.tracking.schedule import (
-    BODY_JOINTS,
     DEFAULT_EXPAND,
     REASONS,
     StrideScheduler,
     boxes_from_keypoints,
-    select_joints,
     visible_fraction,
 )
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from instanthmr.tracking.schedule import StrideScheduler, boxes_from_keypoints
-from instanthmr.tracking.tracker import Tracker, iou_matrix, match_cost, select_target
+from instanthmr.tracking.tracker import Tracker, match_cost, select_target
 
 IMAGE = (1280, 720)
 _TEMPLATE = np.random.default_rng(7).uniform(-0.5, 0.5, (70, 2)) * [0.4, 1.0]
@@ -277,8 +277,9 @@ def test_update_argument_checks() -> None:
 def test_cost_helpers() -> None:
     a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=float)
     b = np.array([[5, 0, 15, 10]], dtype=float)
-    np.testing.assert_allclose(iou_matrix(a, b), [[1 / 3], [0.0]])
-    assert iou_matrix(a, np.zeros((0, 4))).shape == (2, 0)
+    # IoU 1/3 and 0 against b; no keypoints: the distance term uses box centres
+    np.testing.assert_allclose(match_cost(a, None, b, None, iou_weight=1.0), [[2 / 3], [1.0]])
+    assert match_cost(a, None, np.zeros((0, 4)), None).shape == (2, 0)
     c = match_cost(a, None, a, None)
     assert c.shape == (2, 2) and c[0, 0] == 0 and c[1, 1] == 0 and c[0, 1] > 0.5
 

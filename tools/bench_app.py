@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from instanthmr.evaluation.speed import machine_info, stats, time_calls
+from instanthmr.evaluation.speed import load_average, machine_info, stats, time_calls
 from instanthmr.pipeline import PosePipeline
 from instanthmr.sources.files import sample_video_path
 from instanthmr.webapp.records import LIVE_ARRAYS, frame_record
@@ -66,12 +65,15 @@ def codec_costs(rgb: np.ndarray, result: object, repeats: int = 200) -> dict[str
     return {k: stats(time_calls(fn, repeats)) for k, fn in calls.items()}
 
 
-def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
+def start_server(
+    args: argparse.Namespace, port: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """``instanthmr serve`` with the benchmark's model flags (plus ``extra``), once it answers."""
     cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--port", str(port),
            "--model", args.model, "--detector-model", args.detector_model,
            "--detector-backend", "onnx", "--device", "cpu",
            "--det-confidence", str(args.det_confidence), "--max-persons", str(args.max_persons),
-           "--max-fps", "1000"]  # fmt: skip
+           "--max-fps", "1000", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 180
     while True:
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     added = statistics.median(r["web_ms"] - r["direct_ms"] for r in rows)
     overhead = statistics.median(r["web_ms"] - r["server_predict_ms"] for r in rows)
-    print(f"machine: {machine_info().get('cpu')}, load: {os.getloadavg()}")
+    print(f"machine: {machine_info().get('cpu')}, load: {load_average()}")
     print(f"{len(rows)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, interleaved")
     for k, v in med.items():
         print(f"  median {k:<20} {v:8.2f}")

@@ -39,23 +39,25 @@ class BatchOptions:
             detector_stride, batch_persons, target: as for :class:`~instanthmr.PosePipeline`.
         detector_factory: ``"module:callable"``; the callable, given no arguments, returns
             an object with ``detect(image_rgb) -> supervision.Detections`` used instead of
-            RF-DETR (the module must be importable by every worker).
+            the built-in detector (the module must be importable by every worker).
         smooth: One-Euro smoothing; None means on for videos (one-frame images are never
             smoothed).
         max_frames: process at most this many frames per video.
         frame_skip: skip this many source frames after each processed one.
         formats: result files per video, any of :data:`FORMATS`.
+        focal: camera focal in pixels for focal-aware model files, as for
+            :class:`~instanthmr.PosePipeline` (in the hash when set).
     """
 
     model: str | None = None
     device: str = "auto"
     fallback: bool = False
     precision: str = "auto"
-    detector_variant: str = "nano"
+    detector_variant: str = "auto"
     detector_backend: str = "auto"
     detector_model: str | None = None
     detector_factory: str | None = None
-    det_confidence: float = 0.5
+    det_confidence: float | None = None
     max_persons: int | None = None
     detector_stride: int = 1
     batch_persons: bool = True
@@ -64,6 +66,7 @@ class BatchOptions:
     max_frames: int | None = None
     frame_skip: int = 0
     formats: tuple[str, ...] = ("npz",)
+    focal: float | None = None
 
     def __post_init__(self) -> None:
         formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in self.formats))
@@ -99,6 +102,8 @@ class BatchOptions:
         fields = dataclasses.asdict(self)
         for name in ("device", "fallback"):
             fields.pop(name)
+        if fields["focal"] is None:  # hashes of batches from before the option stay valid
+            fields.pop("focal")
         for name in ("model", "detector_model"):
             fields[name] = _identity(fields[name])
         fields["instanthmr"] = __version__
@@ -129,11 +134,9 @@ def _identity(value: str | None) -> str | None:
 
 @lru_cache(maxsize=8)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    from ..fileio import file_sha256
+
+    return f"sha256:{file_sha256(path)}"
 
 
 def load_factory(spec: str) -> Any:
@@ -153,14 +156,18 @@ def load_factory(spec: str) -> Any:
     return obj
 
 
-def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
-    """A :class:`~instanthmr.PosePipeline` for these options with ``threads`` CPU threads."""
-    from ..pipeline import PosePipeline
+def pipeline_options(options: BatchOptions, threads: int | None) -> Any:
+    """The :class:`~instanthmr.options.PipelineOptions` of a batch, ``threads`` per worker.
+
+    Smoothing is decided per input (``smooth``: on for videos), at each ``predict`` call.
+    """
+    from ..options import PipelineOptions
 
     detector: Any = "auto"
     if options.detector_factory is not None:
         detector = load_factory(options.detector_factory)()
-    return PosePipeline(
+    return PipelineOptions.for_mode(
+        "video",
         model=options.model,
         device=options.device,
         fallback=options.fallback,
@@ -175,4 +182,12 @@ def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
         batch_persons=options.batch_persons,
         target=options.target,
         threads=threads,
+        focal=options.focal,
     )
+
+
+def build_pipeline(options: BatchOptions, threads: int | None) -> Any:
+    """A :class:`~instanthmr.PosePipeline` for these options with ``threads`` CPU threads."""
+    from ..pipeline import PosePipeline
+
+    return PosePipeline(options=pipeline_options(options, threads))

@@ -33,21 +33,15 @@ LONG_VIDEO_FRAMES = 300
 """A video with more frames than this (or an unknown count) gets its own frame bar."""
 
 
-def available_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def local_plan(workers: int | None, threads: int | None) -> tuple[int, int]:
     """(workers, threads per worker) for the local engine; the default never oversubscribes.
 
     Default: one worker per 4 cores (at least one), each with the cores divided evenly
     (at most 8 threads, onnxruntime's useful limit here).
     """
-    cores = available_cores()
+    from ..runtime.session import usable_cpus  # onnxruntime only when a batch plans
+
+    cores = usable_cpus()
     workers = workers or max(1, cores // 4)
     threads = threads or max(1, min(8, cores // workers))
     if workers * threads > cores:

@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from .demo import _int_at_least, add_frame_options, add_pipeline_options
+from .options import add_frame_options, add_pipeline_options, int_at_least
 
 
 def _fraction(text: str) -> float:
@@ -51,10 +51,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run = parser.add_argument_group("engine")
     run.add_argument("--engine", choices=ENGINES, default="local",
                      help="local processes, or Ray actors (extra 'ray') (default: local)")
-    run.add_argument("--workers", type=_int_at_least(1), metavar="N",
+    run.add_argument("--workers", type=int_at_least(1), metavar="N",
                      help="worker processes or actors (default: local one per 4 cores; "
                      "Ray: as many as the cluster's CPUs allow)")
-    run.add_argument("--threads", type=_int_at_least(1), metavar="N",
+    run.add_argument("--threads", type=int_at_least(1), metavar="N",
                      help="onnxruntime CPU threads per worker (default: cores / workers, so "
                      "workers x threads <= cores)")
     run.add_argument("--address", default="local", metavar="ADDR",
@@ -78,14 +78,14 @@ def options_from(args: argparse.Namespace) -> object:
         det_confidence=args.det_confidence, max_persons=args.max_persons,
         detector_stride=args.detector_stride or 1, batch_persons=not args.no_batch_persons,
         smooth=args.smooth, target=args.target, max_frames=args.max_frames,
-        frame_skip=args.frame_skip, formats=tuple(args.formats or ("npz",)),
+        frame_skip=args.frame_skip, formats=tuple(args.formats or ("npz",)), focal=args.focal,
     )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the batch and return the exit code."""
     from ..batch import BatchConfigError, InputError, run_batch
-    from ..runtime.contract import ContractError
+    from ..runtime.contract import ContractError, UnsupportedModelError
     from ..runtime.session import ProviderError
 
     parser = build_parser()
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers, threads=args.threads, address=args.address,
             gpus_per_worker=args.gpus_per_worker, progress=not args.no_progress,
         )  # fmt: skip
-    except (BatchConfigError, InputError, ProviderError, ContractError) as exc:
+    except (BatchConfigError, InputError, ProviderError, ContractError,
+            UnsupportedModelError) as exc:
         print(f"instanthmr batch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,9 +3,14 @@
 Modes:
   --hmr-only        the HMR model alone at each --batch size, next to the naive baseline
                     (same file, default session options, one call per person) and the
-                    compute floor (4.6 GFLOP per person over this machine's measured numpy
-                    float32 matrix-product rate).
-  --detector-only   the detector alone, per --detector-variant and --detector-backend.
+                    compute floor (the file's GFLOP per person, 13.45 for the released
+                    network, over this machine's measured numpy float32 matrix-product
+                    rate). The model's architecture, parameters and GFLOP are printed.
+  --detector-only   the detector alone, per --detector-variant and --detector-backend,
+                    side by side: every timed frame goes to each detector in turn
+                    (interleaved), and YOLOX's time is given as a ratio of RF-DETR's.
+                    --detector-model goes to the variants of its own kind (a YOLOX
+                    file to the yolox ones, an RF-DETR file to the RF-DETR sizes).
   (default)         the full pipeline over --video (or the built-in sample) at each
                     --stride, with per-stage p50/p95/mean, end-to-end FPS, frame-time
                     p50/p95/p99/max (detector frames included), persons per frame and
@@ -16,7 +21,7 @@ Modes:
                     unconfirmed track) with --stride as the longest gap; --live is
                     --async-detector with detect-on-need at the demo's camera stride.
                     --reference DIR also times the reference pipeline (a checkout of
-                    mohamdev/InstantHMR) through ../shared/tools/ref_bench.py, stride by
+                    mohamdev/InstantHMR) through its timing script (--reference-script), stride by
                     stride, interleaved with ours for --rounds rounds, and reports the
                     FPS ratio (medians over the rounds).
 
@@ -71,17 +76,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="DIR",
                    help="also time the reference pipeline checked out in DIR")  # fmt: skip
     p.add_argument("--reference-script", metavar="PATH",
-                   help="its timing script (default: ../shared/tools/ref_bench.py)")  # fmt: skip
+                   help="the script that times it (needed with --reference)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat each stride this many times (ours and the reference "
                         "alternating); medians are reported")  # fmt: skip
-    p.add_argument("--det-confidence", type=float, default=0.5, help="person score threshold")
+    p.add_argument("--det-confidence", type=float, default=None,
+                   help="person score threshold (default: the detector's own)")  # fmt: skip
     p.add_argument("--max-persons", type=int, help="most persons per frame")
-    p.add_argument("--detector-variant", nargs="+", default=["nano"],
-                   help="RF-DETR variant(s): nano small medium base large")  # fmt: skip
+    p.add_argument("--detector-variant", nargs="+", default=["auto"],
+                   help="detector variant(s): auto, yolox-nano, yolox, or RF-DETR nano small "
+                        "medium base large (default: auto)")  # fmt: skip
     p.add_argument("--detector-backend", nargs="+", default=["auto"],
                    help="detector backend(s): onnx, torch or auto")  # fmt: skip
-    p.add_argument("--detector-model", help="RF-DETR ONNX export (onnx backend)")
+    p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
     p.add_argument("--detector-random-init", action="store_true",
                    help="torch backend, random weights (offline; meaningless boxes)")  # fmt: skip
     p.add_argument("--frames", type=int, help="timed frames per stride (default: whole video)")
@@ -113,11 +120,13 @@ def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
     res = B.bench_hmr(args.model, args.device, args.batch, args.repeats, args.threads,
                       baseline=not args.no_baseline, precision=args.precision)  # fmt: skip
     rate = B.matmul_gflops()
-    floor = B.compute_floor(B.HMR_GFLOP_PER_PERSON, rate)
+    gflop = res["model"]["gflop"] or B.HMR_GFLOP_PER_PERSON
+    floor = B.compute_floor(gflop, rate)
     res.update({"mode": "hmr-only", "matmul_gflops": rate, "compute_floor_ms": floor,
                 "batch1_vs_floor": res["hmr_ms_per_person_p50"].get("1", 0.0) / floor})  # fmt: skip
     print(f"HMR model on {res['provider']} ({res['threads']} threads, {res['precision']}), "
           f"random_init={res['model']['random_init']}")  # fmt: skip
+    print(_model_line(res["model"]))
     print(f"{'batch':>6} {'p50 ms/person':>14} {'p95 ms/person':>14} {'vs baseline':>12}")
     for b, st in res["hmr_ms_per_person"].items():
         speed = res.get("speedup_vs_baseline", {}).get(b)
@@ -126,34 +135,43 @@ def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
     if "baseline_ms_per_person_p50" in res:
         print(f"{'naive':>6} {res['baseline_ms_per_person_p50']:>14.2f} "
               f"{res['baseline_ms_per_person_p95']:>14.2f}   (naive: 1 call/person)")  # fmt: skip
-    print(f"compute floor: {B.HMR_GFLOP_PER_PERSON} GFLOP at {rate:.0f} GFLOP/s = {floor:.1f} ms;"
+    print(f"compute floor: {gflop:.2f} GFLOP at {rate:.0f} GFLOP/s = {floor:.1f} ms;"
           f" batch 1 is {res['batch1_vs_floor']:.2f}x the floor")  # fmt: skip
     return res
 
 
+def _model_line(info: dict[str, Any]) -> str:
+    """``model: NAME: architecture ..., params, GFLOP, precision; pinned or not``."""
+    from ..hmr.identity import ModelFacts
+
+    facts = ModelFacts(**{k: info[k] for k in ModelFacts.__dataclass_fields__})
+    return f"model: {Path(info['path']).name}: {facts.line()}"
+
+
 def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
-    """--detector-only: per-frame latency per variant and backend, side by side."""
+    """--detector-only: per-frame latency per variant and backend, interleaved."""
     from ..detector import create_detector
 
     _, make = _frames(args.video, 8)
     images = [f.image for f in make()]
-    rows = []
+    load_before = B.load_average()
+    dets = []
     for variant in args.detector_variant:
         for backend in args.detector_backend:
-            model_path = None if backend == "torch" else args.detector_model  # an ONNX file
-            det = create_detector(
-                variant, backend, model_path, device=args.device,
+            dets.append(create_detector(
+                variant, backend, _detector_file(args, variant, backend), device=args.device,
                 confidence=args.det_confidence, threads=args.threads,
                 random_init=args.detector_random_init and backend == "torch",
                 precision=args.precision,
-            )  # fmt: skip
-            row = B.bench_detector(det, images, args.repeats)
-            session = getattr(det, "model_session", None)
-            row["precision"] = session.precision if session is not None else "fp32"
-            rows.append(row)
-            print(f"{row['variant']:>8} {row['backend']:>6} {row['provider']:>24} "
-                  f"p50 {row['ms']['p50']:8.1f} ms  p95 {row['ms']['p95']:8.1f} ms")  # fmt: skip
-    out: dict[str, Any] = {"mode": "detector-only", "detectors": rows}
+            ))  # fmt: skip
+    rows = B.bench_detectors(dets, images, args.repeats)
+    for det, row in zip(dets, rows, strict=True):
+        session = getattr(det, "model_session", None)
+        row["precision"] = session.precision if session is not None else "fp32"
+        print(f"{row['name']:>44} {row['provider']:>22} "
+              f"p50 {row['ms']['p50']:8.1f} ms  p95 {row['ms']['p95']:8.1f} ms")  # fmt: skip
+    out: dict[str, Any] = {"mode": "detector-only", "frames": len(images),
+                           "loadavg_1min_before": load_before, "detectors": rows}  # fmt: skip
     by = {(r["variant"], r["backend"]): r["ms"]["p50"] for r in rows}
     ratios = {v: by[(v, "torch")] / by[(v, "onnx")] for v, b in by
               if b == "onnx" and (v, "torch") in by}  # fmt: skip
@@ -161,13 +179,32 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
         out["torch_over_onnx"] = ratios
         for v, r in ratios.items():
             print(f"{v}: onnx backend is {r:.2f}x faster than torch")
+    yolox = {r["name"]: r["ms"]["p50"] for r in rows if r["kind"] == "yolox"}
+    rfdetr = {r["name"]: r["ms"]["p50"] for r in rows if r["kind"] == "rfdetr"}
+    if yolox and rfdetr:
+        out["yolox_over_rfdetr"] = {f"{y} / {r}": yolox[y] / rfdetr[r]
+                                    for y in yolox for r in rfdetr}  # fmt: skip
+        for pair, ratio in out["yolox_over_rfdetr"].items():
+            print(f"{pair}: {ratio:.3f}x the time")
     return out
+
+
+def _detector_file(args: argparse.Namespace, variant: str, backend: str) -> str | None:
+    """``--detector-model`` for the variants of its own kind (see the module docstring)."""
+    if args.detector_model is None or backend == "torch":
+        return None
+    from ..detector.choice import AUTO, YOLOX_VARIANTS, is_yolox_file
+
+    if variant == AUTO or not os.path.isfile(args.detector_model):
+        return args.detector_model  # a missing file: create_detector says so
+    return args.detector_model if is_yolox_file(args.detector_model) == (
+        variant in YOLOX_VARIANTS) else None  # fmt: skip
 
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     """Default mode: the full pipeline at each stride (and the reference, when asked)."""
+    from ..options import LIVE_DETECTOR_STRIDE, PipelineOptions
     from ..pipeline import PosePipeline
-    from .demo import LIVE_DETECTOR_STRIDE
 
     if args.live and args.fixed_stride:
         raise ValueError("--live detects on need; it cannot be combined with --fixed-stride")
@@ -184,25 +221,27 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                              "pipelines run the same HMR file on the same clip)")  # fmt: skip
         ref_script = check_reference(args.reference, args.reference_script)
     video, make = _frames(args.video, None)
-    pipe = PosePipeline(
-        args.model, device=args.device, detector_variant=args.detector_variant[0],
+    options = PipelineOptions(
+        model=args.model, device=args.device, detector_variant=args.detector_variant[0],
         detector_backend=args.detector_backend[0], detector_model=args.detector_model,
         det_confidence=args.det_confidence, max_persons=args.max_persons,
         detector_stride=max(strides), fixed_stride=args.fixed_stride, threads=args.threads,
         precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
+    pipe = PosePipeline(options=options)
+    B.check_timeable(pipe.hmr)
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
         "mode": "pipeline", "video": video, "provider": pipe.hmr.provider,
         "model": B.model_info(pipe.hmr.model_path, pipe.hmr.random_init),
-        "detector": {"variant": pipe.detector.variant, "backend": pipe.detector.backend,
-                     "provider": pipe.detector.provider,
-                     "random_init": bool(getattr(pipe.detector, "random_init", False))},
+        "detector": pipe.describe()["detector"],
         "fixed_stride": args.fixed_stride, "async_detector": use_async, "live": args.live,
         "threads": pipe.runtime.threads, "detector_threads": args.detector_threads,
-        "det_confidence": args.det_confidence, "max_persons": args.max_persons,
+        "det_confidence": getattr(pipe.detector, "confidence", args.det_confidence),
+        "max_persons": args.max_persons,
         "viewer": args.viewer, "rounds": args.rounds, "runs": {},
     }  # fmt: skip
+    print(_model_line(out["model"]))
     hdr = ("stride", "fps", "pers/f", "det/f", "frame p50", "frame p95", "frame max",
            *(f"{k} p50" for k in B.STAGE_KEYS))  # fmt: skip
     print(" ".join(f"{h:>10}" for h in hdr))
@@ -264,10 +303,13 @@ def _run_stride(pipe: Any, make: Any, args: argparse.Namespace, viewer: Any, str
 
 
 def _run_reference(args: argparse.Namespace, script: Path, stride: int) -> dict[str, Any]:
+    from ..detector.base import VARIANTS
     from .bench_reference import run_reference
 
+    variant = args.detector_variant[0]  # the reference runs RF-DETR: nano unless one is named
     ref = run_reference(args.reference, script, args.video, args.model,
-                        args.detector_variant[0], stride, args.frames or 60)  # fmt: skip
+                        variant if variant in VARIANTS else "nano", stride,
+                        args.frames or 60)  # fmt: skip
     print(f"{'reference':>10} {ref['fps']:>10.2f} {ref['persons_per_frame']:>10.2f}"
           f"   (wall p50 {ref['wall_ms_p50']:.1f} ms, frames decoded beforehand)")  # fmt: skip
     return ref
@@ -311,7 +353,7 @@ def plot_sweep(result: dict[str, Any], path: str) -> None:
     b.legend()
     det = result.get("detector", {})
     fig.suptitle(f"{result.get('machine', {}).get('cpu', '')} | {result.get('provider', '')} | "
-                 f"RF-DETR {det.get('variant', '')} ({det.get('backend', '')})"
+                 f"{det.get('name', '')}"
                  + (" | random-init weights" if result["model"]["random_init"] else ""),
                  fontsize=9)  # fmt: skip
     fig.tight_layout()

@@ -2,7 +2,7 @@
 
 The reference is a checkout of mohamdev/InstantHMR (the code this project replaces). It is
 not a dependency and none of its code is copied here: the bench only *shells out* to a
-timing script (by default ``../shared/tools/ref_bench.py`` next to this repository) with
+timing script (``--reference-script``, kept with the benchmark notes, not in this package) with
 ``REF_REPO=DIR``, the same HMR file, the same video, the RF-DETR variant and the stride,
 and reads the one summary line the script prints::
 
@@ -29,11 +29,6 @@ _LINE = re.compile(
 )
 
 
-def default_script() -> Path:
-    """``../shared/tools/ref_bench.py`` beside the repository this package lives in."""
-    return Path(__file__).resolve().parents[3] / "shared" / "tools" / "ref_bench.py"
-
-
 def check_reference(repo: str | os.PathLike[str], script: str | os.PathLike[str] | None) -> Path:
     """The timing script's path, after checking the checkout and the script exist."""
     root = Path(repo)
@@ -42,7 +37,11 @@ def check_reference(repo: str | os.PathLike[str], script: str | os.PathLike[str]
             f"--reference {root}: not a checkout of the reference InstantHMR (no instanthmr/ "
             "package in it); clone https://github.com/mohamdev/InstantHMR there"
         )
-    path = Path(script) if script is not None else default_script()
+    if script is None:
+        raise FileNotFoundError(
+            "--reference needs --reference-script PATH: the script that times the reference"
+        )
+    path = Path(script)
     if not path.is_file():
         raise FileNotFoundError(
             f"reference timing script not found: {path}; pass --reference-script PATH"

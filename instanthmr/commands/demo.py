@@ -19,113 +19,32 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..hmr.kinds import file_note
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
+from .options import (
+    EXIT_INTERRUPTED,
+    add_frame_options,
+    add_pipeline_options,
+    pipeline_options,
+    suffix_checker,
+    user_errors,
+)
 
 APP_ID = "instanthmr"
-DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
-DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 IMAGE_INPUTS = ("images", "folder")
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
 LIVE_INPUTS = ("camera", "url")
-LIVE_DETECTOR_STRIDE = 30  # camera/stream default: detect on need, at least once a second
+def model_line(hmr: Any) -> str:
+    """The HMR model that runs, in one line: file, architecture, parameters, GFLOP, the
+    file's precision and what runs, and whether it is the pinned published file."""
+    from ..hmr.identity import model_facts
+
+    facts = model_facts(hmr.model_path, hmr.model_session.metadata)
+    extra = f"; {', '.join(hmr.signature.notes)}" if hmr.signature.notes else ""
+    warn = "; RANDOM-INIT weights (poses meaningless)" if hmr.random_init else ""
+    return (f"{hmr.model_path.name}: {facts.line()}; runs {hmr.precision} on "
+            f"{hmr.provider}{extra}{warn}")  # fmt: skip
 
 
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
-        return value
-
-    return parse
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def _target(text: str) -> str | int:
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if text not in ("largest", "center"):
-        raise argparse.ArgumentTypeError(f"must be 'largest', 'center' or a track id, got {text}")
-    return text
-
-
-def _suffix_checker(module: str, table: str, what: str) -> Any:
-    def parse(text: str) -> str:
-        import importlib
-
-        allowed = getattr(importlib.import_module(module, __package__), table)
-        if Path(text).suffix.lower() not in allowed:
-            raise argparse.ArgumentTypeError(f"{what} must end in {', '.join(allowed)}: {text}")
-        return text
-
-    return parse
-
-
-def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
-    """Add the PosePipeline flags (group "pipeline"); shared with ``instanthmr serve``."""
-    # fmt: off
-    pipe = parser.add_argument_group("pipeline")
-    pipe.add_argument("--model", metavar="NAME_OR_PATH",
-                      help="InstantHMR ONNX file, or a Hub name (default: the released model)")
-    pipe.add_argument("--device", choices=DEVICES, default="auto",
-                      help="where to run: auto picks the best available provider (default: auto)")
-    pipe.add_argument("--fallback", action="store_true",
-                      help="run on CPU when the --device provider is not available "
-                      "(default: stop with an error)")
-    pipe.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
-                      help="model precision per provider: auto uses an int8 file (instanthmr "
-                      "quantize) only where it measured faster (default: auto)")
-    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
-                      help="RF-DETR size: larger is more accurate and slower (default: nano)")
-    pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
-                      help="onnx (numpy + onnxruntime) or torch (the rfdetr package) "
-                      "(default: auto)")
-    pipe.add_argument("--detector-model", metavar="PATH",
-                      help="an RF-DETR ONNX export to use instead of the variant's default")
-    pipe.add_argument("--detector-stride", type=_int_at_least(1), default=None, metavar="N",
-                      help="longest gap between detector runs; boxes in between come from "
-                      "tracked keypoints, and the detector runs sooner when a track looks "
-                      "lost or someone may have entered (default: 1, every frame; "
-                      f"{LIVE_DETECTOR_STRIDE} for --camera and --url)")
-    pipe.add_argument("--async-detector", action=argparse.BooleanOptionalAction, default=None,
-                      help="run the detector in a background thread so it never stalls a "
-                      "frame; its boxes are merged when they arrive (default: on for "
-                      "--camera and --url, off otherwise)")
-    pipe.add_argument("--detector-threads", type=_int_at_least(1), metavar="N",
-                      help="CPU threads of the detector's session (default: as many as "
-                      "the HMR model's; with the async detector on CPU the two models split "
-                      "the cores)")
-    pipe.add_argument("--det-confidence", type=_unit_float, default=0.5, metavar="P",
-                      help="minimum detector score for a person (default: 0.5)")
-    pipe.add_argument("--max-persons", type=_int_at_least(1), metavar="N",
-                      help="keep at most N persons per frame, the most confident (default: all)")
-    pipe.add_argument("--no-batch-persons", action="store_true",
-                      help="run the model once per person instead of one batch per frame")
-    pipe.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=None,
-                      help="One-Euro smoothing per track (default: on for video, camera and "
-                      "stream; off for images and folders)")
-    pipe.add_argument("--target", type=_target, metavar="WHO",
-                      help="follow one person only: 'largest' (biggest box), 'center' (nearest "
-                      "the image centre) or a track id such as 3 (default: everyone)")
-    # fmt: on
-    return pipe
-
-
-def add_frame_options(group: Any) -> Any:
-    """Add ``--max-frames`` and ``--frame-skip`` (for file sources; shared with ``batch``)."""
-    # fmt: off
-    group.add_argument("--max-frames", type=_int_at_least(1), metavar="N",
-                       help="stop after processing N frames")
-    group.add_argument("--frame-skip", type=_int_at_least(0), default=0, metavar="N",
-                       help="skip N source frames after each processed one (default: 0)")
-    # fmt: on
-    return group
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -154,12 +73,20 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     out = parser.add_argument_group("outputs")
     out.add_argument("--export", action="append", metavar="FILE",
-                     type=_suffix_checker("..sinks.exporters", "EXPORT_SUFFIXES", "--export"),
+                     type=suffix_checker("instanthmr.sinks.exporters", "EXPORT_SUFFIXES",
+                                         "--export"),
                      help="write results to FILE.jsonl, FILE.npz or FILE.csv, or a skeleton "
                      "animation to FILE.bvh (one FILE.trackN.bvh per track) or FILE.glb; "
                      "repeatable")
+    out.add_argument("--rig", choices=("plain", "mixamo", "vrm"), default=None,
+                     help="bone names of .bvh/.glb exports: plain (default), mixamo "
+                     "(mixamorig:Hips, ...) or vrm (hips, leftUpperArm, ...); docs/animation.md")
+    out.add_argument("--stream", metavar="vmc://HOST:PORT", type=_stream_target,
+                     help="stream the largest person (or vmc://HOST:PORT?track=N) live over "
+                     "the VMC protocol, e.g. to Blender (VMC4B) or Unity (EVMC4U)")
     out.add_argument("--write-video", metavar="FILE.mp4",
-                     type=_suffix_checker("..sinks.video", "FOURCC_BY_SUFFIX", "--write-video"),
+                     type=suffix_checker("instanthmr.sinks.video", "FOURCC_BY_SUFFIX",
+                                         "--write-video"),
                      help="write the frames with boxes and skeletons drawn on them (.mp4, .avi)")
 
     view = parser.add_argument_group("viewer (Rerun; default: spawn a native viewer)")
@@ -180,6 +107,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       "see docs/app.md and `instanthmr serve --help`)")
     # fmt: on
     return parser
+
+
+def _stream_target(text: str) -> Any:
+    from ..sinks.vmc import StreamUrlError, parse_stream_url
+
+    try:
+        return parse_stream_url(text)
+    except StreamUrlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def input_kind(args: argparse.Namespace) -> str:
@@ -222,29 +158,6 @@ def _open_source(args: argparse.Namespace, kind: str) -> Any:
         raise SourceError(str(exc)) from exc
 
 
-def _make_pipeline(args: argparse.Namespace, smooth: bool, world: Any = False) -> Any:
-    from ..pipeline import PosePipeline
-
-    return PosePipeline(
-        model=args.model,
-        device=args.device,
-        fallback=args.fallback,
-        precision=args.precision,
-        detector_variant=args.detector_variant,
-        detector_backend=args.detector_backend,
-        detector_model=args.detector_model,
-        det_confidence=args.det_confidence,
-        max_persons=args.max_persons,
-        detector_stride=args.detector_stride,
-        batch_persons=not args.no_batch_persons,
-        smoothing=smooth,
-        target=args.target,
-        world=world,
-        async_detector=args.async_detector,
-        detector_threads=args.detector_threads,
-    )
-
-
 def _expected_frames(source: Any, args: argparse.Namespace) -> int | None:
     total = getattr(source, "total_frames", None)
     if source.is_live or not total:
@@ -258,21 +171,24 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     kind = input_kind(args)
-    smooth = args.smooth if args.smooth is not None else kind not in IMAGE_INPUTS
+    mode = "images" if kind in IMAGE_INPUTS else "live" if kind in LIVE_INPUTS else "video"
     world = world_option(args, static=kind not in IMAGE_INPUTS)
     args.world = world is not False
-    live = kind in LIVE_INPUTS
-    if args.async_detector is None:
-        args.async_detector = live
-    if args.detector_stride is None:
-        args.detector_stride = LIVE_DETECTOR_STRIDE if live else 1
+    options = pipeline_options(args, mode, world=world)  # validated before any file is opened
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
         stack.callback(source.close)
-        pipeline = _make_pipeline(args, smooth, world)
+        from ..pipeline import PosePipeline
+
+        pipeline = PosePipeline(options=options)
         stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
-        outputs = _Outputs(args, stack, fps=_source_fps(source, args))
+        kind = pipeline.hmr.model_kind
+        if kind.notice:  # not InstantHMR: say so before anything runs
+            print(model_banner(kind.notice), file=sys.stderr, flush=True)
+        run_info = pipeline.describe()  # the model's kind and the detector, for every header
+        print(_models_line(run_info, pipeline.hmr), file=sys.stderr, flush=True)
+        outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_info)
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
@@ -302,11 +218,24 @@ def run(args: argparse.Namespace) -> int:
         dropped = source.dropped if source.is_live else None
         # With --stdout the recording itself goes to stdout: keep the summary off it.
         print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
+        if kind.notice:
+            print(f"model: {pipeline.hmr.model_path.name} ({kind.title}), NOT InstantHMR: "
+                  "see the notice above", file=sys.stderr if args.stdout else None)  # fmt: skip
         if outputs.viewer is not None:
             import rerun as rr
 
             rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _models_line(run_info: dict[str, Any], hmr: Any) -> str:
+    """The line naming the models this run uses (the HMR model's facts, the detector and
+    why it was chosen)."""
+    det = run_info.get("detector")
+    detector = "none (boxes come from the caller)" if det is None else (
+        f"{det['name']} on {det['provider']}" + (f" ({det['reason']})" if det["reason"] else "")
+    )  # fmt: skip
+    return f"models: HMR {model_line(hmr)}; detector {detector}"
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
@@ -315,10 +244,27 @@ def _source_fps(source: Any, args: argparse.Namespace) -> float:
     return fps / (args.frame_skip + 1)
 
 
-class _Outputs:
-    """Rerun sink, exporters and the annotated video, all closed by ``stack``."""
+def model_banner(notice: str, width: int = 78) -> str:
+    """A notice framed by lines of ``!``, wrapped to ``width`` (the demo's model banner)."""
+    import textwrap
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack, fps: float) -> None:
+    bar = "!" * width
+    return "\n".join([bar, *textwrap.wrap(notice, width), bar])
+
+
+class _Outputs:
+    """Rerun sink, exporters and the annotated video, all closed by ``stack``.
+
+    ``run`` names the model and the detector (:meth:`~instanthmr.PosePipeline.describe`) for
+    the file headers and the recording."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        stack: contextlib.ExitStack,
+        fps: float,
+        run: dict[str, Any] | None = None,
+    ) -> None:
         self.written: list[str] = []
         self.viewer = viewer_namespace(args)
         self.sink = None
@@ -333,18 +279,23 @@ class _Outputs:
 
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
-            blueprint = default_blueprint(world=bool(args.world))
+            blueprint = default_blueprint(world=bool(args.world), notice=bool(file_note(run)))
             rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=blueprint)
             stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
             stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
-            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world))
+            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world), run=run)
             if args.save:
                 self.written.append(args.save)
+        if args.stream is not None:
+            from ..sinks.vmc import VmcSink
+
+            self.exporters.append(stack.enter_context(VmcSink(args.stream)))
         if args.export:
-            from ..sinks.exporters import open_exporter
+            from ..sinks.exporters import ANIMATION_SUFFIXES, open_exporter
 
             for path in args.export:
-                exporter = open_exporter(path)
+                animation = Path(path).suffix.lower() in ANIMATION_SUFFIXES
+                exporter = open_exporter(path, run, rig=args.rig if animation else None)
                 stack.callback(exporter.close)
                 self.exporters.append(exporter)
                 if not hasattr(exporter, "written"):  # animation files are named on close
@@ -405,24 +356,6 @@ class _Stats:
         return "\n".join(lines)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input, model or device: reported in one line, exit code 2."""
-    from ..runtime.contract import ContractError
-    from ..runtime.session import ProviderError
-    from ..sinks.formats_common import UnwritablePathError
-    from ..sources.files import SourceError
-
-    return (
-        SourceError,
-        UnwritablePathError,
-        ProviderError,
-        ContractError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the demo and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -433,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_world_flags(parser, args)
-    errors = _user_errors()
+    if args.rig and not any(Path(p).suffix.lower() in (".bvh", ".glb") for p in args.export or []):
+        parser.error("--rig names the bones of .bvh/.glb exports: add --export FILE.glb or "
+                     "FILE.bvh (the --stream always uses Unity's bone names)")
+    errors = user_errors()
     try:
         return run(args)
     except errors as exc:

@@ -14,6 +14,9 @@ Reached as ``instanthmr doctor``, ``python install.py --doctor`` and :func:`main
   the provider that actually ran, the node placement from onnxruntime's verbose session log
   (on CoreML: how many nodes the provider took and how many fell back to the CPU) and the
   median time per call. Work landing on another provider than the one asked for fails.
+  For the HMR model it also names the architecture, parameters, GFLOP and precision of the
+  file it found, and whether that file is the pinned published one
+  (:func:`~instanthmr.hmr.identity.model_facts`).
 
 The exit status is 0 only when every check that was asked for passed. The checks of the
 install live in :mod:`instanthmr.commands.doctor_checks` (re-exported here); this module adds the
@@ -168,10 +171,10 @@ def _test_frame() -> tuple[Any, Any]:
 def _load(kind: str, model: str | None, runtime: Any) -> tuple[Any, Callable[[], object]]:
     image, boxes = _test_frame()
     if kind == "detector":
-        from instanthmr.detector.onnx_backend import OnnxPersonDetector
+        from instanthmr.detector import create_detector
 
-        det = OnnxPersonDetector(model, runtime=runtime)  # type: ignore[arg-type]
-        return det.model_session, lambda: det.detect(image)
+        det = create_detector(model_path=model, backend="onnx", runtime=runtime)  # RF-DETR/YOLOX
+        return det.model_session, lambda: det.detect(image)  # type: ignore[attr-defined]
     from instanthmr.hmr.model import HMRModel
 
     hmr = HMRModel(model, runtime=runtime)
@@ -226,8 +229,21 @@ def check_model(
     detail = (f"ran on {session.provider} (asked: --device {device} -> {expected}), "
               f"{ms:.1f} ms per call (median of {len(times)})")  # fmt: skip
     detail += _placement_text(placements, coreml)
+    if kind == "hmr model":
+        from instanthmr.hmr.identity import model_facts
+
+        facts = model_facts(session.source_path, session.metadata)
+        data["model"] = facts.as_dict()
+        detail += f"; {facts.line()}; runs {session.precision}"
     if session.random_init:
         detail += "; RANDOM-INIT weights (outputs meaningless)"
+    elif kind == "hmr model":
+        from instanthmr.hmr.kinds import kind_of
+
+        model_kind = kind_of(session.metadata)
+        data["model_kind"] = model_kind.name
+        if not model_kind.is_instanthmr:
+            detail += f"; {model_kind.tag} model ({model_kind.title}): NOT InstantHMR"
     problem = placement_problem(expected, session.provider, placements, coreml)
     if problem:
         return Check(kind, FAIL, f"{problem}; {detail}", fix=fix, data=data)
@@ -249,7 +265,8 @@ def parser() -> argparse.ArgumentParser:
         "(default: the released model from the Hugging Face Hub)",
     )
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
-    p.add_argument("--detector-model", metavar="PATH", help="also run this RF-DETR ONNX export")
+    p.add_argument("--detector-model", metavar="PATH",
+                   help="also run this detector ONNX export (RF-DETR or YOLOX)")  # fmt: skip
     p.add_argument("--runs", type=int, default=5, help="timed calls per model (median reported)")
     p.add_argument("--no-model", action="store_true", help="check the install only, run no model")
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the report as JSON")

@@ -36,10 +36,12 @@ def _common(p: argparse.ArgumentParser, coco: bool = False) -> None:
         action="store_true",
         help="use the ground-truth person boxes instead of running the detector",
     )
-    p.add_argument("--detector-variant", default="nano", help="RF-DETR variant")
+    p.add_argument("--detector-variant", default="auto",
+                   help="auto, yolox-nano, yolox or an RF-DETR size (default: auto)")  # fmt: skip
     p.add_argument("--detector-backend", default="auto", help="onnx, torch or auto")
-    p.add_argument("--detector-model", help="RF-DETR ONNX export")
-    p.add_argument("--det-confidence", type=float, default=0.5, help="person score threshold")
+    p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
+    p.add_argument("--det-confidence", type=float, default=None,
+                   help="person score threshold (default: the detector's own)")  # fmt: skip
     p.add_argument("--iou", type=float, default=0.5, help="IoU to match predictions to GT")
     p.add_argument("--out", help="report path stem (default: eval-<dataset>/report)")
     if not coco:
@@ -75,16 +77,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _pipeline(args: argparse.Namespace, video: bool) -> Any:
+    from ..options import PipelineOptions
     from ..pipeline import PosePipeline
 
-    return PosePipeline(
-        args.model, device=args.device, threads=args.threads,
+    # with --gt-boxes there is no detector: a detector flag given too is an error
+    return PosePipeline(options=PipelineOptions(
+        model=args.model, device=args.device, threads=args.threads,
         detector=None if args.gt_boxes else "auto", detector_variant=args.detector_variant,
         detector_backend=args.detector_backend, detector_model=args.detector_model,
         det_confidence=args.det_confidence, tracking=video,
         detector_stride=getattr(args, "stride", 1) if video else 1,
         smoothing=video and not getattr(args, "no_smoothing", False),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _sequences(args: argparse.Namespace) -> list:
@@ -138,7 +142,8 @@ def run_dataset(args: argparse.Namespace) -> dict[str, Any]:
             scored_list.append(scored)
             sequences[seq.name] = R.summarise(scored)
         overall = R.overall(scored_list)
-    model = R.model_entry(pipe.hmr.model_path, pipe.hmr.random_init, pipe.detector)
+    model = R.model_entry(pipe.hmr.model_path, pipe.hmr.random_init, pipe.detector,
+                          pipe.hmr.model_kind.name)  # fmt: skip
     report = R.build_report(args.dataset, sequences, overall, model, _options(args))
     stem = Path(args.out or f"eval-{args.dataset}/report")
     R.write_report(report, stem.with_suffix(".json"), stem.with_suffix(".md"))

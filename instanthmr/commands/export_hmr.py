@@ -7,7 +7,9 @@ Examples (from the repository root, with the ``export`` extra installed)::
     instanthmr export --random-init --output /tmp/instanthmr-random.onnx
 
 ``--random-init`` gives a model with the real shapes and compute but meaningless poses:
-use it for plumbing tests and timing only.
+use it for plumbing tests and timing only. ``--arch`` picks the network (default
+``released``, the published file's; ``card`` is the model card's smaller one); the file's
+metadata records the architecture, its parameter count and GFLOP per person.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export random weights (real shapes and compute, MEANINGLESS poses)",
     )
+    from ..export.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+
+    parser.add_argument(
+        "--arch", choices=tuple(ARCHITECTURES), default=DEFAULT_ARCHITECTURE,
+        help="network to build (default %(default)s): "
+        + "; ".join(f"{k}: {a.summary}" for k, a in ARCHITECTURES.items()),
+    )  # fmt: skip
+    parser.add_argument("--image-size", type=int, metavar="PX",
+                        help="crop size (a multiple of 32; default 224), written as metadata "
+                             "image_size")  # fmt: skip
+    parser.add_argument("--cliff-focal", action="store_true",
+                        help="mark the file as trained on the focal-aware CLIFF vector "
+                             "(metadata cliff_focal)")  # fmt: skip
     parser.add_argument(
         "--fp16", action="store_true", help="fp16 weights with float32 inputs/outputs"
     )
@@ -76,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             check=not args.no_check,
             verbose=True,
+            arch=args.arch,
+            image_size=args.image_size,
+            cliff_focal=args.cliff_focal,
         )
     except (CheckpointError, ParityError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

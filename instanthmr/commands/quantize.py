@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="static QDQ (default), dynamic, or auto: both, keep the faster "
                    "one within tolerance")  # fmt: skip
     p.add_argument("--video", type=Path,
-                   help="calibration footage (default: ../shared/data/vtest.avi, else the "
-                   "embedded sample)")  # fmt: skip
+                   help="calibration footage, ideally like your own (default: the embedded "
+                   "sample clip)")  # fmt: skip
     p.add_argument("--calibration-frames", type=int, default=8)
     p.add_argument("--eval-frames", type=int, default=4, help="held-out frames for parity")
     p.add_argument("--speed-rounds", type=int, default=10,

@@ -15,8 +15,8 @@ import ipaddress
 import sys
 from typing import Any
 
-from .demo import LIVE_DETECTOR_STRIDE, _make_pipeline, _user_errors, add_pipeline_options
 from .demo_world import add_world_arguments, check_world_flags, world_option
+from .options import add_pipeline_options, pipeline_options, user_errors
 
 MB = 1_000_000
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -59,6 +59,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="inference jobs that may wait; more get 503 (default: 8)")
     srv.add_argument("--max-fps", type=_positive(float), default=30.0, metavar="FPS",
                      help="the page sends at most this many frames per second (default: 30)")
+    srv.add_argument("--keep-results-min", type=_positive(float), default=30.0, metavar="MIN",
+                     help="minutes an upload's or a recording's results are kept after their "
+                     "last use, for downloads (default: 30)")
+    srv.add_argument("--max-results-mb", type=_positive(float), default=500.0, metavar="MB",
+                     help="memory all kept results may take (default: 500)")
+    srv.add_argument("--max-recording-mb", type=_positive(float), default=100.0, metavar="MB",
+                     help="size cap of one live recording (default: 100)")
+    srv.add_argument("--no-preview", dest="preview", action="store_false",
+                     help="do not re-encode uploaded videos for the browser (saves CPU; the "
+                     "page then plays the original file where the browser can)")
     # fmt: on
     return parser
 
@@ -101,20 +111,22 @@ def run(args: argparse.Namespace) -> int:
         max_video_frames=args.max_video_frames,
         max_queue=args.max_queue,
         max_fps=args.max_fps,
+        keep_results_s=args.keep_results_min * 60.0,
+        max_results_bytes=int(args.max_results_mb * MB),
+        max_recording_bytes=int(args.max_recording_mb * MB),
+        preview=args.preview,
         allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None,
     )
     warning = exposure_warning(args.host, args.token)
     if warning:
         print(warning, file=sys.stderr)
-    smooth = True if args.smooth is None else args.smooth  # a live stream: on by default
-    # A webcam is live: detect on need (docs/pipeline.md). The detector stays in the frame
-    # loop by default: the app's one inference thread serves every session in turn.
-    if args.detector_stride is None:
-        args.detector_stride = LIVE_DETECTOR_STRIDE
-    if args.async_detector is None:
-        args.async_detector = False
-    # a webcam is one static view: the world stage is on unless --no-world (docs/world.md)
-    pipeline = _make_pipeline(args, smooth, world_option(args, static=True))
+    # A webcam is live and one static view: detect on need, smoothing and the world stage
+    # on; the detector stays in the frame loop, since the app's one inference thread
+    # serves every session in turn (mode "serve", instanthmr.options; docs/world.md).
+    from ..pipeline import PosePipeline
+
+    options = pipeline_options(args, "serve", world=world_option(args, static=True))
+    pipeline = PosePipeline(options=options)
     app = create_app(pipeline, config)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     query = "?token=..." if args.token else ""
@@ -130,6 +142,6 @@ def main(argv: list[str] | None = None) -> int:
     check_world_flags(parser, args)
     try:
         return run(args)
-    except _user_errors() as exc:
+    except user_errors() as exc:
         print(f"instanthmr serve: error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 M2MM = 1000.0
@@ -360,22 +361,11 @@ def oks(
         return np.where(n > 0, (np.exp(-e) * vis).sum(axis=-1) / np.maximum(n, 1), np.nan)
 
 
-def box_iou(a: object, b: object) -> np.ndarray:
-    """(N, M) intersection over union of (N, 4) and (M, 4) xyxy boxes."""
-    x = np.asarray(a, np.float64).reshape(-1, 4)
-    y = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(x[:, None, :2], y[None, :, :2])
-    rb = np.minimum(x[:, None, 2:], y[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=-1)
-    area = lambda z: np.clip(z[:, 2] - z[:, 0], 0, None) * np.clip(z[:, 3] - z[:, 1], 0, None)  # noqa: E731
-    union = area(x)[:, None] + area(y)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match_boxes(pred: object, gt: object, iou_threshold: float = 0.5) -> np.ndarray:
     """(K, 2) ``(pred_index, gt_index)`` pairs: the Hungarian assignment that maximises the
     total IoU (``scipy.optimize.linear_sum_assignment``), keeping pairs with IoU >= threshold."""
-    iou = box_iou(pred, gt)
+    iou = sv.box_iou_batch(np.asarray(pred, np.float64).reshape(-1, 4),
+                           np.asarray(gt, np.float64).reshape(-1, 4))
     if iou.size == 0:
         return np.zeros((0, 2), np.int64)
     rows, cols = linear_sum_assignment(-iou)

@@ -11,14 +11,13 @@ import datetime as dt
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..runtime.precision import file_sha256
+from ..fileio import atomic_write_text, file_sha256
 
 UNITS: dict[str, str] = {
     "mpjpe": "mm", "pa_mpjpe": "mm", "pve": "mm", "accel_error": "mm/frame^2",
@@ -76,16 +75,21 @@ def _ordered(metrics: Mapping[str, float]) -> dict[str, float]:
 
 
 def model_entry(
-    path: str | os.PathLike[str] | None, random_init: bool, detector: Any = None
+    path: str | os.PathLike[str] | None,
+    random_init: bool,
+    detector: Any = None,
+    model_kind: str = "instanthmr",
 ) -> dict[str, Any]:
-    """The model's path, SHA-256 and random-init flag; with a ``detector`` object, its
-    variant, backend, file and random-init flag too."""
+    """The model's path, SHA-256, random-init flag and kind (:mod:`instanthmr.hmr.kinds`);
+    with a ``detector`` object, its name, variant, backend, file and random-init flag too."""
     entry: dict[str, Any] = {"path": None if path is None else str(path),
                              "sha256": None if path is None else file_sha256(path),
-                             "random_init": bool(random_init)}  # fmt: skip
+                             "random_init": bool(random_init),
+                             "model_kind": model_kind}  # fmt: skip
     if detector is not None:
         det_path = getattr(detector, "model_path", None)
         entry["detector"] = {
+            "name": str(getattr(detector, "name", type(detector).__name__)),
             "variant": getattr(detector, "variant", None),
             "backend": getattr(detector, "backend", None),
             "path": None if det_path is None else str(det_path),
@@ -106,12 +110,21 @@ def build_report(
         "dataset": dataset,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": dict(model),
-        "banner": RANDOM_INIT_BANNER if _random(model) else None,
+        "banner": _banner(model),
         "options": dict(options),
         "units": {k: v for k, v in UNITS.items()},
         "sequences": {k: dict(v) for k, v in sequences.items()},
         "overall": dict(overall_entry),
     }
+
+
+def _banner(model: Mapping[str, Any]) -> str | None:
+    """The random-init banner, else the notice of a model that is not InstantHMR."""
+    if _random(model):
+        return RANDOM_INIT_BANNER
+    from ..hmr.kinds import header_kind
+
+    return header_kind(model).notice
 
 
 def _random(model: Mapping[str, Any]) -> bool:
@@ -134,7 +147,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"# Evaluation: {report['dataset']}",
         "",
         f"Model: `{m.get('path')}` (sha256 `{(m.get('sha256') or '')[:16]}`, "
-        f"random_init={m.get('random_init')}). Created {report['created_utc']}.",
+        f"random_init={m.get('random_init')}, model_kind={m.get('model_kind', 'instanthmr')})."
+        f" Created {report['created_utc']}.",
         "",
     ]
     rows = {**report["sequences"], "**overall**": report["overall"]}
@@ -176,15 +190,7 @@ def _jsonable(x: Any) -> Any:
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def write_report(

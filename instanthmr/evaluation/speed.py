@@ -8,7 +8,6 @@ reported as p50 / p95 / mean so one noisy run does not decide a comparison.
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
 import os
 import platform
 import shutil
@@ -21,12 +20,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ..hmr.identity import model_facts
 from ..hmr.model import HMRModel
-from ..runtime.contract import CROP_SIZE, HMR_OUTPUTS
-from ..runtime.precision import file_sha256
-from ..runtime.session import naive_session
+from ..runtime.contract import CROP_SIZE
+from ..runtime.session import naive_session, usable_cpus
 
-HMR_GFLOP_PER_PERSON = 4.6  # the contract's figure for the architecture at 224x224
+HMR_GFLOP_PER_PERSON = 13.45  # the released architecture at 224 px (our definition)
 PACKAGES = ("instanthmr", "numpy", "onnxruntime", "onnxruntime-gpu", "opencv-python",
             "rerun-sdk", "supervision", "scipy", "torch", "rfdetr")  # fmt: skip
 
@@ -97,22 +96,28 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (None where the OS has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info() -> dict[str, object]:
-    """CPU model, core counts, GPUs, OS, Python and package versions."""
+    """CPU model, core counts, load average, GPUs, OS, Python and package versions."""
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
+    usable = usable_cpus()
     return {
         "cpu": _cpu_model(),
         "cores_logical": os.cpu_count(),
         "cores_usable": usable,
+        "load_average": load_average(),
         "gpus": _gpus(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -122,15 +127,50 @@ def machine_info() -> dict[str, object]:
 
 
 def model_info(path: str | os.PathLike[str], random_init: bool) -> dict[str, object]:
-    """File name, SHA-256 and the random-init flag of a model file."""
-    return {"path": str(path), "sha256": file_sha256(path), "random_init": bool(random_init)}
+    """File name, SHA-256, the random-init flag and what the file is (architecture,
+    parameters, GFLOP, precision, pinned: :func:`~instanthmr.hmr.identity.model_facts`)."""
+    facts = model_facts(path)
+    return {"path": str(path), "sha256": facts.sha256, "random_init": bool(random_init),
+            **{k: v for k, v in facts.as_dict().items() if k != "sha256"}}  # fmt: skip
 
 
-def _random_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def check_timeable(hmr: HMRModel) -> None:
+    """Refuse to time a model whose cost says nothing about InstantHMR's (the stand-in)."""
+    from ..hmr.kinds import STANDIN
+
+    if hmr.model_kind.name == STANDIN:
+        raise ValueError(
+            f"{hmr.model_path.name} is the stand-in (MediaPipe BlazePose), not InstantHMR: its "
+            "cost says nothing about InstantHMR's HMR stage. Time the released architecture "
+            "instead (`python tools/export_onnx.py --random-init --output FILE`, then "
+            "--model FILE)"
+        )
+
+
+def _random_inputs(n: int, seed: int = 0, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    img = rng.standard_normal((n, 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    img = rng.standard_normal((n, 3, size, size), dtype=np.float32)
     cond = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
     return img, cond
+
+
+def interleave(
+    runs: dict[str, Callable[[], object]], repeats: int, block: int = 3
+) -> tuple[dict[str, list[float]], list[list[float] | None]]:
+    """Time every callable in rotating blocks of ``block`` calls (one untimed call at each
+    switch), ``repeats`` timed calls each, so all see the same machine load. Returns the
+    milliseconds per key and the load average at the start of every round."""
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    loads: list[list[float] | None] = []
+    for fn in runs.values():
+        fn()
+        fn()
+    for _ in range(max(1, -(-repeats // block))):
+        loads.append(load_average())
+        for key, fn in runs.items():
+            fn()  # untimed: the previous session's threads settle
+            times[key] += time_calls(fn, block, warmup=0)
+    return times, loads
 
 
 def bench_hmr(
@@ -153,28 +193,25 @@ def bench_hmr(
     in docs/performance.md).
     """
     hmr = HMRModel(model, device=device, threads=threads, warmup=False, precision=precision)
+    check_timeable(hmr)
     sess = naive_session(hmr.model_path, device) if baseline else None
-    names = [s.name for s in HMR_OUTPUTS]
     runs: dict[str, Callable[[], object]] = {}
     for b in batches:
-        img, cond = _random_inputs(b)
+        img, cond = _random_inputs(b, size=hmr.image_size)
         runs[str(b)] = lambda img=img, cond=cond: hmr.infer(img, cond)
     if sess is not None:
-        img1, cond1 = _random_inputs(1)
-        runs["naive"] = lambda: sess.run(names, {"image": img1, "cliff_cond": cond1})
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for fn in runs.values():
-        fn()
-        fn()
-    rounds = max(1, -(-repeats // block))
-    for _ in range(rounds):
-        for key, fn in runs.items():
-            fn()  # untimed: the previous session's threads settle
-            times[key] += time_calls(fn, block, warmup=0)
+        if hmr.signature.bound_by != "name" or hmr.signature.batch is not None:
+            raise ValueError("the naive baseline needs a file with named outputs and a "
+                             "dynamic batch; pass --no-baseline")  # fmt: skip
+        names = list(hmr.signature.outputs.values())
+        feeds1 = hmr._feeds(*_random_inputs(1, size=hmr.image_size))
+        runs["naive"] = lambda: sess.run(names, feeds1)
+    times, loads = interleave(runs, repeats, block)
     per_batch = {k: stats([t / int(k) for t in v]) for k, v in times.items() if k != "naive"}
     result: dict[str, object] = {
         "provider": hmr.provider,
         "precision": hmr.precision,
+        "load_average_per_round": loads,
         "model": model_info(hmr.model_path, hmr.random_init),
         "loaded_file": str(hmr.model_session.path),
         "threads": hmr.runtime.threads,
@@ -192,6 +229,43 @@ def bench_hmr(
             k: base["p50"] / v["p50"] for k, v in per_batch.items() if v["p50"] > 0
         }
     return result
+
+
+def bench_hmr_side_by_side(
+    entries: Sequence[tuple[str, str | os.PathLike[str], str]],
+    batches: Iterable[int],
+    repeats: int = 15,
+    threads: int | None = None,
+    block: int = 3,
+    device: str = "cpu",
+) -> dict[str, object]:
+    """Several HMR files (``(label, path, precision)``) at each batch size, interleaved in
+    one process (:func:`interleave`), so their ratios come from the same machine load.
+
+    Returns per label its model facts, the precision that ran, and ms per person (stats)
+    per batch size; plus the load average at every round.
+    """
+    models = {label: HMRModel(path, device=device, threads=threads, warmup=False,
+                              precision=precision)
+              for label, path, precision in entries}  # fmt: skip
+    runs: dict[str, Callable[[], object]] = {}
+    for b in batches:
+        for label, hmr in models.items():
+            img, cond = _random_inputs(b, size=hmr.image_size)
+            runs[f"{label}@{b}"] = lambda hmr=hmr, img=img, cond=cond: hmr.infer(img, cond)
+    times, loads = interleave(runs, repeats, block)
+    out: dict[str, object] = {"load_average_per_round": loads, "repeats": repeats,
+                              "block": block, "models": {}}  # fmt: skip
+    for label, hmr in models.items():
+        per = {key.split("@")[1]: stats([t / int(key.split("@")[1]) for t in v])
+               for key, v in times.items() if key.split("@")[0] == label}  # fmt: skip
+        out["models"][label] = {  # type: ignore[index]
+            "model": model_info(hmr.model_path, hmr.random_init),
+            "precision": hmr.precision, "provider": hmr.provider,
+            "loaded_file": str(hmr.model_session.path), "threads": hmr.runtime.threads,
+            "ms_per_person": per, "ms_per_person_p50": {b: v["p50"] for b, v in per.items()},
+        }  # fmt: skip
+    return out
 
 
 def compute_floor(gflop: float, gflops_rate: float) -> float:
@@ -296,16 +370,31 @@ def bench_pipeline_run(
     }
 
 
-def bench_detector(
-    detector: Any, images: Sequence[np.ndarray], repeats: int = 10
-) -> dict[str, object]:
-    """Per-frame detector latency over a few frames (cycled), after two warm-up calls."""
-    frames = itertools.cycle(images)
-    ms = time_calls(lambda: detector.detect(next(frames)), repeats)
-    return {
-        "variant": getattr(detector, "variant", "?"),
-        "backend": getattr(detector, "backend", "?"),
-        "provider": getattr(detector, "provider", "?"),
-        "random_init": bool(getattr(detector, "random_init", False)),
-        "ms": stats(ms),
-    }
+def bench_detectors(
+    detectors: Sequence[Any], images: Sequence[np.ndarray], repeats: int = 10, warmup: int = 2
+) -> list[dict[str, Any]]:
+    """Per-frame latency of several detectors measured side by side, interleaved.
+
+    Each timed frame goes to every detector in turn, the order rotating from frame to
+    frame, so a change of machine load hits them all alike; frames cycle through
+    ``images``. ``warmup`` untimed calls each first. One row per detector: what it is
+    (:func:`~instanthmr.detector.choice.describe_detector`) and its ``ms`` statistics.
+    """
+    from ..detector.choice import describe_detector
+
+    if not detectors or not images:
+        raise ValueError("bench_detectors needs at least one detector and one image")
+    for det in detectors:
+        for i in range(warmup):
+            det.detect(images[i % len(images)])
+    ms: list[list[float]] = [[] for _ in detectors]
+    n = len(detectors)
+    for i in range(repeats):
+        image = images[i % len(images)]
+        for j in (*range(i % n, n), *range(i % n)):
+            t0 = time.perf_counter()
+            detectors[j].detect(image)
+            ms[j].append((time.perf_counter() - t0) * 1e3)
+    return [
+        {**(describe_detector(d) or {}), "ms": stats(m)} for d, m in zip(detectors, ms, strict=True)
+    ]

@@ -26,6 +26,7 @@ from ..detector.base import (
     META_DETECTOR_VARIANT,
     get_variant,
 )
+from ..fileio import atomic_path
 from ..runtime.contract import META_RANDOM_INIT
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,8 @@ def export_rfdetr_onnx(
                 + (" random-init" if random_init else "")
             ),
         }
-        staged = workdir / "staged.onnx"
-        _add_metadata(exported, staged, props)
-        os.replace(staged, output)
+        with atomic_path(output) as staged:
+            _add_metadata(exported, staged, props)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     log.info(

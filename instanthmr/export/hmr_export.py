@@ -1,9 +1,12 @@
 """Export the InstantHMR network to ONNX in the release format (extra ``export``).
 
-``export_hmr_onnx`` builds the project's PyTorch definition (:mod:`instanthmr.export.model`),
-loads a checkpoint or draws a seeded random init, fuses the RepViT branches, exports with
-opset 17 (inputs ``image``, ``cliff_cond``; the five contract outputs; dynamic batch axis
-``N``), stamps the contract metadata, and checks the file with ``onnx.checker`` and a
+``export_hmr_onnx`` builds one of the project's named architectures
+(:mod:`instanthmr.export.architectures`; ``released``, the published file's network, by
+default), loads a checkpoint or draws a seeded random init, fuses the RepViT branches,
+exports with opset 17 (inputs ``image``, ``cliff_cond``; the five contract outputs; dynamic
+batch axis ``N``), stamps the metadata (contract version, source hash, random-init flag,
+architecture name, parameter count, GFLOP per person, ``image_size`` and, for a
+focal-aware export, ``cliff_focal``), and checks the file with ``onnx.checker`` and a
 PyTorch-vs-onnxruntime parity run before it replaces anything at ``output``.
 
 Parity is measured per output as the *relative error*
@@ -20,22 +23,27 @@ converts fp16 weights to fp32 on CPU, which would hide a broken fp16 graph.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import time
-import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instanthmr.export.architectures import DEFAULT_ARCHITECTURE
+from instanthmr.fileio import atomic_write_bytes, file_sha256
 from instanthmr.runtime.contract import (
     BATCH,
     CONTRACT_VERSION,
     HMR_INPUTS,
     HMR_OUTPUTS,
+    META_ARCHITECTURE,
+    META_CLIFF_FOCAL,
     META_CONTRACT_VERSION,
+    META_GFLOP,
+    META_IMAGE_SIZE,
+    META_PARAMS,
     META_RANDOM_INIT,
     META_SOURCE_HASH,
 )
@@ -70,6 +78,9 @@ class ExportReport:
     params: int
     gflop: float
     fp16: bool
+    architecture: str
+    image_size: int
+    cliff_focal: bool
     random_init: bool
     source_hash: str
     opset: int
@@ -82,11 +93,14 @@ class ExportReport:
     def summary(self) -> str:
         """A few human-readable lines: source, size, compute, parity."""
         kind = "fp16 weights, float32 I/O" if self.fp16 else "fp32"
+        cliff = "focal-aware CLIFF (cliff_focal)" if self.cliff_focal else "pixel CLIFF"
         lines = [
             f"wrote {self.path} ({self.size_bytes / 1e6:.1f} MB, {kind}, opset {self.opset}) "
             f"in {self.seconds:.1f} s",
+            f"architecture: {self.architecture} ({cliff})",
             f"source: {self.source_hash}",
-            f"params: {self.params / 1e6:.2f} M, {self.gflop:.2f} GFLOP per person at 224 px",
+            f"params: {self.params / 1e6:.2f} M, {self.gflop:.2f} GFLOP per person at "
+            f"{self.image_size} px",
         ]
         if self.fp16 and self.fp32_max_rel_error:
             lines.append("parity fp32 graph vs PyTorch: " + _fmt(self.fp32_max_rel_error))
@@ -116,15 +130,6 @@ def relative_errors(reference: Mapping[str, Any], actual: Mapping[str, Any]) -> 
             raise ParityError(f"output {name!r}: shape {act.shape} != PyTorch {ref.shape}")
         out[name] = float(np.abs(ref - act).max() / max(float(np.abs(ref).max()), _EPS))
     return out
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_checkpoint(model: Any, checkpoint: Path) -> None:
@@ -183,9 +188,10 @@ def load_checkpoint(model: Any, checkpoint: Path) -> None:
             problems.append(f"  {len(items)} {title}:\n{shown}{more}")
     if problems:
         raise CheckpointError(
-            f"checkpoint {checkpoint} does not fit the InstantHMR definition in "
-            "instanthmr/export/model.py:\n" + "\n".join(problems) + "\n"
-            "Use a state_dict of this architecture (e.g. the released instanthmr.pth)."
+            f"checkpoint {checkpoint} does not fit the InstantHMR architecture "
+            f"{model.arch.name!r} (instanthmr/export/nets.py):\n" + "\n".join(problems)
+            + "\nUse a state_dict of this architecture (the released instanthmr.pth is "
+            "'released'), or pick the architecture it was trained as (--arch)."
         )
     model.load_state_dict(state, strict=True)
 
@@ -233,7 +239,7 @@ def _export_fp32(model: Any, opset: int) -> bytes:
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             model,
-            example_inputs(PARITY_BATCH),
+            example_inputs(PARITY_BATCH, image_size=model.arch.image_size),
             buffer,
             input_names=[s.name for s in HMR_INPUTS],
             output_names=[s.name for s in HMR_OUTPUTS],
@@ -257,24 +263,6 @@ def _to_fp16(model_proto: Any) -> Any:
     return converted.model
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a unique name beside ``path`` (same filesystem), then rename over it.
-
-    The temporary file is created with the user's umask like any other file; a failure
-    removes it and leaves an existing ``path`` untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_hmr_onnx(
     output: str | os.PathLike[str],
     *,
@@ -285,12 +273,19 @@ def export_hmr_onnx(
     seed: int = 0,
     check: bool = True,
     verbose: bool = False,
+    arch: str = DEFAULT_ARCHITECTURE,
+    image_size: int | None = None,
+    cliff_focal: bool = False,
 ) -> ExportReport:
     """Export InstantHMR to ``output`` and return an :class:`ExportReport`.
 
     Exactly one of ``checkpoint`` (a ``.pth`` state_dict) and ``random_init=True`` (seeded
-    by ``seed``; real shapes and compute, meaningless poses) must be given. ``fp16`` writes
-    fp16 weights with float32 I/O. ``check`` runs the onnxruntime parity check (inputs
+    by ``seed``; real shapes and compute, meaningless poses) must be given. ``arch`` names
+    the architecture (``released``, the default and the published file's network;
+    ``card``; ``hgnetv2-b0``), ``image_size`` the crop size (default the architecture's
+    224; written as metadata ``image_size``), ``cliff_focal`` marks a network trained on
+    the focal-aware CLIFF vector (metadata ``cliff_focal``; the graph is the same). ``fp16``
+    writes fp16 weights with float32 I/O. ``check`` runs the onnxruntime parity check (inputs
     drawn with ``seed``) and raises :class:`ParityError` beyond tolerance. The file is
     written to a temporary name beside ``output`` and renamed only when everything passed,
     so an existing file is never replaced by a failed export. ``verbose`` prints progress.
@@ -319,12 +314,13 @@ def export_hmr_onnx(
     if output.is_dir():
         raise ValueError(f"output {output} is a directory; give a file path such as model.onnx")
 
-    model = build_model(seed)
+    model = build_model(seed, arch, image_size)
+    size = model.arch.image_size
     if checkpoint is not None:
         ckpt = Path(checkpoint)
         if not ckpt.is_file():
             raise FileNotFoundError(f"checkpoint {ckpt} not found")
-        source_hash = sha256_file(ckpt)
+        source_hash = file_sha256(ckpt)
         load_checkpoint(model, ckpt)
         say(f"loaded {ckpt} (sha256 {source_hash[:12]}...)")
     else:
@@ -338,7 +334,7 @@ def export_hmr_onnx(
     proto = onnx.load_from_string(_export_fp32(model, opset))
     fp32_errors: dict[str, float] = {}
     errors: dict[str, float] = {}
-    image, cliff = example_inputs(PARITY_BATCH, seed=seed + 1)
+    image, cliff = example_inputs(PARITY_BATCH, seed=seed + 1, image_size=size)
     feeds = {"image": image.numpy(), "cliff_cond": cliff.numpy()}
     reference = _torch_outputs(model, feeds) if check else {}
     if check:
@@ -347,25 +343,32 @@ def export_hmr_onnx(
         errors = fp32_errors
     if fp16:
         proto = _to_fp16(proto)
-    onnx.helper.set_model_props(
-        proto,
-        {
-            META_CONTRACT_VERSION: CONTRACT_VERSION,
-            META_SOURCE_HASH: source_hash,
-            META_RANDOM_INIT: "true" if checkpoint is None else "false",
-        },
-    )
+    props = {
+        META_CONTRACT_VERSION: CONTRACT_VERSION,
+        META_SOURCE_HASH: source_hash,
+        META_RANDOM_INIT: "true" if checkpoint is None else "false",
+        META_ARCHITECTURE: model.arch.name,
+        META_PARAMS: str(params),
+        META_GFLOP: f"{gflop:.3f}",
+        META_IMAGE_SIZE: str(size),
+    }
+    if cliff_focal:
+        props[META_CLIFF_FOCAL] = "true"
+    onnx.helper.set_model_props(proto, props)
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
     if fp16 and check:
         errors = relative_errors(reference, _ort_outputs(data, feeds))
         _check("fp16", errors, FP16_TOLERANCE)
-    _write_atomic(output, data)
+    atomic_write_bytes(output, data)
     report = ExportReport(
         path=output,
         params=params,
         gflop=gflop,
         fp16=fp16,
+        architecture=model.arch.name,
+        image_size=size,
+        cliff_focal=bool(cliff_focal),
         random_init=checkpoint is None,
         source_hash=source_hash,
         opset=opset,

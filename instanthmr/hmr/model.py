@@ -3,12 +3,21 @@
 All onnxruntime work goes through :class:`~instanthmr.runtime.session.Runtime`; this module only
 turns images and boxes into the contract's inputs and the outputs into
 :class:`~instanthmr.results.PersonResult` objects in full-frame coordinates.
+
+What the file is, is decided once at load by
+:func:`~instanthmr.runtime.contract.read_signature` (docs/architecture.md, "Model files
+the loader accepts"), and followed here: crops at the file's ``image_size``; the
+focal-aware CLIFF vector and the caller's focal (default 1.05 image diagonals) for
+``cliff_focal`` files; float16 inputs and outputs cast at the boundary; a fixed batch axis
+run in chunks of that size, the last one padded; outputs read by their bound names; the
+4-output MHR-only layout run only with a keypoint rig (``mhr_rig``), refused otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +26,8 @@ from ..geometry import (
     cliff_vectors,
     crop_images,
     crop_to_frame,
+    default_focal,
+    focal_cliff_vectors,
     full_frame_camera,
     image_size_of,
     normalize_crops,
@@ -25,12 +36,23 @@ from ..geometry import (
     validate_image,
 )
 from ..results import PersonResult
-from ..runtime.contract import CROP_SIZE, HMR_INPUTS, HMR_OUTPUTS
+from ..runtime.contract import (
+    HMR_OUTPUTS,
+    HMRSignature,
+    UnsupportedModelError,
+    read_signature,
+)
 from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
-from ..runtime.session import ModelSession, Runtime
+from ..runtime.session import ModelSession, Runtime, SessionBacked
+from . import standin
+from .kinds import RANDOM_INIT, ModelKind, kind_of
 from .weights import resolve_model
 
 OUTPUT_NAMES: tuple[str, ...] = tuple(s.name for s in HMR_OUTPUTS)
+MhrRig = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``rig(mhr_params (N, 204), shape_params (N, 45)) -> (N, 70, 3)``: body-centred MHR70
+keypoints in metres, camera axes (X right, Y down, Z forward), as ``joints_3d``."""
+_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +61,12 @@ log = logging.getLogger(__name__)
 class HMRBatch:
     """Model inputs for the persons of one frame, with the geometry to map outputs back."""
 
-    image: np.ndarray  # (N, 3, 224, 224) float32, normalised
+    image: np.ndarray  # (N, 3, S, S) float32, normalised (S: the model's crop size)
     cliff_cond: np.ndarray  # (N, 3) float32
     boxes: np.ndarray  # (N, 4) float64 xyxy
     squares: np.ndarray  # (N, 3) float64 [cx, cy, side]
     image_size: tuple[int, int]
+    focal: float  # the full-frame pinhole's focal in pixels (the one the CLIFF vector used)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -58,7 +81,7 @@ def finite_rows(outputs: dict[str, np.ndarray]) -> np.ndarray:
     return ok
 
 
-class HMRModel:
+class HMRModel(SessionBacked):
     """The InstantHMR ONNX model on one device.
 
     Args:
@@ -76,6 +99,18 @@ class HMRModel:
         io_binding: run through :class:`~instanthmr.runtime.io_binding.BoundRunner`
             (buffers allocated once per batch size). None: on for CUDA/TensorRT, off on
             CPU. A runtime built with ``cuda_graph=True`` needs it and ``pad_batch``.
+        focal: the camera's focal length in pixels, for focal-aware files (metadata
+            ``cliff_focal``) only; None: 1.05 image diagonals. It enters the CLIFF vector
+            and is the focal of every result's camera. Refused for the published
+            pixel-conditioned file, whose camera is fixed at f = the image diagonal.
+        mhr_rig: for the 4-output MHR-only layout: turns ``mhr_params`` and
+            ``shape_params`` into the 70 3D keypoints (:data:`MhrRig`). Without one such a
+            file is refused with what it is and what to install.
+
+    Raises:
+        ContractError: the file is none of the accepted variants (every difference listed).
+        UnsupportedModelError: an MHR-only file without ``mhr_rig``, ``focal`` for a
+            pixel-conditioned file, or ``pad_batch`` other than a file's fixed batch.
     """
 
     def __init__(
@@ -90,15 +125,49 @@ class HMRModel:
         warmup: bool = True,
         precision: str = "auto",
         io_binding: bool | None = None,
+        focal: float | None = None,
+        mhr_rig: MhrRig | None = None,
     ) -> None:
         if pad_batch is not None and pad_batch < 1:
             raise ValueError(f"pad_batch must be >= 1 or None, got {pad_batch}")
+        if focal is not None and not (np.isfinite(focal) and focal > 0):
+            raise ValueError(f"focal must be a positive number of pixels, got {focal}")
         self.runtime = runtime or Runtime(device, threads=threads, fallback=fallback)
         self.model_path = resolve_model(model)
-        self.model_session: ModelSession = self.runtime.load(
-            self.model_path, precision=precision, inputs=HMR_INPUTS, outputs=HMR_OUTPUTS
-        )
-        self.pad_batch = pad_batch
+        self.model_session: ModelSession = self.runtime.load(self.model_path, precision=precision)
+        session = self.model_session.session
+        self.signature: HMRSignature = read_signature(
+            str(self.model_path), session.get_inputs(), session.get_outputs(),
+            self.model_session.metadata,
+        )  # fmt: skip
+        sig = self.signature
+        if sig.mhr_only and mhr_rig is None:
+            raise UnsupportedModelError(mhr_only_refusal(self.model_path))
+        if focal is not None and not sig.cliff_focal:
+            raise UnsupportedModelError(
+                f"focal={focal:g} px does not apply to {self.model_path.name}: it is a "
+                "pixel-conditioned model (no cliff_focal metadata), trained with a camera of "
+                "f = the image diagonal, which its results use. Drop --focal/focal=, or use "
+                "a focal-aware file"
+            )
+        if sig.batch is not None and pad_batch not in (None, sig.batch):
+            raise UnsupportedModelError(
+                f"{self.model_path.name} has a fixed batch of {sig.batch}; pad_batch="
+                f"{pad_batch} cannot apply (persons run in chunks of {sig.batch})"
+            )
+        if sig.notes:
+            log.info("%s: %s", self.model_path.name, "; ".join(sig.notes))
+        self.focal = focal
+        self.mhr_rig = mhr_rig
+        self.pad_batch = sig.batch or pad_batch
+        meta = self.model_session.metadata
+        self.model_kind: ModelKind = kind_of(meta)
+        """What the file is (InstantHMR, random-init, the stand-in): :mod:`.kinds`."""
+        self.real_joints = standin.real_joint_mask(meta)
+        """(70,) bool: the joints the model really predicts (the stand-in approximates some)."""
+        self._refit_cam = standin.is_standin(meta)
+        if self._refit_cam:
+            log.warning("!!! %s: %s !!!", self.model_path.name, self.model_kind.notice)
         graph = self.runtime.cuda_graph and self.provider in GPU_PROVIDERS
         if io_binding is None:
             io_binding = self.provider in GPU_PROVIDERS
@@ -107,34 +176,52 @@ class HMRModel:
         self.runner: BoundRunner | None = None
         if io_binding:
             self.runner = BoundRunner(
-                self.model_session, OUTPUT_NAMES, cuda_graph=graph,
-                batch_sizes=[pad_batch] if graph and pad_batch else None,
+                self.model_session, list(sig.outputs.values()), cuda_graph=graph,
+                batch_sizes=[self.pad_batch] if graph and self.pad_batch else None,
                 device_id=self.runtime.device_id,
             )  # fmt: skip
         if warmup:
-            self.runtime.warmup(self.runner or self.model_session, self._zeros, [pad_batch or 1])
-
-    @property
-    def provider(self) -> str:
-        """The execution provider that actually runs the model."""
-        return self.model_session.provider
+            self.runtime.warmup(self.runner or self.model_session, self._zeros,
+                                [self.pad_batch or 1])  # fmt: skip
 
     @property
     def random_init(self) -> bool:
-        """True for a random-init export (meaningless poses)."""
-        return self.model_session.random_init
+        """True for a random-init export (meaningless poses): ``model_kind`` random-init."""
+        return self.model_kind.name == RANDOM_INIT
 
     @property
     def precision(self) -> str:
         """What runs: ``fp32``, ``fp16`` or ``int8``."""
         return self.model_session.precision
 
-    @staticmethod
-    def _zeros(n: int) -> dict[str, np.ndarray]:
+    @property
+    def image_size(self) -> int:
+        """The square crop size of this model file (224 for the published file)."""
+        return self.signature.image_size
+
+    @property
+    def cliff_focal(self) -> bool:
+        """True for a focal-aware file (metadata ``cliff_focal``)."""
+        return self.signature.cliff_focal
+
+    def focal_for(self, image_size: tuple[int, int]) -> float:
+        """The focal (pixels) of the camera for frames of ``image_size = (W, H)``."""
+        return self.focal if self.focal is not None else default_focal(image_size,
+                                                                      self.cliff_focal)
+
+    def _zeros(self, n: int) -> dict[str, np.ndarray]:
+        s = self.image_size
+        return self._feeds(np.zeros((n, 3, s, s), np.float32), np.zeros((n, 3), np.float32))
+
+    def _feeds(self, image: np.ndarray, cliff_cond: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's own input names and dtypes (float16 inputs are cast here)."""
+        sig = self.signature
+        names = sig.inputs
         return {
-            "image": np.zeros((n, 3, CROP_SIZE, CROP_SIZE), np.float32),
-            "cliff_cond": np.zeros((n, 3), np.float32),
-        }
+            names["image"]: image.astype(_NUMPY[sig.dtypes[names["image"]]], copy=False),
+            names["cliff_cond"]: cliff_cond.astype(_NUMPY[sig.dtypes[names["cliff_cond"]]],
+                                                   copy=False),
+        }  # fmt: skip
 
     def prepare(self, image_rgb: np.ndarray, boxes: object) -> HMRBatch:
         """Validate the image and boxes; build crops and CLIFF vectors (the crop stage)."""
@@ -142,38 +229,64 @@ class HMRModel:
         size = image_size_of(image)
         b = validate_boxes(boxes, size)
         squares = square_crops(b)
-        crops = crop_images(image, squares)
-        return HMRBatch(normalize_crops(crops), cliff_vectors(b, size), b, squares, size)
+        crops = crop_images(image, squares, self.image_size)
+        focal = self.focal_for(size)
+        cliff = focal_cliff_vectors(b, size, focal) if self.cliff_focal else cliff_vectors(b, size)
+        return HMRBatch(normalize_crops(crops), cliff, b, squares, size, focal)
 
     def infer(
         self, image: np.ndarray, cliff_cond: np.ndarray, batched: bool = True
     ) -> dict[str, np.ndarray]:
-        """Run the model on (N, 3, 224, 224) crops and (N, 3) CLIFF vectors.
+        """Run the model on (N, 3, S, S) crops and (N, 3) CLIFF vectors (float32).
 
         With ``batched`` all persons go through one call (chunks of ``pad_batch`` when set,
-        the last chunk padded with zeros, padded rows discarded); otherwise one call per person.
+        the last chunk padded with zeros, padded rows discarded); otherwise one call per
+        person (a file with a fixed batch always runs padded chunks of that size). Returns
+        the five contract outputs by their contract names, float32.
         """
         n = len(image)
         if n == 0:
             return {s.name: np.zeros((0, *s.shape[1:]), np.float32) for s in HMR_OUTPUTS}
-        chunk = (self.pad_batch or n) if batched else 1
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_NAMES}
+        fixed = self.signature.batch
+        chunk = fixed or ((self.pad_batch or n) if batched else 1)
+        pad_to = fixed or (self.pad_batch if batched else None)
+        bound = self.signature.outputs  # contract name -> graph name
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in bound}
         for start in range(0, n, chunk):
             img = image[start : start + chunk]
             cond = cliff_cond[start : start + chunk]
             m = len(img)
-            if batched and self.pad_batch and m < self.pad_batch:
-                pad = self.pad_batch - m
-                img = np.concatenate([img, np.zeros((pad, *img.shape[1:]), np.float32)])
-                cond = np.concatenate([cond, np.zeros((pad, 3), np.float32)])
-            feeds = {"image": img, "cliff_cond": cond}
+            if pad_to and m < pad_to:
+                pad = pad_to - m
+                img = np.concatenate([img, np.zeros((pad, *img.shape[1:]), img.dtype)])
+                cond = np.concatenate([cond, np.zeros((pad, 3), cond.dtype)])
+            feeds = self._feeds(img, cond)
             if self.runner is not None:
                 out = self.runner.run(feeds)
             else:
-                out = self.model_session.run(feeds, OUTPUT_NAMES)
-            for k in OUTPUT_NAMES:
-                parts[k].append(out[k][:m])
-        return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items()}
+                out = self.model_session.run(feeds, list(bound.values()))
+            for k, graph_name in bound.items():
+                parts[k].append(out[graph_name][:m])
+        outputs = {
+            k: (v[0] if len(v) == 1 else np.concatenate(v)).astype(np.float32, copy=False)
+            for k, v in parts.items()
+        }
+        if self.signature.mhr_only:
+            outputs["joints_3d"] = self._rig_keypoints(outputs)
+        return outputs
+
+    def _rig_keypoints(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """joints_3d of an MHR-only file from its ``mhr_rig``, shape-checked."""
+        assert self.mhr_rig is not None  # refused at load otherwise
+        n = len(outputs["mhr_params"])
+        joints = np.asarray(self.mhr_rig(outputs["mhr_params"], outputs["shape_params"]),
+                            dtype=np.float32)  # fmt: skip
+        if joints.shape != (n, 70, 3):
+            raise ValueError(
+                f"mhr_rig returned shape {joints.shape}; expected ({n}, 70, 3): the 70 MHR70 "
+                "keypoints in metres for each person"
+            )
+        return joints
 
     def postprocess(
         self, batch: HMRBatch, outputs: dict[str, np.ndarray], scores: object = None
@@ -189,7 +302,11 @@ class HMRModel:
             raise ValueError(f"scores must have shape ({n},) to match the boxes, got {sc.shape}")
         if n == 0:
             return []
-        focal, pp = full_frame_camera(batch.image_size)
+        focal, pp = full_frame_camera(batch.image_size, batch.focal)
+        if self._refit_cam:  # the stand-in's graph assumes a 4:3 frame: solve for this one
+            cam = standin.refit_cam_trans(outputs, batch.squares, batch.image_size,
+                                          self.real_joints)  # fmt: skip
+            outputs = {**outputs, "cam_trans": cam}
         joints_2d = crop_to_frame(outputs["joints_2d"], batch.squares)
         finite = finite_rows(outputs)
         if not finite.all():
@@ -228,3 +345,24 @@ class HMRModel:
         batch = self.prepare(image_rgb, boxes)
         outputs = self.infer(batch.image, batch.cliff_cond, batched=batched)
         return self.postprocess(batch, outputs, scores)
+
+
+def mhr_only_refusal(path: os.PathLike[str] | str) -> str:
+    """Why an MHR-only file cannot run without a keypoint rig, and what to install or pass."""
+    from ..animation.mhr import INSTALL_HINT, mhr_missing
+
+    name = os.path.basename(os.fspath(path))
+    missing = mhr_missing()
+    if missing:
+        status = f"Meta's MHR is not installed here: {INSTALL_HINT}."
+    else:
+        status = ("Meta's MHR is installed, but it poses MHR's own 127-joint skeleton; the "
+                  "70 MHR70 keypoints also need a keypoint mapping that the mhr package "
+                  "does not provide.")  # fmt: skip
+    return (
+        f"{name} is an InstantHMR 'MHR-only' file: 4 outputs (mhr_params, shape_params, "
+        "cam_trans, joints_2d) and no joints_3d, so its 70 3D keypoints have to be computed "
+        f"by running the MHR rig on mhr_params and shape_params. {status} Then pass the rig "
+        "as HMRModel(..., mhr_rig=fn), fn(mhr_params (N, 204), shape_params (N, 45)) -> "
+        "(N, 70, 3) metres; or use a 5-output file such as the published instanthmr.onnx."
+    )

@@ -1,7 +1,7 @@
 """Find the InstantHMR model file: a local path, or the release on the Hugging Face Hub.
 
 The released weights live in the Hub repository ``momolesang/InstantHMR``
-(https://huggingface.co/momolesang/InstantHMR): ``instanthmr.onnx`` (about 77 MB, fp16 weights
+(https://huggingface.co/momolesang/InstantHMR): ``instanthmr.onnx`` (80,961,622 bytes, fp16 weights
 with float32 inputs and outputs) and ``instanthmr.pth`` (about 461 MB PyTorch checkpoint).
 The weights are under the SAM licence, because they are distilled from
 ``facebook/sam-3d-body-dinov3``; the InstantHMR code is Apache-2.0.
@@ -21,6 +21,13 @@ dropped connection is resumed with ``Range`` a few times, and on any failure the
 is deleted. What it does not check is the content, so a freshly downloaded LFS file is also
 compared with the sha256 the Hub announced (its ``ETag``); a mismatch removes it from the cache.
 Files the caller names by path are never written to.
+
+The default model is pinned (:mod:`instanthmr.hmr.pinned`): the published file is downloaded
+by its revision, its announced size and hash are checked before the download, its real size
+and sha256 after it, and a cached copy is checked (size, blob hash) before it is returned.
+A mismatch raises :class:`WeightsMismatchError` naming both hashes and how to accept another
+file on purpose; what the failed download wrote is removed, and a good cached copy is never
+replaced (a commit revision that is cached is never fetched again).
 """
 
 from __future__ import annotations
@@ -33,9 +40,18 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .pinned import (
+    RELEASED,
+    PinnedFile,
+    cached_copy_problem,
+    content_problem,
+    how_to_accept_another,
+)
+
 DEFAULT_MODEL_NAME = "instanthmr"
-DEFAULT_REPO_ID = "momolesang/InstantHMR"
-DEFAULT_FILENAME = "instanthmr.onnx"
+STANDIN_NAME = "standin"  # the stand-in shipped in the package (instanthmr.hmr.standin)
+DEFAULT_REPO_ID = RELEASED.repo_id
+DEFAULT_FILENAME = RELEASED.filename
 HUB_URL = f"https://huggingface.co/{DEFAULT_REPO_ID}"
 WEIGHTS_LICENSE = (
     "the InstantHMR weights are under the SAM licence (distilled from "
@@ -50,8 +66,11 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "DEFAULT_REPO_ID",
     "HUB_URL",
+    "RELEASED",
     "WEIGHTS_LICENSE",
+    "PinnedFile",
     "WeightsDownloadError",
+    "WeightsMismatchError",
     "WeightsNotFoundError",
     "resolve_model",
     "unreachable",
@@ -70,6 +89,13 @@ class WeightsDownloadError(WeightsNotFoundError):
     """A download started but did not give a complete, verified file (nothing was cached)."""
 
 
+class WeightsMismatchError(WeightsDownloadError):
+    """The Hub (or the cache) offered another file than the pinned published one.
+
+    The message names both hashes and how to accept another file on purpose.
+    """
+
+
 def resolve_model(
     name_or_path: str | os.PathLike[str] | None = None,
     *,
@@ -77,21 +103,29 @@ def resolve_model(
     filename: str = DEFAULT_FILENAME,
     revision: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    pinned: PinnedFile | None = RELEASED,
 ) -> Path:
     """Return the path of a model file, downloading it from the Hugging Face Hub if needed.
 
     Args:
         name_or_path: one of
             - ``None`` or ``"instanthmr"``: ``filename`` from the Hub repository ``repo_id``
-              (by default the released ``instanthmr.onnx``), through the Hub cache;
-            - ``"hf://owner/repo[@revision]/path/in/repo"``: any file on the Hub;
+              (by default the published ``instanthmr.onnx``, pinned: see ``pinned``),
+              through the Hub cache;
+            - ``"standin"``: the stand-in shipped in the package, MediaPipe's BlazePose in
+              the InstantHMR contract (NOT InstantHMR: :mod:`instanthmr.hmr.standin`);
+            - ``"hf://owner/repo[@revision][/path/in/repo]"``: any file on the Hub, taken as
+              named, without the pin (``filename`` when the address names no file);
             - a local file path (returned resolved, never modified), or a directory that
               contains ``filename``.
         repo_id: Hub repository used for ``None`` / ``"instanthmr"``.
         filename: file in that repository (e.g. ``"instanthmr.pth"``).
         revision: branch, tag or commit; ``None`` means ``main`` (or the ``@revision`` of an
-            ``hf://`` address).
+            ``hf://`` address), or the pinned revision for the pinned file.
         cache_dir: Hub cache folder; ``None`` uses ``HF_HUB_CACHE`` / ``HF_HOME``.
+        pinned: the file ``None`` / ``"instanthmr"`` must be when ``repo_id``, ``filename``
+            and ``revision`` are left at (or equal to) its own: downloaded at its revision,
+            size and sha256 checked before first use. None turns the check off.
 
     Returns:
         The absolute path of the file (for Hub files, the path inside the Hub cache).
@@ -102,24 +136,37 @@ def resolve_model(
             is not cached. The message tells how to get the file.
         WeightsDownloadError: the download was cut short or its content does not match the
             checksum the Hub announced; the cache keeps no partial or corrupt copy.
+        WeightsMismatchError: the pinned file's download or cached copy is another file
+            (size or sha256); nothing is kept, and the message says how to accept another
+            file on purpose.
         ValueError: a malformed ``hf://`` address or repository id.
     """
+    if isinstance(name_or_path, str) and name_or_path.strip().lower() == STANDIN_NAME:
+        from .standin import standin_path
+
+        return standin_path()
     if name_or_path is None or (
         isinstance(name_or_path, str) and name_or_path.strip().lower() == DEFAULT_MODEL_NAME
     ):
+        pin = pinned
+        if pin is not None and (repo_id, filename) == (pin.repo_id, pin.filename) and (
+            revision in (None, pin.revision)
+        ):
+            return _from_hub(repo_id, filename, revision=pin.revision, cache_dir=cache_dir,
+                             pin=pin)  # fmt: skip
         return _from_hub(repo_id, filename, revision=revision, cache_dir=cache_dir)
     if isinstance(name_or_path, str) and name_or_path.startswith("hf://"):
         from huggingface_hub import parse_hf_uri
 
         uri = parse_hf_uri(name_or_path)  # raises HfUriError (a ValueError) with the reason
-        if not uri.is_repo or not uri.path_in_repo:
+        if not uri.is_repo:
             raise ValueError(
                 f"{name_or_path!r} does not name a file in a Hub repository; "
                 "use hf://owner/repo/path/to/file.onnx (optionally owner/repo@revision)."
             )
         return _from_hub(
             uri.id,
-            uri.path_in_repo,
+            uri.path_in_repo or filename,
             revision=uri.revision or revision,
             cache_dir=cache_dir,
             repo_type=uri.type,
@@ -156,7 +203,7 @@ def _local(path: Path, filename: str) -> Path:
     else:
         problem = (
             f"{text!r} is neither an existing file nor a known model name "
-            f"(known: {DEFAULT_MODEL_NAME!r}, or hf://owner/repo/file.onnx)."
+            f"(known: {DEFAULT_MODEL_NAME!r}, {STANDIN_NAME!r}, or hf://owner/repo/file.onnx)."
         )
     raise WeightsNotFoundError(
         problem + "\n" + _how_to_get(DEFAULT_REPO_ID, DEFAULT_FILENAME, None)
@@ -171,8 +218,15 @@ def _from_hub(
     revision: str | None,
     cache_dir: str | os.PathLike[str] | None,
     repo_type: str = "model",
+    pin: PinnedFile | None = None,
 ) -> Path:
-    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub import (
+        constants,
+        get_hf_file_metadata,
+        hf_hub_download,
+        hf_hub_url,
+        try_to_load_from_cache,
+    )
     from huggingface_hub.errors import (
         HFValidationError,
         LocalEntryNotFoundError,
@@ -194,7 +248,7 @@ def _from_hub(
         except HFValidationError as exc:
             raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
         if isinstance(cached, str):
-            return Path(cached)  # the cached copy, as in offline mode
+            return _checked_cache(Path(cached), pin, where)  # the cached copy, as offline
         raise WeightsNotFoundError(
             f"Could not download {where}: the Hub at {endpoint} cannot be reached from this "
             f"machine: {problem}.\n{how}"
@@ -203,6 +257,27 @@ def _from_hub(
         before = try_to_load_from_cache(
             repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type
         )
+        stale = ""
+        if pin is not None and isinstance(before, str):
+            stale = cached_copy_problem(Path(before), pin)
+            if not stale or offline:
+                return _checked_cache(Path(before), pin, where)  # good (or offline: say why)
+        if pin is not None and not offline:  # what the Hub announces, before downloading
+            meta = get_hf_file_metadata(
+                hf_hub_url(repo_id, filename, revision=revision, repo_type=repo_type,
+                           endpoint=endpoint), endpoint=endpoint,
+            )  # fmt: skip
+            announced = (meta.etag or "").strip('"').removeprefix("W/").strip('"')
+            other = meta.size != pin.size or (
+                _SHA256.fullmatch(announced) is not None and announced != pin.sha256
+            )
+            if meta.commit_hash is not None and other:  # (not a Hub: hf_hub_download says so)
+                raise WeightsMismatchError(
+                    f"The Hub at {endpoint} announces {where} as {meta.size:,} bytes with "
+                    f"sha256 {announced or '(none)'}, not the published file ({pin.size:,} "
+                    f"bytes, sha256 {pin.sha256}). Nothing was downloaded.\n"
+                    + how_to_accept_another(pin)
+                )
         path = Path(
             hf_hub_download(
                 repo_id,
@@ -212,8 +287,11 @@ def _from_hub(
                 cache_dir=cache_dir,
                 endpoint=endpoint,
                 local_files_only=offline,
+                force_download=bool(stale),  # a damaged cached copy is fetched again
             )
         )
+    except WeightsMismatchError:
+        raise
     except LocalEntryNotFoundError as exc:
         if offline:
             why = (
@@ -244,10 +322,40 @@ def _from_hub(
             f"The download of {where} via {endpoint} failed: {_first_line(exc)}\n"
             "Nothing was stored in the cache; run the same command again to retry.\n" + how
         ) from exc
-    fresh = not isinstance(before, str) or Path(before).resolve() != path.resolve()
+    fresh = stale or not isinstance(before, str) or Path(before).resolve() != path.resolve()
     if fresh:
         _verify_blob(path, where, how)
+    if pin is not None:
+        problem, _ = content_problem(path, pin)
+        if problem:
+            _drop_download(path)
+            raise WeightsMismatchError(
+                f"The download of {where} is not the published InstantHMR file: {problem}. "
+                "It was removed from the cache (no good copy was replaced).\n"
+                + how_to_accept_another(pin)
+            )
     return path
+
+
+def _checked_cache(path: Path, pin: PinnedFile | None, where: str) -> Path:
+    """A cached copy, checked against the pin when there is one."""
+    problem = cached_copy_problem(path, pin) if pin is not None else ""
+    if problem:
+        assert pin is not None
+        raise WeightsMismatchError(
+            f"The cached copy of {where} ({path}) is not the published InstantHMR file: "
+            f"{problem}. Delete it and download again with the Hub reachable (unset "
+            "HF_HUB_OFFLINE).\n" + how_to_accept_another(pin)
+        )
+    return path
+
+
+def _drop_download(path: Path) -> None:
+    """Remove a download that failed its check: the cache link and the blob it points to."""
+    blob = path.resolve()
+    path.unlink(missing_ok=True)
+    if blob != path:
+        blob.unlink(missing_ok=True)
 
 
 def _verify_blob(path: Path, where: str, how: str) -> None:
@@ -291,6 +399,9 @@ def _how_to_get(repo_id: str, filename: str, revision: str | None, repo_type: st
             " --output models/instanthmr-random.onnx",
             "    or set up and run everything with random-init models: python install.py run"
             " --random-init",
+            "  - for real body motion without InstantHMR: --model standin, MediaPipe's BlazePose"
+            " shipped in the",
+            "    package (a labelled stand-in: NOT InstantHMR, no body-model parameters),",
             f"Licence: {WEIGHTS_LICENSE}.",
         ]
     return "\n".join(lines)

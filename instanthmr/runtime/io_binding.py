@@ -29,6 +29,7 @@ import onnxruntime as ort
 from .session import CUDA, TENSORRT, ModelSession
 
 GPU_PROVIDERS = (CUDA, TENSORRT)
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 @dataclass
@@ -89,12 +90,14 @@ class BoundRunner:
         outs = _per_sample_shapes(session.get_outputs())
         names = list(output_names) if output_names is not None else list(outs)
         self._out_shapes = {n: outs[n] for n in names}
+        self._dtypes = {a.name: _DTYPES.get(a.type, np.float32)
+                        for a in (*session.get_inputs(), *session.get_outputs())}  # fmt: skip
         self._slots: dict[int, _Slot] = {}
         self._lock = threading.Lock()
 
-    def _alloc(self, shape: tuple[int, ...]) -> ort.OrtValue:
+    def _alloc(self, name: str, shape: tuple[int, ...]) -> ort.OrtValue:
         return ort.OrtValue.ortvalue_from_shape_and_type(
-            shape, np.float32, self.device, self.device_id
+            shape, self._dtypes[name], self.device, self.device_id
         )
 
     def _slot(self, n: int) -> _Slot:
@@ -105,8 +108,8 @@ class BoundRunner:
             raise ValueError(
                 f"batch size {n} is not one of the bound sizes {self.batch_sizes}; pad the batch"
             )
-        inputs = {k: self._alloc((n, *s)) for k, s in self._in_shapes.items()}
-        outputs = {k: self._alloc((n, *s)) for k, s in self._out_shapes.items()}
+        inputs = {k: self._alloc(k, (n, *s)) for k, s in self._in_shapes.items()}
+        outputs = {k: self._alloc(k, (n, *s)) for k, s in self._out_shapes.items()}
         binding = self.model.session.io_binding()
         for name, value in inputs.items():
             binding.bind_ortvalue_input(name, value)
@@ -133,7 +136,7 @@ class BoundRunner:
         with self._lock:
             slot = self._slot(n)
             for name, value in slot.inputs.items():
-                arr = np.ascontiguousarray(feeds[name], dtype=np.float32)
+                arr = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
                 if arr.shape != (n, *self._in_shapes[name]):
                     raise ValueError(
                         f"input {name!r} has shape {arr.shape}; expected "

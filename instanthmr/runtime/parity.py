@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import supervision as sv
 
 from .contract import CROP_SIZE
 
@@ -85,9 +86,12 @@ def _pctl(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else 0.0
 
 
-def hmr_parity(ref: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Joint errors of ``test`` against ``ref`` (HMR output dicts on the same inputs)."""
-    px_per_unit = CROP_SIZE / 2.0
+def hmr_parity(
+    ref: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], crop: int = CROP_SIZE
+) -> dict[str, float]:
+    """Joint errors of ``test`` against ``ref`` (HMR output dicts on the same inputs);
+    2D errors in pixels of the model's ``crop``-pixel square crop."""
+    px_per_unit = crop / 2.0
     e2 = np.linalg.norm((test["joints_2d"] - ref["joints_2d"]) * px_per_unit, axis=-1).ravel()
     e3 = np.linalg.norm((test["joints_3d"] - ref["joints_3d"]) * 1000.0, axis=-1).ravel()
     cam = np.linalg.norm((test["cam_trans"] - ref["cam_trans"]) * 1000.0, axis=-1).ravel()
@@ -105,17 +109,6 @@ def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     cx, cy, w, h = (b[..., i] for i in range(4))
     w, h = np.maximum(w, 0), np.maximum(h, 0)
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU matrix of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def _person_scores(logits: np.ndarray) -> np.ndarray:
@@ -155,7 +148,7 @@ def detector_parity(
         r_top = r_top[rs[r_top] >= min_score]
         if not len(r_top):
             continue
-        iou = box_iou(_cxcywh_to_xyxy(rb[0, r_top]), _cxcywh_to_xyxy(tb[0, t_top]))
+        iou = sv.box_iou_batch(_cxcywh_to_xyxy(rb[0, r_top]), _cxcywh_to_xyxy(tb[0, t_top]))
         free = np.ones(len(t_top), dtype=bool)
         for i in range(len(r_top)):  # greedy one-to-one, best fp32 detection first
             j = int(np.argmax(np.where(free, iou[i], -1.0)))

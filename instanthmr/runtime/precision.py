@@ -11,15 +11,14 @@ The released InstantHMR file has fp16 weights with float32 inputs and outputs. O
 provider fp16 runs slower than fp32 because onnxruntime inserts casts around every op, so
 such a model is converted to fp32 once and the result is cached next to the source file,
 keyed by the source's SHA-256 (``<stem>.fp32-<hash16>.onnx``). Where that folder is not
-writable, or is inside the Hugging Face Hub cache, it goes to ``$XDG_CACHE_HOME/instanthmr``.
+writable, or is inside the Hugging Face Hub cache or the installed package (the shipped
+stand-in), it goes to ``$XDG_CACHE_HOME/instanthmr``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from ..fileio import atomic_path, file_sha256
 from .parity import ParityError, check_int8, int8_path, is_quantized, report_of, speed_ratio
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,8 @@ _CPU = "CPUExecutionProvider"
 _TENSORRT = "TensorrtExecutionProvider"
 
 
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+class ModelFileError(ValueError):
+    """A model file is not a readable ONNX model (empty, truncated, or another format)."""
 
 
 def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
@@ -61,7 +56,7 @@ def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     if problem:
         size = Path(path).stat().st_size
         problem = "the file is empty" if size == 0 else problem
-        raise ValueError(
+        raise ModelFileError(
             f"{path} is not a readable ONNX model ({size} bytes): {problem}. The file may be "
             "truncated or empty (an interrupted download or export) or not an ONNX file; "
             "delete it and download or export it again."
@@ -157,15 +152,8 @@ def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def save_model_atomic(model: onnx.ModelProto, dest: Path) -> None:
     """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(dest) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def _user_cache_dir() -> Path:
@@ -190,8 +178,9 @@ def ensure_fp32(source: str | os.PathLike[str]) -> Path:
     digest = file_sha256(src)
     beside = fp32_cache_path(src, digest)
     candidates = [beside, _user_cache_dir() / beside.name]
-    if any(part.startswith("models--") for part in src.parts):
-        candidates = candidates[1:]  # never write into the Hugging Face Hub's own cache
+    package = Path(__file__).resolve().parents[1]
+    if any(part.startswith("models--") for part in src.parts) or package in src.resolve().parents:
+        candidates = candidates[1:]  # never write into the Hub's cache or the package itself
     for cached in candidates:
         if cached.is_file():
             return cached

@@ -11,10 +11,8 @@ Files (images, folders, videos) are read in order and never drop a frame. Live s
 that keeps only the newest frame, so a slow consumer never builds up lag; the frames it
 overwrote are counted in :attr:`FrameSource.dropped`. A source is meant to be iterated once.
 
-This module is the public entry: the live-source code sits in :mod:`instanthmr.sources.live`, whose
-public names (``LatestFrameReader``, ``LiveSource``, ``Capture``, ``open_camera``,
-``open_stream``) are re-exported here. They are loaded on first use, since
-:mod:`instanthmr.sources.live` builds on the classes defined here.
+This module holds the file sources and :func:`open_source`; the base classes are in
+:mod:`instanthmr.sources.base` and the live sources in :mod:`instanthmr.sources.live`.
 """
 
 from __future__ import annotations
@@ -24,29 +22,25 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from .live import Capture, LatestFrameReader, LiveSource, open_camera, open_stream
+from .base import CameraNotFoundError, Frame, FrameSource, SourceError, bgr_to_rgb
+from .live import open_camera, open_stream
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "SAMPLE_VIDEO",
     "CameraNotFoundError",
-    "Capture",
     "Frame",
     "FrameSource",
     "ImageSource",
-    "LatestFrameReader",
-    "LiveSource",
     "SourceError",
     "VideoSource",
+    "asset_path",
     "bgr_to_rgb",
     "expand_images",
     "folder_images",
@@ -59,25 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_LIVE_NAMES = frozenset(
-    {"Capture", "LatestFrameReader", "LiveSource", "open_camera", "open_stream"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export the live-source names from :mod:`instanthmr.sources.live` on first use.
-
-    A plain import at the top would be circular (``instanthmr.sources.live`` subclasses
-    :class:`FrameSource`), so ``from instanthmr.sources.files import LatestFrameReader`` goes
-    through here instead (PEP 562).
-    """
-    if name in _LIVE_NAMES:
-        from . import live
-
-        return getattr(live, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
 )  # fmt: skip
@@ -88,79 +63,9 @@ TIMESTAMP_NUDGE = 0.001
 """Seconds a repeated or backwards video timestamp is moved past the previous one."""
 
 
-class SourceError(RuntimeError):
-    """A source could not be opened or read; the message names it and the fix."""
-
-
-class CameraNotFoundError(SourceError):
-    """No camera answers at the requested index."""
-
-
-@dataclass
-class Frame:
-    """One frame from a source.
-
-    Attributes:
-        image: RGB ``uint8`` array shaped (H, W, 3).
-        index: 0-based position of the frame among the frames this source delivered.
-        timestamp: seconds; container time for videos, time since opening for live sources.
-        source: name of the source (file path, ``camera:0``, or the URL).
-    """
-
-    image: np.ndarray
-    index: int
-    timestamp: float
-    source: str
-
-
-class FrameSource:
-    """Base class: an iterable of :class:`Frame` and a context manager.
-
-    Attributes:
-        name: what the frames come from (shown in logs and progress bars).
-        is_live: True for cameras and streams (frames may be dropped to stay current).
-        total_frames: number of frames when known in advance (for a progress bar), else None.
-        fps: nominal frame rate when known, else None.
-    """
-
-    name: str = ""
-    is_live: bool = False
-    total_frames: int | None = None
-    fps: float | None = None
-
-    @property
-    def dropped(self) -> int:
-        """Frames skipped to stay current (always 0 for files)."""
-        return 0
-
-    def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the underlying file or device; safe to call more than once."""
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
-
-
 def _natural_key(path: Path) -> list[object]:
     """Sort key that puts frame_2.png before frame_10.png."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
-
-
-def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
-    """An OpenCV image (BGR, BGRA or grey) as RGB ``uint8`` (H, W, 3)."""
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -368,24 +273,28 @@ def open_source(
         return ImageSource(folder_images(folder), fps=image_fps, name=str(folder))
     if video is not None:
         return VideoSource(video)
-    from .live import open_camera, open_stream
-
     if camera is not None:
         return open_camera(camera)
     assert url is not None
     return open_stream(url)
 
 
-def sample_video_path() -> Path:
-    """The short synthetic clip shipped with the package (made by ``tools/make_sample.py``)."""
+def asset_path(name: str, what: str, rebuild: str) -> Path:
+    """A file shipped in the package's ``assets/`` folder; FileNotFoundError naming ``what``
+    it is and the ``rebuild`` command when it is missing."""
     try:
-        path = Path(str(resources.files("instanthmr") / "assets" / SAMPLE_VIDEO))
+        path = Path(str(resources.files("instanthmr") / "assets" / name))
     except (NotADirectoryError, TypeError, ModuleNotFoundError):
         # a stale editable install can expose the package as a namespace, which
         # importlib.resources on Python < 3.12 cannot walk; the file sits beside this module.
-        path = Path(__file__).resolve().parents[1] / "assets" / SAMPLE_VIDEO
+        path = Path(__file__).resolve().parents[1] / "assets" / name
     if not path.is_file():
-        raise FileNotFoundError(
-            f"sample clip missing at {path}; regenerate it with `python tools/make_sample.py`"
-        )
+        raise FileNotFoundError(f"{what} missing at {path}; rebuild it with `{rebuild}`")
     return path
+
+
+def sample_video_path() -> Path:
+    """The sample clip shipped with the package: 10 s of OpenCV's vtest.avi
+    (:mod:`instanthmr.sources.sample`, made by ``tools/make_sample.py``)."""
+    return asset_path(SAMPLE_VIDEO, "sample clip",
+                      "python tools/make_sample.py --source PATH/TO/vtest.avi")  # fmt: skip

@@ -23,7 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .files import CameraNotFoundError, Frame, FrameSource, SourceError, bgr_to_rgb
+from .base import CameraNotFoundError, Frame, FrameSource, SourceError, bgr_to_rgb
 
 log = logging.getLogger(__name__)
 

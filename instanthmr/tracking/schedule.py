@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..skeleton import JOINT_NAMES, NUM_JOINTS
+from ..skeleton import BODY_JOINTS as BODY_JOINTS  # re-exported: instanthmr.stride.BODY_JOINTS
+from ..skeleton import NUM_JOINTS, JointSelection, select_joints
 from .scene_change import MotionCheck
 
 REASONS: tuple[str, ...] = (
@@ -58,21 +59,6 @@ REASONS: tuple[str, ...] = (
 )
 """Every reason :meth:`StrideScheduler.should_detect` can give for running the detector."""
 
-JointSelection = str | np.ndarray | list[int]
-"""``"body"``, ``"all"`` or explicit joint indices (see :func:`select_joints`)."""
-
-_FINGER_WORDS = ("thumb", "index", "middle", "ring", "pinky")
-
-BODY_JOINTS: np.ndarray = np.array(
-    [i for i, name in enumerate(JOINT_NAMES) if not any(w in name for w in _FINGER_WORDS)],
-    dtype=np.int64,
-)
-"""The 30 MHR70 joints that are not finger joints: face, neck, torso, arms up to the
-wrists, legs and feet. Boxes and tracking distances use these by default: the 40 finger
-joints are tiny in the 224-pixel crop (the least reliable output of the 2D head), one
-stray fingertip would stretch a box, and in a mean over all 70 joints the hands would
-outweigh the body 4 to 3. The wrists are kept; the box expansion covers the hands."""
-
 DEFAULT_EXPAND = 1.15
 """Default growth of the keypoint span into a box. The body joints stop at the eyes/ears,
 the wrists and the heels/toes; a detector box also holds the top of the head (about 7% of
@@ -80,28 +66,6 @@ a standing person's height above the eyes), the hands and some clothing. Scaling
 by 1.15 about its centre (7.5% of the span added on each side) brings it close to a
 detector box, so the HMR crop (which adds its own 1.2x square margin) sees the person at
 the scale it was trained on."""
-
-
-def select_joints(joints: JointSelection = "body") -> np.ndarray:
-    """Indices of the joints that count for boxes and distances.
-
-    Args:
-        joints: ``"body"`` (:data:`BODY_JOINTS`, the default), ``"all"`` (all 70) or an
-            explicit sequence of joint indices.
-
-    Returns:
-        (K,) int64 indices into the 70 MHR70 joints.
-    """
-    if isinstance(joints, str):
-        if joints == "body":
-            return BODY_JOINTS.copy()
-        if joints == "all":
-            return np.arange(NUM_JOINTS, dtype=np.int64)
-        raise ValueError(f"joints must be 'body', 'all' or a list of indices, got {joints!r}")
-    idx = np.asarray(joints, dtype=np.int64).reshape(-1)
-    if idx.size == 0 or idx.min() < 0 or idx.max() >= NUM_JOINTS:
-        raise ValueError(f"joint indices must be a non-empty subset of 0..{NUM_JOINTS - 1}")
-    return idx
 
 
 def _check_keypoints(keypoints: object) -> np.ndarray:
@@ -162,7 +126,7 @@ def boxes_from_keypoints(
         keypoints: (N, 70, 2) joints in full-frame pixels.
         image_size: ``(width, height)`` of the frame.
         expand: factor applied to the span's width and height (see :data:`DEFAULT_EXPAND`).
-        joints: which joints count (see :func:`select_joints`).
+        joints: which joints count (see :func:`~instanthmr.skeleton.select_joints`).
         clip: clip to the image and enforce ``min_size``.
         min_size: smallest side in pixels after clipping.
 
@@ -218,7 +182,7 @@ class StrideScheduler:
             every ``detector_stride`` frames (``"no-tracks"`` still applies).
         expand: the expansion used to build carried boxes (as in
             :func:`boxes_from_keypoints`); the pipeline should use the same value.
-        joints: which joints build the boxes (see :func:`select_joints`).
+        joints: which joints build the boxes (see :func:`~instanthmr.skeleton.select_joints`).
         min_visible_fraction: ``"box-left-frame"`` when less than this fraction of a
             carried box (before clipping) is inside the image. Default 0.5: mostly outside.
         min_span_ratio: ``"keypoints-collapsed"`` when the longer side of the keypoint span

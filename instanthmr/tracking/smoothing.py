@@ -28,6 +28,16 @@ these machines; tune ``min_cutoff`` first on a still person, then ``beta`` on a 
   from a single image jitters by centimetres, and a high beta would let that jitter open
   the filter; a walking person (1.4 m/s) still gets a cutoff near 3.3 Hz (lag about 0.85
   frame at 30 FPS).
+- :data:`MHR_PARAMS` for ``mhr_params`` (mostly angles in radians): ``min_cutoff=1.0`` Hz,
+  ``beta=1`` per rad/s: a joint turning at 3 rad/s gets a 4 Hz cutoff.
+
+``mhr_params`` are MHR model parameters: ``0:3`` root translation (zero), ``3:6`` the root
+rotation as extrinsic XYZ Euler angles, ``6:136`` joint parameters (the last six are size
+channels), ``136:204`` bone scales. An Euler angle wraps at ±π: a body turning through
+π reads 3.1 then -3.1, and averaging those gives 0, half a turn away. So the root-rotation
+channels are unwrapped per track before the filter (each new angle is taken as the previous
+unwrapped angle plus the wrapped difference, as ``numpy.unwrap`` does) and wrapped back to
+[-π, π) after it.
 """
 
 from __future__ import annotations
@@ -66,6 +76,36 @@ METRES_3D = OneEuroParams(min_cutoff=1.0, beta=20.0, d_cutoff=1.0)
 """Defaults for body-centred 3D joints in metres."""
 METRES_TRANSLATION = OneEuroParams(min_cutoff=0.5, beta=2.0, d_cutoff=1.0)
 """Defaults for the camera translation in metres."""
+MHR_PARAMS = OneEuroParams(min_cutoff=1.0, beta=1.0, d_cutoff=1.0)
+"""Defaults for ``mhr_params`` (angles in radians, size channels and bone scales)."""
+ROOT_ROTATION = slice(3, 6)
+"""The Euler-angle channels of ``mhr_params`` (extrinsic XYZ, radians)."""
+
+
+def wrap_angle(angles: np.ndarray) -> np.ndarray:
+    """Angles in radians, wrapped to [-π, π)."""
+    return (np.asarray(angles, dtype=np.float64) + math.pi) % (2 * math.pi) - math.pi
+
+
+class AngleUnwrapper:
+    """Makes a stream of wrapped angles continuous: each new angle becomes the previous
+    output plus the wrapped difference (so a step from 3.1 to -3.1 is +0.08, not -6.2)."""
+
+    def __init__(self) -> None:
+        self._last: np.ndarray | None = None
+
+    def __call__(self, angles: np.ndarray) -> np.ndarray:
+        """The unwrapped angles (float64, same shape)."""
+        a = np.asarray(angles, dtype=np.float64)
+        if self._last is None or self._last.shape != a.shape:
+            self._last = a.copy()
+        else:
+            self._last = self._last + wrap_angle(a - self._last)
+        return self._last.copy()
+
+    def reset(self) -> None:
+        """Forget the history."""
+        self._last = None
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -170,21 +210,25 @@ class _TrackFilters:
     joints_3d: OneEuroFilter
     cam_trans: OneEuroFilter
     shape: ShapeEstimate
+    mhr: OneEuroFilter
+    root_rotation: AngleUnwrapper
 
 
 class PoseSmoother:
     """One set of filters per track id for a person's joints, translation and shape.
 
-    ``joints_2d``, ``joints_3d_local`` and ``cam_trans`` go through One-Euro filters;
-    ``shape_params`` through a :class:`ShapeEstimate`. ``bbox``, ``mhr_params`` (opaque,
-    possibly angles) and the rest pass through. Persons without a track id (-1) are
-    returned unchanged, as there is nothing to smooth them against.
+    ``joints_2d``, ``joints_3d_local``, ``cam_trans`` and ``mhr_params`` go through
+    One-Euro filters (the root-rotation Euler angles of ``mhr_params`` unwrapped per track
+    first and wrapped back after, see the module docstring); ``shape_params`` through a
+    :class:`ShapeEstimate`. ``bbox`` and the rest pass through. Persons without a track id
+    (-1) are returned unchanged, as there is nothing to smooth them against.
 
     Args:
         params_2d: One-Euro parameters for 2D joints in pixels.
         params_3d: for body-centred 3D joints in metres.
         params_translation: for ``cam_trans`` in metres.
         shape_window: frames over which the shape estimate averages.
+        params_mhr: for ``mhr_params``.
     """
 
     def __init__(
@@ -193,10 +237,12 @@ class PoseSmoother:
         params_3d: OneEuroParams = METRES_3D,
         params_translation: OneEuroParams = METRES_TRANSLATION,
         shape_window: int = 60,
+        params_mhr: OneEuroParams = MHR_PARAMS,
     ) -> None:
         self.params_2d = params_2d
         self.params_3d = params_3d
         self.params_translation = params_translation
+        self.params_mhr = params_mhr
         self.shape_window = int(shape_window)
         self._tracks: dict[int, _TrackFilters] = {}
 
@@ -216,13 +262,20 @@ class PoseSmoother:
                 OneEuroFilter(self.params_3d),
                 OneEuroFilter(self.params_translation),
                 ShapeEstimate(self.shape_window),
+                OneEuroFilter(self.params_mhr),
+                AngleUnwrapper(),
             )
             self._tracks[person.track_id] = f
+        mhr = person.mhr_params.astype(np.float64)
+        mhr[ROOT_ROTATION] = f.root_rotation(mhr[ROOT_ROTATION])
+        mhr = f.mhr(mhr, timestamp)
+        mhr[ROOT_ROTATION] = wrap_angle(mhr[ROOT_ROTATION])
         return person.replace(
             joints_2d=f.joints_2d(person.joints_2d, timestamp),
             joints_3d_local=f.joints_3d(person.joints_3d_local, timestamp),
             cam_trans=f.cam_trans(person.cam_trans, timestamp),
             shape_params=f.shape(person.shape_params),
+            mhr_params=mhr,
         )
 
     def smooth_all(self, persons: list[PersonResult], timestamp: float) -> list[PersonResult]:

@@ -6,7 +6,7 @@ Each frame, every live track is matched to at most one person by
     cost = iou_weight * (1 - IoU(track box, box))
          + (1 - iou_weight) * min(1, mean joint distance / track box diagonal)
 
-The joint distance is over :data:`~instanthmr.tracking.schedule.BODY_JOINTS`; without keypoints it
+The joint distance is over :data:`~instanthmr.skeleton.BODY_JOINTS`; without keypoints it
 falls back to the distance between box centres. Pairs whose cost exceeds ``max_cost`` are
 never matched (gating). Rules, with the defaults of :class:`Tracker`:
 
@@ -30,10 +30,11 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
-from ..skeleton import NUM_JOINTS
-from .schedule import JointSelection, select_joints
+from ..skeleton import NUM_JOINTS, JointSelection, select_joints
+from .target import select_target as select_target  # re-exported: instanthmr.tracker
 
 
 @dataclass
@@ -67,19 +68,6 @@ class Track:
         return self.track_id >= 0
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) intersection over union of two sets of ``x1, y1, x2, y2`` boxes."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod((hi - lo).clip(0), axis=2)
-    area_a = np.prod((a[:, 2:] - a[:, :2]).clip(0), axis=1)
-    area_b = np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def match_cost(
     track_boxes: np.ndarray,
     track_keypoints: np.ndarray | None,
@@ -96,7 +84,7 @@ def match_cost(
     """
     tb = np.asarray(track_boxes, dtype=np.float64).reshape(-1, 4)
     nb = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    iou = iou_matrix(tb, nb)
+    iou = sv.box_iou_batch(tb, nb).astype(np.float64)
     diag = np.maximum(np.hypot(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1]), 1e-6)
     tc = (tb[:, :2] + tb[:, 2:]) / 2
     nc = (nb[:, :2] + nb[:, 2:]) / 2
@@ -109,40 +97,6 @@ def match_cost(
             kd = np.linalg.norm(tk[:, None] - nk[None], axis=3).mean(axis=2)
         dist = np.where(np.isfinite(kd), kd, dist)
     return iou_weight * (1 - iou) + (1 - iou_weight) * np.minimum(dist / diag[:, None], 1.0)
-
-
-def select_target(
-    boxes: np.ndarray,
-    ids: np.ndarray,
-    target: str | int,
-    image_size: tuple[int, int],
-) -> int | None:
-    """Index of the one person to follow, or None when nobody fits.
-
-    Args:
-        boxes: (N, 4) boxes of the people in the frame.
-        ids: (N,) their track ids.
-        target: ``"largest"`` (largest box area), ``"center"`` (box centre nearest the
-            image centre) or an int track id (None when that id is not in the frame).
-        image_size: ``(width, height)``.
-    """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    if len(ids) != len(b):
-        raise ValueError(f"got {len(b)} boxes and {len(ids)} ids; pass one id per box")
-    if isinstance(target, str):
-        if target not in ("largest", "center"):
-            raise ValueError(f"target must be 'largest', 'center' or a track id, got {target!r}")
-        if len(b) == 0:
-            return None
-        if target == "largest":
-            return int(np.argmax(np.prod((b[:, 2:] - b[:, :2]).clip(0), axis=1)))
-        centre = np.array(image_size, dtype=np.float64) / 2
-        return int(np.argmin(np.linalg.norm((b[:, :2] + b[:, 2:]) / 2 - centre, axis=1)))
-    if isinstance(target, bool) or not isinstance(target, int | np.integer):
-        raise TypeError(f"target must be 'largest', 'center' or an int id, got {target!r}")
-    hit = np.flatnonzero(ids == int(target))
-    return int(hit[0]) if len(hit) else None
 
 
 class Tracker:
@@ -159,7 +113,7 @@ class Tracker:
             are more than 0.4 diagonals apart.
         iou_weight: weight of ``1 - IoU`` in the cost (the rest goes to the joint distance).
         joints: joints used in the distance (see
-            :func:`~instanthmr.tracking.schedule.select_joints`).
+            :func:`~instanthmr.skeleton.select_joints`).
     """
 
     def __init__(

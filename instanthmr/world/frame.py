@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write_text
 from .plane import DegeneratePlaneError, GroundPlane
 
 HEIGHT_RANGE = (0.1, 50.0)
@@ -158,12 +159,7 @@ class WorldFrame:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the calibration as JSON (atomically: a temporary file, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WorldFrame:
