@@ -7,9 +7,8 @@ second. Contact is decided from three things that error does not touch:
 
 1. **The foot's image motion** (:class:`~.observation.FootMotion`): the speed of the mean of
    its ankle, heel and toe tips in the image over ``speed_window`` seconds, turned into
-   metres per second at the foot's depth. A
-   planted foot does not move in the image; a swinging one does (its lift is seen from any
-   camera that does not look straight down).
+   metres per second at the foot's depth. A planted foot does not move in the image; a
+   swinging one does (its lift is seen from any camera that does not look straight down).
 2. **The foot's height over the person's lower foot**, from the body's own metric shape
    (``joints_3d_local``), which the depth error does not change: a walker's lower foot is on
    the ground, the other one is on it too when it is within ``contact_height``.
@@ -18,6 +17,10 @@ second. Contact is decided from three things that error does not touch:
    A person whose feet stay further above (or below) the floor than ``level_tol`` plus three
    standard deviations of that height (the floor's, the depth's and the joints') stands on
    another level, such as a platform: none of their feet touches the floor.
+
+Where a person's keypoints do not match their body (they did not fix the depth), there is
+no image motion to read, and contact falls back to 3D: a heel or toe tip lower than
+``fallback_height`` over the floor and slower than ``contact_speed`` (its 3D speed).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class ContactTracker:
             deviations) from the floor is on another level, m.
         level_window: time constant of the lower foot's averaged height, seconds.
         forget_after: drop a track's state when unseen this long, seconds.
+        fallback_height: without usable keypoints, a heel or toe tip lower than this over
+            the floor may touch it, m.
     """
 
     def __init__(
@@ -57,12 +62,14 @@ class ContactTracker:
         level_tol: float = 0.12,
         level_window: float = 0.3,
         forget_after: float = 2.0,
+        fallback_height: float = 0.06,
     ) -> None:
         self.contact_height = contact_height
         self.contact_speed = contact_speed
         self.level_tol = level_tol
         self.level_window = level_window
         self.forget_after = forget_after
+        self.fallback_height = fallback_height
         self._tracks: dict[int, _Track] = {}
 
     def reset(self) -> None:
@@ -71,7 +78,7 @@ class ContactTracker:
 
     def update(
         self, obs: Observation, frame: WorldFrame, floor_std: float, t: float,
-        foot_speed: np.ndarray,
+        foot_speed: np.ndarray, point_speed: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         """(P, 2) bool: each observed person's (left, right) foot on the floor at time ``t``.
 
@@ -81,6 +88,8 @@ class ContactTracker:
             floor_std: standard deviation of the floor's height, metres (0 when given).
             t: seconds.
             foot_speed: (P, 2) each foot's image speed, m/s (:class:`~.observation.FootMotion`).
+            point_speed: (P, 2, 3) each heel and toe tip's 3D speed, m/s, for the persons
+                whose keypoints did not fix the depth (``FootMotion.point_speed``).
         """
         out = np.zeros((len(obs), 2), dtype=bool)
         for tid in [k for k, s in self._tracks.items() if t - s.seen > self.forget_after]:
@@ -108,4 +117,9 @@ class ContactTracker:
             sd = math.sqrt(st.offset_var + floor_std**2 + lateral[i] ** 2 / 3)
             on_floor[i] = abs(st.offset) <= self.level_tol + 3.0 * sd
         out = on_floor[:, None] & (above < self.contact_height) & (foot_speed < self.contact_speed)
+        blind = ~obs.depth.used_2d
+        if blind.any() and point_speed is not None:
+            pts = (obs.local[blind][:, list(FOOT_JOINTS)] + obs.trans[blind][:, None]) @ n + h
+            low = pts.reshape(-1, 2, 3) < self.fallback_height
+            out[blind] = (low & (point_speed[blind] < self.contact_speed)).any(axis=2)
         return out

@@ -85,37 +85,59 @@ class FootMotion:
     seconds (the newest earlier frame at least that old; a frame ago at 1 / ``window`` FPS
     or less): the motion a depth error does not fake. A planted foot does not move in the
     image; a swinging one does, its lift seen from any camera that does not look straight
-    down. A track's first frame reads 0.
+    down. Where a person's keypoints did not fix their depth (:attr:`Depth.used_2d` False:
+    keypoints that do not match the body), the same joints' 3D speed is used instead. A
+    track's first frame reads 0.
     """
 
     def __init__(self, window: float = 0.05, forget_after: float = 2.0) -> None:
         self.window = window
         self.forget_after = forget_after
         self._past: dict[int, deque[tuple[float, np.ndarray]]] = {}
+        self._points: dict[int, deque[tuple[float, np.ndarray]]] = {}
+        self.point_speed = np.zeros((0, 2, 3))
+        """(P, 2, 3) the last frame's 3D speed of each heel and toe tip, m/s."""
 
     def reset(self) -> None:
         """Forget every track."""
         self._past.clear()
+        self._points.clear()
 
     def update(self, obs: Observation, t: float) -> np.ndarray:
         """(P, 2): each observed person's (left, right) foot speed at time ``t``, m/s."""
         for tid in [k for k, v in self._past.items() if t - v[-1][0] > self.forget_after]:
             del self._past[tid]
+            self._points.pop(tid, None)
         speed = np.zeros((len(obs), 2))
+        self.point_speed = np.zeros((len(obs), 2, 3))
         if len(obs) == 0:
             return speed
+        points = (obs.local[:, FOOT_JOINTS] + obs.trans[:, None]).reshape(-1, 2, 3, 3)
         pix = obs.keypoints[:, MOVING].reshape(-1, 2, 4, 2).mean(axis=2)  # (P, 2, 2)
-        depth = obs.local[:, FOOT_JOINTS, 2].reshape(-1, 2, 3).mean(axis=2) + obs.trans[:, 2:3]
-        metres_per_px = depth / obs.focal[:, None]
+        feet = obs.local[:, MOVING].reshape(-1, 2, 4, 3).mean(axis=2) + obs.trans[:, None]
+        metres_per_px = feet[..., 2] / obs.focal[:, None]
         for i, tid in enumerate(obs.track.tolist()):
             past = self._past.get(tid)
             if past is None or t <= past[-1][0]:
                 past = self._past[tid] = deque()
             while len(past) > 1 and t - past[1][0] >= self.window:
                 past.popleft()
-            if past:
+            now = pix[i] if obs.depth.used_2d[i] else feet[i]
+            if past and past[0][1].shape == now.shape:
                 t0, old = past[0]
-                d = pix[i] - old
-                speed[i] = np.sqrt((d * d).sum(axis=1)) / (t - t0) * metres_per_px[i]
-            past.append((t, pix[i]))
+                d = now - old
+                speed[i] = np.sqrt((d * d).sum(axis=1)) / (t - t0)
+                if obs.depth.used_2d[i]:
+                    speed[i] *= metres_per_px[i]
+            past.append((t, now))
+            if not obs.depth.used_2d[i]:  # the 3D rule of ContactTracker needs each point
+                hist = self._points.get(tid)
+                if hist is None or t <= hist[-1][0]:
+                    hist = self._points[tid] = deque()
+                while len(hist) > 1 and t - hist[1][0] >= self.window:
+                    hist.popleft()
+                if hist:
+                    d = points[i] - hist[0][1]
+                    self.point_speed[i] = np.sqrt((d * d).sum(axis=-1)) / (t - hist[0][0])
+                hist.append((t, points[i]))
         return speed

@@ -136,7 +136,7 @@ class WorldTracker:
             return persons, self._info(None)
         est = self.estimator.estimate
         floor_std = 0.0 if self.fixed is not None else est.height_std or 0.0
-        contact = self.contacts.update(obs, frame, floor_std, t, speed)
+        contact = self.contacts.update(obs, frame, floor_std, t, speed, self.feet.point_speed)
         touch = {int(i): (bool(c[0]), bool(c[1])) for i, c in zip(obs.index, contact, strict=True)}
         cam = np.array([p.joints_3d_local + p.cam_trans for p in persons], dtype=np.float64)
         world = cam.reshape(-1, 3) @ frame.rotation.T + frame.camera_position
