@@ -128,7 +128,7 @@ def test_auto_names_both_failures_when_both_methods_fail(
     error names each method's reason, not "min() arg is an empty sequence"."""
     import instanthmr.runtime.quantize as Q  # noqa: N812
 
-    def broken(prepared: Path, out: Path, method: str, calib: list) -> None:
+    def broken(prepared: Path, out: Path, method: str, *rest: object) -> None:
         raise RuntimeError(f"{method} recipe refused this graph")
 
     monkeypatch.setattr(Q, "_quantize", broken)
