@@ -23,7 +23,7 @@ import supervision as sv
 from instanthmr.animation.bvh import bvh_comment, read_bvh
 from instanthmr.commands import demo, start
 from instanthmr.hmr.kinds import KINDS, STANDIN, file_note, kind_of
-from instanthmr.sinks.exporters import open_exporter, read_results
+from instanthmr.sinks.exporters import VERSION, open_exporter, read_results
 from instanthmr.sinks.rerun_sink import summarize_rrd
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sample_boxes.json"
@@ -83,7 +83,8 @@ def test_results_files_carry_the_model_kind_and_still_read(standin_run) -> None:
     assert header["model_kind"] == STANDIN and header["model_file"] == "standin-blazepose.onnx"
     assert "NOT InstantHMR" in header["model_notice"]
     first = (out / "r.csv").read_text().splitlines()[0]
-    assert first.startswith("# instanthmr-results v2") and f"model_kind: {STANDIN}" in first
+    assert first.startswith(f"# instanthmr-results v{VERSION};")
+    assert f"model_kind: {STANDIN}" in first
     meta = json.loads(str(np.load(out / "r.npz")["metadata"]))
     assert meta["model_kind"] == STANDIN and "NOT InstantHMR" in meta["model_notice"]
     frames = [read_results(out / n) for n in ("r.jsonl", "r.csv", "r.npz")]
