@@ -53,19 +53,29 @@ def local_plan(workers: int | None, threads: int | None) -> tuple[int, int]:
 
 
 class _Bars:
-    """A bar over inputs, and a frame bar for each long input while it runs."""
+    """A bar over inputs, and a frame bar for each long input while it runs.
+
+    The bars appear with the first event from a worker, so a batch that cannot start (a
+    worker cannot load its models) prints its one-line error and nothing else.
+    """
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
         self.enabled = enabled
         self.frames: dict[int, Any] = {}
         self.main: Any = None
-        if enabled:
+        self._counts = (total, done)
+
+    def start(self) -> None:
+        """Show the main bar (once)."""
+        if self.enabled and self.main is None:
             from tqdm import tqdm
 
             self._tqdm = tqdm
+            total, done = self._counts
             self.main = tqdm(total=total, initial=done, unit="video", desc="batch")
 
     def progress(self, task: Task, done: int, total: int | None) -> None:
+        self.start()
         if not self.enabled or (total is not None and total <= LONG_VIDEO_FRAMES):
             return
         bar = self.frames.get(task.index)
@@ -77,6 +87,7 @@ class _Bars:
         bar.update(done - bar.n)
 
     def result(self, task: Task, record: dict[str, Any]) -> None:
+        self.start()
         if not self.enabled:
             return
         bar = self.frames.pop(task.index, None)

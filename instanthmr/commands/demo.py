@@ -4,9 +4,11 @@ Results go to the Rerun viewer (spawned by default; or an ``.rrd`` file, a gRPC 
 running viewer), to JSONL/NPZ/CSV exports and to an annotated video. With no input flag
 the embedded sample clip is used. See ``docs/demo.md`` for a guide to every flag.
 
-Exit codes: 0 success (also after a camera that stopped delivering frames), 2 a problem
-with the input, the model, the device or an output path (a one-line message, no
-traceback), 130 interrupted with Ctrl-C (outputs written so far are closed and kept).
+Exit codes (the contract every command shares, :mod:`instanthmr.commands.errors`): 0 success
+(also after a camera that stopped delivering frames), 2 a problem with the input, the
+model, the device, a flag or an output path (a one-line message, no traceback), 130
+interrupted with Ctrl-C, 143 stopped by SIGTERM, 129 by SIGHUP (outputs written so far are
+finished, closed and kept).
 """
 
 from __future__ import annotations
@@ -20,14 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
-from .options import (
-    EXIT_INTERRUPTED,
-    add_frame_options,
-    add_pipeline_options,
-    pipeline_options,
-    suffix_checker,
-    user_errors,
-)
+from .errors import CommandParser, command, interrupt_exit_code
+from .options import add_frame_options, add_pipeline_options, pipeline_options, suffix_checker
 
 APP_ID = "instanthmr"
 IMAGE_INPUTS = ("images", "folder")
@@ -36,8 +32,9 @@ LIVE_INPUTS = ("camera", "url")
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The demo's command line (every flag is described in ``--help``)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
+        command="demo",
         description="Real-time 3D human pose (MHR70 keypoints) with the InstantHMR ONNX model: "
         "view results in Rerun, export them, or write an annotated video.",
         epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
@@ -160,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
         seen = 0
-        interrupted = False
+        interrupted = 0  # the exit code of a Ctrl-C, SIGTERM or SIGHUP
         t_read = time.perf_counter()
         try:
             for frame in source:
@@ -176,9 +173,10 @@ def run(args: argparse.Namespace) -> int:
                     if args.max_frames and stats.frames >= args.max_frames:
                         break
                 t_read = time.perf_counter()
-        except KeyboardInterrupt:
-            interrupted = True
-            print("\ninterrupted: closing outputs", file=sys.stderr)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (commands.errors)
+            interrupted = interrupt_exit_code(exc)
+            print(f"\ninterrupted ({exc.args[0] if exc.args else 'SIGINT'}): closing outputs",
+                  file=sys.stderr)  # fmt: skip
         bar.close()
         outputs.close_animation()
         finish_world(args, pipeline, outputs.written)
@@ -189,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             import rerun as rr
 
             rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
-    return EXIT_INTERRUPTED if interrupted else 0
+    return interrupted
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
@@ -288,6 +286,7 @@ class _Stats:
         return "\n".join(lines)
 
 
+@command("demo")
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the demo and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -298,12 +297,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_world_flags(parser, args)
-    errors = user_errors()
-    try:
-        return run(args)
-    except errors as exc:
-        print(f"instanthmr demo: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # during start-up (loading models, opening the source)
-        print("\ninterrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run(args)

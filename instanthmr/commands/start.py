@@ -26,7 +26,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import UserError
 from ..hmr.weights import WeightsNotFoundError, resolve_model, unreachable
+from .errors import CommandParser, command
 
 DETECTOR_VARIANT = "nano"
 RANDOM_HMR = Path("models") / "instanthmr-random.onnx"
@@ -36,14 +38,14 @@ BANNER = "!" * 78
 EXIT_OFFLINE = 2
 
 
-class OfflineError(RuntimeError):
+class OfflineError(UserError, RuntimeError):
     """A model cannot be fetched from here; the message gives both ways forward."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``instanthmr start`` (everything else goes to the demo)."""
-    p = argparse.ArgumentParser(
-        prog="instanthmr start",
+    p = CommandParser(
+        command="start",
         description="Get the models (released weights, or --random-init) and run the demo on "
         "the sample clip. Other options are passed to `instanthmr demo`.",
     )
@@ -158,18 +160,15 @@ def demo_arguments(
     return argv + list(extra)
 
 
+@command("start")
 def main(argv: Sequence[str] | None = None) -> int:
     """Get the models and run the demo; exit 2 with both ways forward when offline."""
     args, extra = build_parser().parse_known_args(argv)
-    try:
-        if args.random_init:
-            model, detector = random_init_models()
-        else:
-            model = Path(args.model) if args.model else released_model()
-            detector = released_detector(Path(args.detector_model) if args.detector_model else None)
-    except OfflineError as exc:
-        print(f"instanthmr start: {exc}", file=sys.stderr)
-        return EXIT_OFFLINE
+    if args.random_init:
+        model, detector = random_init_models()
+    else:
+        model = Path(args.model) if args.model else released_model()
+        detector = released_detector(Path(args.detector_model) if args.detector_model else None)
     from .demo import main as demo_main
 
     demo_argv = demo_arguments(model, detector, args.out, args.random_init, extra)

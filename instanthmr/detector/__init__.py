@@ -14,6 +14,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import DetectorUnavailableError, ModelFileError, OptionError
 from ..runtime.session import Runtime
 from .base import (
     BACKENDS,
@@ -27,6 +28,7 @@ from .base import (
     get_variant,
 )
 from .onnx_backend import OnnxPersonDetector
+from .unavailable import detector_unavailable, torch_backend_missing
 
 __all__ = [
     "BACKENDS",
@@ -90,7 +92,7 @@ def create_detector(
     spec = get_variant(variant or "nano")
     backend = backend.lower() if isinstance(backend, str) else backend
     if backend not in BACKENDS:
-        raise ValueError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
+        raise OptionError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
     path = Path(model_path) if model_path is not None else default_model_path(spec.name)
     if model_path is not None and not path.is_file():
         raise FileNotFoundError(
@@ -98,13 +100,13 @@ def create_detector(
         )
     checkpoint = path if model_path is not None and path.suffix.lower() in (".pth", ".pt") else None
     if backend == "onnx" and (checkpoint is not None or random_init):
-        raise ValueError(
+        raise ModelFileError(
             "the onnx backend runs an exported .onnx file: export the checkpoint or the "
             f"random-init model first (`{export_command(spec.name)} [--checkpoint X | "
             "--random-init]`), or use backend='torch'"
         )
     if backend == "torch" and model_path is not None and checkpoint is None:
-        raise ValueError(
+        raise ModelFileError(
             f"the torch backend takes an rfdetr .pth checkpoint, not {path}; use "
             "backend='onnx' for an exported file"
         )
@@ -135,7 +137,7 @@ def create_detector(
             )  # fmt: skip
         return detector
     if precision not in ("auto", "fp32"):
-        raise ValueError(
+        raise OptionError(
             f"precision={precision!r} applies to the onnx backend; the torch backend runs fp32 "
             f"(export the detector with `{export_command(spec.name)}` to use it)"
         )
@@ -146,19 +148,20 @@ def create_detector(
     except ImportError as exc:
         if backend == "torch":
             raise
-        raise ImportError(
-            f"no RF-DETR ONNX file at {path}, and the torch backend is not available "
-            f"({exc}). Export the file once where the export extra is installed "
-            f"(`{export_command(spec.name)}`) and copy it there, or pass model_path=..."
-        ) from exc
+        raise torch_backend_missing(spec.name, path, str(exc)) from exc
     if backend == "auto":
         log.info("no detector ONNX file at %s; using the torch backend (rfdetr)", path)
-    return TorchPersonDetector(
-        spec.name,
-        confidence=confidence,
-        device=runtime.device if runtime is not None else device,
-        random_init=random_init,
-        checkpoint=checkpoint,
-        threads=threads,
-        warmup=warmup,
-    )
+    try:
+        return TorchPersonDetector(
+            spec.name,
+            confidence=confidence,
+            device=runtime.device if runtime is not None else device,
+            random_init=random_init,
+            checkpoint=checkpoint,
+            threads=threads,
+            warmup=warmup,
+        )
+    except DetectorUnavailableError as exc:
+        if backend == "torch" or checkpoint is not None or random_init:
+            raise
+        raise detector_unavailable(spec.name, path, str(exc)) from None

@@ -33,6 +33,8 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import OptionError, UserError
+
 DEFAULT_MODEL_NAME = "instanthmr"
 DEFAULT_REPO_ID = "momolesang/InstantHMR"
 DEFAULT_FILENAME = "instanthmr.onnx"
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(UserError, FileNotFoundError):
     """The model file is not available locally and could not be fetched from the Hub.
 
     The message says why and exactly how to get the file; the original exception (if any) is
@@ -113,7 +115,7 @@ def resolve_model(
 
         uri = parse_hf_uri(name_or_path)  # raises HfUriError (a ValueError) with the reason
         if not uri.is_repo or not uri.path_in_repo:
-            raise ValueError(
+            raise OptionError(
                 f"{name_or_path!r} does not name a file in a Hub repository; "
                 "use hf://owner/repo/path/to/file.onnx (optionally owner/repo@revision)."
             )
@@ -192,7 +194,7 @@ def _from_hub(
                 repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type
             )
         except HFValidationError as exc:
-            raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
+            raise OptionError(f"Invalid Hub repository or file for {where}: {exc}") from exc
         if isinstance(cached, str):
             return Path(cached)  # the cached copy, as in offline mode
         raise WeightsNotFoundError(
@@ -238,7 +240,7 @@ def _from_hub(
             + f".\n{how}"
         ) from exc
     except HFValidationError as exc:
-        raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
+        raise OptionError(f"Invalid Hub repository or file for {where}: {exc}") from exc
     except (OSError, *_transport_errors()) as exc:
         raise WeightsDownloadError(
             f"The download of {where} via {endpoint} failed: {_first_line(exc)}\n"

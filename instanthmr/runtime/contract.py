@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import UserError
+
 CONTRACT_VERSION = "1.0"
 CROP_SIZE = 224
 BATCH = "N"  # a dynamic axis
@@ -47,7 +49,7 @@ META_SOURCE_HASH = "instanthmr_source_sha256"
 META_RANDOM_INIT = "instanthmr_random_init"
 
 
-class ContractError(ValueError):
+class ContractError(UserError, ValueError):
     """A model file does not match the contract. ``differences`` lists every mismatch."""
 
     def __init__(self, model: str, differences: Sequence[str]) -> None:

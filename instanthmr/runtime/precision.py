@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from ..errors import ModelFileError
 from ..fileio import atomic_path, file_sha256
 from .parity import ParityError, check_int8, int8_path, is_quantized, report_of, speed_ratio
 
@@ -51,12 +52,31 @@ def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     if problem:
         size = Path(path).stat().st_size
         problem = "the file is empty" if size == 0 else problem
-        raise ValueError(
+        raise ModelFileError(
             f"{path} is not a readable ONNX model ({size} bytes): {problem}. The file may be "
             "truncated or empty (an interrupted download or export) or not an ONNX file; "
             "delete it and download or export it again."
         ) from cause
     return model
+
+
+def check_model_file(value: str | os.PathLike[str] | None, flag: str) -> None:
+    """Fail fast on a model file given by the user (``flag`` names the option in errors).
+
+    Nothing to check for None, the released model's name or an ``hf://`` address. A path
+    that does not exist raises FileNotFoundError; an ``.onnx`` file that is empty, truncated
+    or not ONNX raises :class:`~instanthmr.errors.ModelFileError` (see :func:`load_onnx`).
+    """
+    if value is None or str(value).lower() == "instanthmr" or str(value).startswith("hf://"):
+        return
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{flag} {value}: file not found")
+    if path.is_file() and path.suffix.lower() == ".onnx":
+        try:
+            load_onnx(path)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{flag} {exc}") from None
 
 
 def has_fp16_weights(model: onnx.ModelProto) -> bool:
@@ -217,7 +237,7 @@ def choose_file(source: Path, precision: str, provider: str) -> FileChoice:
     del proto
     if quantized:
         if precision in ("fp32", "fp16"):
-            raise ValueError(
+            raise ModelFileError(
                 f"{source} is an int8 model; for --precision {precision} pass its fp32/fp16 "
                 "source file instead"
             )
@@ -241,7 +261,7 @@ def choose_file(source: Path, precision: str, provider: str) -> FileChoice:
         if fp16 or provider == _TENSORRT:
             how = "fp16 weights as exported" if fp16 else "TensorRT fp16 engine"
             return FileChoice(source, "fp16", f"asked for fp16: {how}")
-        raise ValueError(
+        raise ModelFileError(
             f"--precision fp16: {source} has fp32 weights and {provider} does not convert "
             "them; export an fp16 file (`tools/export_onnx.py --fp16`) or use tensorrt"
         )

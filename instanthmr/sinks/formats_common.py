@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import UserError
 from ..results import (
     NUM_MHR_PARAMS,
     NUM_SHAPE_PARAMS,
@@ -160,7 +161,7 @@ def _world_from(rec: dict[str, Any] | None, persons: list[dict[str, Any]]) -> Wo
     )  # fmt: skip
 
 
-class UnwritablePathError(OSError):
+class UnwritablePathError(UserError, OSError):
     """A results or video file cannot be written where the user asked; says why."""
 
 
