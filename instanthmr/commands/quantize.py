@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import CommandParser, command
+from .options import int_at_least
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path,
                    help="calibration footage, ideally like your own (default: the embedded "
                    "sample clip)")  # fmt: skip
-    p.add_argument("--calibration-frames", type=int, default=8)
-    p.add_argument("--eval-frames", type=int, default=4, help="held-out frames for parity")
-    p.add_argument("--speed-rounds", type=int, default=10,
+    p.add_argument("--calibration-frames", type=int_at_least(1), default=8)
+    p.add_argument("--eval-frames", type=int_at_least(1), default=4,
+                   help="held-out frames for parity")  # fmt: skip
+    p.add_argument("--speed-rounds", type=int_at_least(0), default=10,
                    help="interleaved fp32/int8 timing rounds (0: skip)")  # fmt: skip
-    p.add_argument("--threads", type=int, help="CPU intra-op threads")
+    p.add_argument("--threads", type=int_at_least(1), help="CPU intra-op threads")
     p.add_argument("--json", dest="json_path", type=Path, help="also write the report here")
     return p
 
