@@ -24,7 +24,7 @@ from .inputs import discover_inputs
 from .manifest import Manifest, check_writable, clean_staging, output_lock
 from .options import BatchConfigError, BatchOptions
 from .summary import BatchReport
-from .task import Task
+from .task import Task, publish
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,22 @@ def _validate(
         raise BatchConfigError("address and gpus_per_worker are Ray options; use --engine ray")
 
 
+def _publish(
+    manifest: Manifest, out: Path, task: Task, record: dict[str, Any]
+) -> dict[str, Any]:
+    """Give a recorded input's files their final names; if that fails (a full disk, a
+    folder changed under the batch), record the input again as failed, saying why."""
+    if not record["outputs"]:
+        return record
+    try:
+        publish(out, task.item.stem, record["outputs"])
+    except OSError as exc:
+        record = {**record, "status": "failed", "outputs": [],
+                  "error": f"its finished files could not be moved into {out}: {exc}"}  # fmt: skip
+        manifest.append(record)
+    return record
+
+
 def run_batch(
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -206,7 +222,8 @@ def run_batch(
                             continue
                         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                         record = {**payload, "engine": runner.name, "finished": now}
-                        manifest.append(record)
+                        manifest.append(record)  # recorded first, then the final names
+                        record = _publish(manifest, out, task, record)
                         records[task.index] = record
                         bars.result(task, record)
                     report.worker_info = list(runner.infos)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
-from .errors import CommandParser, command, interrupt_exit_code
+from .errors import CommandParser, command, deferred_stops, interrupt_exit_code
 from .options import add_frame_options, add_pipeline_options, pipeline_options, suffix_checker
 
 APP_ID = "instanthmr"
@@ -167,9 +167,10 @@ def run(args: argparse.Namespace) -> int:
                     result = pipeline.predict(
                         frame.image, frame_index=frame.index, timestamp=frame.timestamp
                     )
-                    outputs.write(frame.image, result, read_ms)
-                    stats.add(result)
-                    bar.update(1)
+                    with deferred_stops():  # a frame reaches every output, or none
+                        outputs.write(frame.image, result, read_ms)
+                        stats.add(result)
+                        bar.update(1)
                     if args.max_frames and stats.frames >= args.max_frames:
                         break
                 t_read = time.perf_counter()

@@ -59,30 +59,71 @@ def error_line(name: str, exc: BaseException) -> str:
     return f"instanthmr {name}: error: {describe(exc)}"
 
 
+class _Stops:
+    """Signal state of this process: how deep in :func:`deferred_stops`, and a stop that
+    arrived there."""
+
+    depth = 0
+    pending: int | None = None
+
+
+def _raise_stop(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def stop_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread.
+    """While inside, Ctrl-C raises KeyboardInterrupt and SIGTERM and SIGHUP raise
+    :class:`Interrupted` in the main thread (at once, or at the end of a
+    :func:`deferred_stops` block).
 
-    After the first one the stop signals are ignored, so a repeated SIGTERM cannot cut the
-    closing of the outputs short. The previous handlers come back on exit. Outside the
-    main thread (signals cannot be handled there) this does nothing.
+    After the first SIGTERM or SIGHUP those two are ignored, so a repeated one cannot cut
+    the closing of the outputs short (a second Ctrl-C still stops a closing that hangs).
+    The previous handlers come back on exit. Outside the main thread (signals cannot be
+    handled there) this does nothing; an ignored SIGINT (a background job) stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signums = [getattr(signal, n) for n in STOP_SIGNALS if hasattr(signal, n)]
+    stops = [getattr(signal, n) for n in STOP_SIGNALS if hasattr(signal, n)]
 
     def handler(signum: int, _frame: Any) -> None:
-        for s in signums:
-            signal.signal(s, signal.SIG_IGN)
-        raise Interrupted(signum)
+        if signum != signal.SIGINT:
+            for s in stops:
+                signal.signal(s, signal.SIG_IGN)
+        if _Stops.depth:
+            _Stops.pending = _Stops.pending or signum
+            return
+        _raise_stop(signum)
 
-    previous = {s: signal.signal(s, handler) for s in signums}
+    handled = list(stops)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        handled.append(signal.SIGINT)
+    previous = {s: signal.signal(s, handler) for s in handled}
     try:
         yield
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def deferred_stops() -> Iterator[None]:
+    """A block a stop signal does not cut in two: one arriving inside is raised at its end.
+
+    The demo writes each frame to every output inside one, so after Ctrl-C or SIGTERM the
+    results files, the animation, the video and the recording hold the same frames.
+    """
+    _Stops.depth += 1
+    try:
+        yield
+    finally:
+        _Stops.depth -= 1
+        if _Stops.depth == 0 and _Stops.pending is not None:
+            signum, _Stops.pending = _Stops.pending, None
+            _raise_stop(signum)
 
 
 def command(name: str) -> Callable[[Main], Callable[[Sequence[str] | None], int]]:
