@@ -191,3 +191,82 @@ def test_worker_result_waits_for_the_driver_to_record_it(work, tmp_path) -> None
     header = json.loads((tmp_path / record["outputs"][-1]).read_text().splitlines()[0])
     assert header["status"] == "done" and header["frames"] == 5
     assert len(read_results(tmp_path / record["outputs"][0])) == 5
+
+
+# ----------------------------------------------------------------------------- outputs
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "instanthmr.cli", *argv], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], name: str, *needles: str) -> None:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"instanthmr {name}: error: ") and "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (["--write-video", "{video}"], ["--write-video", "is also the input --video"]),
+        (["--write-video", "./../here/{video_name}"], ["is also the input --video"]),
+        (["--export", "a.jsonl", "--export", "a.jsonl"], ["--export a.jsonl is given twice"]),
+        (["--export", "a.jsonl", "--export", "./sub/../a.jsonl"], ["is the same file as"]),
+        (["--export", "a.csv", "--export", "link.csv"], ["is the same file as --export a.csv"]),
+        (["--export", "out.bvh", "--export", "out.track1.bvh"], ["per-track files"]),
+        (["--world-from", "calib.json", "--save-world", "calib.json"],
+         ["--save-world calib.json is also the input --world-from"]),
+    ],
+)  # fmt: skip
+def test_demo_refuses_outputs_that_destroy_inputs_or_collide(work, tmp_path, flags, needles):
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "sub").mkdir()
+    video = here / "clip.avi"
+    write_clip(video, 8)
+    before = video.read_bytes()
+    (here / "link.csv").symlink_to(here / "a.csv")  # a link to an output not yet written
+    from instanthmr.world import WorldFrame
+
+    WorldFrame.from_camera(2.0, 15.0).save(here / "calib.json")
+    calib = (here / "calib.json").read_bytes()
+    values = {"video": str(video), "video_name": video.name}
+    argv = ["demo", "--video", str(video), "--headless", "--model", str(work / "oracle.onnx"),
+            "--device", "cpu", "--max-frames", "2"]  # fmt: skip
+    proc = _run([*argv, *(f.format(**values) for f in flags)], here)
+    _one_line(proc, "demo", *needles)
+    assert video.read_bytes() == before and (here / "calib.json").read_bytes() == calib
+    made = sorted(p.name for p in here.iterdir())
+    assert made == ["calib.json", "clip.avi", "link.csv", "sub"], made  # refused before work
+
+
+def test_batch_refuses_an_input_that_is_one_of_its_own_files(work, tmp_path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.jsonl").write_text("")
+    clip = write_clip(tmp_path / "c.avi", 4)
+    argv = ["batch", str(clip), str(out / "manifest.jsonl"), "--output", str(out),
+            "--model", str(work / "oracle.onnx"), "--detector-factory", FACTORY]  # fmt: skip
+    proc = _run(argv, tmp_path)
+    _one_line(proc, "batch", "manifest.jsonl is also the input INPUT")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl"]
+
+
+# ----------------------------------------------------------------------------- permissions
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_quantize_keeps_the_source_permissions(work, tmp_path, mode) -> None:
+    from instanthmr.runtime.quantize import quantize_model
+
+    src = tmp_path / "m.onnx"
+    src.write_bytes((work / "oracle.onnx").read_bytes())
+    src.chmod(mode)
+    old_umask = os.umask(0o077)  # a strict umask must not decide who may read the copy
+    try:
+        result = quantize_model(src, calibration_frames=2, eval_frames=1, speed_rounds=0,
+                                echo=lambda _: None)  # fmt: skip
+    finally:
+        os.umask(old_umask)
+    assert result.path == tmp_path / "m.int8.onnx"
+    assert oct(result.path.stat().st_mode & 0o777) == oct(mode)

@@ -135,6 +135,22 @@ def _validate(
         raise BatchConfigError("address and gpus_per_worker are Ray options; use --engine ray")
 
 
+def _check_outputs(items: list[Any], out: Path, options: BatchOptions) -> None:
+    """Refuse an input that is one of the batch's own files (a result, a summary, the
+    manifest): writing it would destroy the input. Before any work."""
+    from ..errors import OptionError
+    from ..output_paths import check_output_paths
+    from .manifest import LOCK_NAME, MANIFEST_NAME
+    from .task import output_names
+
+    own = [("--output", out / MANIFEST_NAME), ("--output", out / LOCK_NAME)]
+    own += [("--output", out / n) for i in items for n in output_names(i.stem, options.formats)]
+    try:
+        check_output_paths([("INPUT", i.path) for i in items], own)
+    except OptionError as exc:
+        raise BatchConfigError(str(exc)) from None
+
+
 def _publish(
     manifest: Manifest, out: Path, task: Task, record: dict[str, Any]
 ) -> dict[str, Any]:
@@ -197,6 +213,7 @@ def run_batch(
     out = Path(os.path.abspath(os.path.expanduser(os.fspath(output))))
     check_writable(out)
     items = discover_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs, out)
+    _check_outputs(items, out, options)
     digest = options.options_hash()
     with output_lock(out):
         clean_staging(out)

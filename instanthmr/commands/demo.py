@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..output_paths import check_output_paths
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
 from .errors import CommandParser, command, deferred_stops, interrupt_exit_code
 from .options import add_frame_options, add_pipeline_options, pipeline_options, suffix_checker
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     world = world_option(args, static=kind not in IMAGE_INPUTS)
     args.world = world is not False
     options = pipeline_options(args, mode, world=world)  # validated before any file is opened
+    check_output_paths(_inputs(args, kind), _outputs(args))
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
@@ -189,6 +191,33 @@ def run(args: argparse.Namespace) -> int:
 
             rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
     return interrupted
+
+
+def _inputs(args: argparse.Namespace, kind: str) -> list[tuple[str, Any]]:
+    """The files this run reads, by flag (an output may not overwrite any of them)."""
+    from ..sources.files import expand_images, sample_video_path
+
+    found: list[tuple[str, Any]] = []
+    if kind == "images":
+        found += [("--image", p) for p in expand_images(args.image)]
+    elif kind == "video":
+        found.append(("--video", args.video))
+    elif kind == "sample":
+        found.append(("the sample clip", sample_video_path()))
+    for flag in ("model", "detector_model", "world_from_path"):
+        value = getattr(args, flag, None)
+        if value:
+            found.append(("--" + flag.removesuffix("_path").replace("_", "-"), value))
+    return found
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Every file this run writes, by flag."""
+    found = [("--export", p) for p in args.export or []]
+    for flag in ("write_video", "save", "save_world"):
+        if getattr(args, flag, None):
+            found.append(("--" + flag.replace("_", "-"), getattr(args, flag)))
+    return found
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:

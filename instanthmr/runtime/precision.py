@@ -165,9 +165,12 @@ def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def save_model_atomic(model: onnx.ModelProto, dest: Path) -> None:
-    """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file)."""
-    with atomic_path(dest) as tmp:
+def save_model_atomic(
+    model: onnx.ModelProto, dest: Path, *, mode_of: str | os.PathLike[str] | None = None
+) -> None:
+    """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file);
+    ``mode_of``: the source file whose permissions the copy keeps."""
+    with atomic_path(dest, mode_of=mode_of) as tmp:
         onnx.save(model, str(tmp))
 
 
@@ -202,7 +205,7 @@ def ensure_fp32(source: str | os.PathLike[str]) -> Path:
     for cached in candidates:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            save_model_atomic(converted, cached)
+            save_model_atomic(converted, cached, mode_of=src)  # readable as the source is
         except OSError as exc:
             log.info("cannot write fp32 cache at %s (%s); trying the next location", cached, exc)
             continue

@@ -369,7 +369,7 @@ def quantize_model(
         keep.update(source_meta)
         helper.set_model_props(model, keep)
         P.set_report(model, report)
-        save_model_atomic(model, out)
+        save_model_atomic(model, out, mode_of=src)  # the source's permissions
     if report["random_init"]:
         echo("NOTE: random-init weights have other value ranges than trained ones: these parity "
              "figures are a plumbing check, not an accuracy claim.")  # fmt: skip
