@@ -11,7 +11,10 @@ leaves a half file, or an unrecorded one, under a final name. Outcomes:
 - ``partial``: decoding (or processing) stopped in the middle. The frames before the failure
   are kept: the result files hold them, the row's ``frames`` counts them, ``error`` says
   where it stopped. A video whose decoder returns fewer frames than its container declares
-  (by more than 1 % or 2 frames) is partial too: OpenCV reports a corrupt frame as the end.
+  (by more than 1 % or 2 frames) is partial too (OpenCV reports a corrupt frame as the
+  end), unless its last frame's timestamp reaches the container's duration: then the file
+  is whole and only its frame count is wrong, and it is done
+  (:mod:`instanthmr.sources.video_end`).
 - ``failed``: nothing usable (unreadable, empty, not a video, no frame decoded); no result
   files are written.
 
@@ -159,13 +162,10 @@ def _frames(
             last = time.perf_counter()
         if options.max_frames and run.frames >= options.max_frames:
             return None
-    declared = getattr(source, "total_frames", None) if item.kind == "video" else None
-    if declared and run.decoded + max(2, declared // 100) < declared:
-        return (
-            f"decoding stopped after {run.decoded} of the {declared} frames the container "
-            "declares (a corrupt or truncated file)"
-        )
-    return None
+    if item.kind != "video":
+        return None
+    end = source.decode_end()  # a miscounted container that decoded to its end is done
+    return None if end.complete else end.message
 
 
 def _process(

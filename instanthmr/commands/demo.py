@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
         seen = 0
+        ending = None  # what to say about how a video file ended
         interrupted = 0  # the exit code of a Ctrl-C, SIGTERM or SIGHUP
         t_read = time.perf_counter()
         try:
@@ -176,11 +177,15 @@ def run(args: argparse.Namespace) -> int:
                     if args.max_frames and stats.frames >= args.max_frames:
                         break
                 t_read = time.perf_counter()
+            else:  # the source ended by itself: the bar ends where the file did
+                ending = _source_end(source, bar)
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (commands.errors)
             interrupted = interrupt_exit_code(exc)
             print(f"\ninterrupted ({exc.args[0] if exc.args else 'SIGINT'}): closing outputs",
                   file=sys.stderr)  # fmt: skip
         bar.close()
+        if ending:
+            print(ending, file=sys.stderr)
         outputs.close_animation()
         finish_world(args, pipeline, outputs.written)
         dropped = source.dropped if source.is_live else None
@@ -218,6 +223,22 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
         if getattr(args, flag, None):
             found.append(("--" + flag.replace("_", "-"), getattr(args, flag)))
     return found
+
+
+def _source_end(source: Any, bar: Any) -> str | None:
+    """At the natural end of a source: finish the bar honestly (a video whose container
+    miscounts its frames decoded to its end: the total becomes what was processed) and
+    return a note for a miscounted or a truncated video (None when nothing to say)."""
+    check = getattr(source, "decode_end", None)
+    if check is None:
+        return None
+    end = check()
+    if end.complete and bar.total is not None and bar.n != bar.total:
+        bar.total = bar.n
+        bar.refresh()
+    if end.message is None:
+        return None
+    return f"note: {end.message}" if end.complete else f"warning: {source.name}: {end.message}"
 
 
 def _source_fps(source: Any, args: argparse.Namespace) -> float:

@@ -31,6 +31,9 @@ from ..runtime.session import ModelSession, Runtime
 from .weights import resolve_model
 
 OUTPUT_NAMES: tuple[str, ...] = tuple(s.name for s in HMR_OUTPUTS)
+MAX_BATCH = 16
+"""Most persons in one model call: more run in chunks of this size, so the memory of a call
+stays bounded whatever the box count (400 boxes in one call took 2.9 GB on the CPU)."""
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +153,14 @@ class HMRModel:
     ) -> dict[str, np.ndarray]:
         """Run the model on (N, 3, 224, 224) crops and (N, 3) CLIFF vectors.
 
-        With ``batched`` all persons go through one call (chunks of ``pad_batch`` when set,
-        the last chunk padded with zeros, padded rows discarded); otherwise one call per person.
+        With ``batched`` all persons go through one call, in chunks of at most
+        :data:`MAX_BATCH` (of ``pad_batch`` when set, the last chunk padded with zeros,
+        padded rows discarded); otherwise one call per person.
         """
         n = len(image)
         if n == 0:
             return {s.name: np.zeros((0, *s.shape[1:]), np.float32) for s in HMR_OUTPUTS}
-        chunk = (self.pad_batch or n) if batched else 1
+        chunk = (self.pad_batch or min(n, MAX_BATCH)) if batched else 1
         parts: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_NAMES}
         for start in range(0, n, chunk):
             img = image[start : start + chunk]

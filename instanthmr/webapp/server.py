@@ -26,6 +26,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .. import __version__
 from .inference_queue import InferenceWorker
 from .info import health_info, skeleton_info
+from .limits import add_disconnect_handler
 from .predict import predict_upload
 from .session import AppConfig
 from .stream import serve_websocket
@@ -136,6 +137,7 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
             return
         await serve_websocket(websocket, pipeline, worker, config)
 
+    add_disconnect_handler(app)  # a client gone mid-upload: one log line, no traceback
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if config.allowed_hosts is not None:  # DNS rebinding: a foreign name pointing at us
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
