@@ -2,7 +2,7 @@
 that would overwrite an input, and the permissions of files written for the user.
 
 The demo and the batch run as real processes, signalled with ``os.kill``. The demo's
-detector is one fixed box (tests/fixed_box_demo.py); the batch uses the bright-block
+detector is one fixed box (tests/fixed_box_cli.py); the batch uses the bright-block
 detector of tests/batch_helpers.py; the HMR model is the analytic oracle.
 """
 
@@ -59,7 +59,8 @@ def _jsonl_frames(path: Path) -> int:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_demo_stopped_by_a_signal_finishes_every_output(work, tmp_path, signum) -> None:
     out = {k: tmp_path / f"a.{k}" for k in ("jsonl", "npz", "csv", "bvh", "glb", "mp4", "rrd")}
-    argv = [sys.executable, str(TESTS / "fixed_box_demo.py"), "--video", str(work / "long.avi"),
+    argv = [sys.executable, str(TESTS / "fixed_box_cli.py"), "demo", "--video",
+            str(work / "long.avi"),
             "--model", str(work / "oracle.onnx"), "--device", "cpu", "--headless",
             "--save", str(out["rrd"]), "--write-video", str(out["mp4"])]  # fmt: skip
     for k in ("jsonl", "npz", "csv", "bvh", "glb"):

@@ -1,9 +1,10 @@
-"""``python tests/fixed_box_demo.py DEMO-ARGS...``: the real ``instanthmr demo`` command in its
+"""``python tests/fixed_box_cli.py COMMAND ARGS...``: the real ``instanthmr COMMAND`` in its
 own process, with one fixed person box per frame instead of RF-DETR.
 
-For tests that signal a running demo (tests/test_signals.py): a random-init RF-DETR does
-not reliably find a person, and the animation exports need a tracked one. Everything else
-(the HMR model, the source, the outputs, the signal handling) is the product's own.
+For tests that run commands as a user would (tests/test_signals.py signals a running
+demo; tests/test_docs_promises.py runs the commands the docs show): a random-init RF-DETR
+does not reliably find a person, and the animation exports need a tracked one. Everything
+else (the HMR model, the sources, the outputs, the signal handling) is the product's own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import supervision as sv
 
 class FixedBoxDetector:
     """One person box in the middle of every frame, score 0.9."""
+
+    variant, backend, provider, random_init = "fixed-box", "test", "none", False
 
     def detect(self, image: np.ndarray) -> sv.Detections:
         h, w = image.shape[:2]
@@ -30,4 +33,4 @@ if __name__ == "__main__":
     instanthmr.detector.create_detector = lambda *a, **k: FixedBoxDetector()
     from instanthmr.cli import main
 
-    raise SystemExit(main(["demo", *sys.argv[1:]]))
+    raise SystemExit(main(sys.argv[1:]))
