@@ -9,14 +9,17 @@ exit code 2), before anything is loaded or written:
   other;
 - two outputs that map to the same file: the same path spelled differently (a symbolic
   link, ``..``, a hard link to an existing file), or an animation export whose per-track
-  files (``out.bvh`` writes ``out.track3.bvh``) are also named on their own.
+  files (``out.bvh`` writes ``out.track3.bvh``) are also named on their own;
+- an output that is an existing folder.
 
 Paths are compared after resolving links and ``..``; existing files also by their device
-and inode, so two names of one file are one file.
+and inode, so two names of one file are one file. :func:`prepare_output_folders` then makes
+the outputs' folders and refuses one that cannot be written, also before any work.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -56,6 +59,8 @@ def check_output_paths(inputs: Iterable[Named], outputs: Sequence[Named]) -> Non
         sources.setdefault(_identity(path), (flag, path))
     seen: dict[tuple[object, ...], Named] = {}
     for flag, path in outputs:
+        if os.path.isdir(os.path.expanduser(os.fspath(path))):
+            raise OptionError(f"{flag} {path} is a folder; give a file name")
         key = _identity(path)
         if key in sources:
             src_flag, src = sources[key]
@@ -82,3 +87,17 @@ def check_output_paths(inputs: Iterable[Named], outputs: Sequence[Named]) -> Non
                     f"{other_flag} {other} is one of the per-track files that {flag} {path} "
                     "writes (name.trackN.bvh): one would overwrite the other; rename one"
                 )
+
+
+def prepare_output_folders(outputs: Sequence[Named]) -> None:
+    """Make each output's folder (as the writers would) and refuse, with an
+    :class:`~instanthmr.sinks.formats_common.UnwritablePathError` naming the path and why,
+    one that cannot be made or written into: before any work rather than at the end."""
+    from .sinks.formats_common import unwritable_as_clear_error
+
+    for _, path in outputs:
+        target = Path(os.path.expanduser(os.fspath(path)))
+        with unwritable_as_clear_error(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(target.parent, os.W_OK):
+                raise PermissionError(errno.EACCES, "no permission", str(target.parent))

@@ -59,6 +59,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     del int8.metadata_props[:]
     onnx.save(int8, d / "noreport.int8.onnx")
     (d / "coco.json").write_text('{"images": []}\n{"annotations": []}\n')  # "Extra data"
+    (d / "folder.mp4").mkdir()
     return {p.stem.replace(".", "_"): p for p in d.iterdir()} | {"dir": d}
 
 
@@ -224,6 +225,14 @@ def test_eval_coco_names_the_damaged_annotations_file(files, tmp_path, content, 
         (["demo", "--video", "{text}", "--headless", "--model", "{oracle}"], ["cannot open"]),
         (["demo", "--headless", "--export", "out.txt"], ["--export", "must end in"]),
         (["demo", "--headless", "--detector-stride", "0"], ["--detector-stride", ">= 1"]),
+        (["demo", "--image", "{person}", "--headless", "--model", "{oracle}", "--save",
+          "{person}/x.rrd"], ["cannot write", "x.rrd"]),
+        (["demo", "--image", "{person}", "--headless", "--model", "{oracle}", "--write-video",
+          "{dir}/folder.mp4"], ["--write-video", "is a folder"]),
+        (["demo", "--image", "{person}", "--headless", "--model", "hf://bad"],
+         ["hf://bad", "hf://owner/repo"]),
+        (["demo", "--image", "{person}", "--headless", "--model", "{oracle}", "--precision",
+          "fp16", "--device", "cpu"], ["--precision fp16", "fp32 weights"]),
         (["batch", "{dir}/nothing-here", "--output", "{dir}/o"], ["input not found"]),
         (["batch", "{person}", "--output", "{dir}/o", "--format", "npz", "--format", "npz"],
          ["--format npz is given twice"]),

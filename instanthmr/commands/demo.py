@@ -21,9 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..output_paths import check_output_paths
+from ..output_paths import check_output_paths, prepare_output_folders
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
-from .errors import CommandParser, command, deferred_stops, interrupt_exit_code
+from .errors import (  # noqa: F401 (EXIT_INTERRUPTED: re-exported for callers)
+    EXIT_INTERRUPTED,
+    CommandParser,
+    command,
+    deferred_stops,
+    interrupt_exit_code,
+)
 from .options import add_frame_options, add_pipeline_options, pipeline_options, suffix_checker
 
 APP_ID = "instanthmr"
@@ -146,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     args.world = world is not False
     options = pipeline_options(args, mode, world=world)  # validated before any file is opened
     check_output_paths(_inputs(args, kind), _outputs(args))
+    prepare_output_folders(_outputs(args))
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
@@ -266,7 +273,7 @@ class _Outputs:
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
             blueprint = default_blueprint(world=bool(args.world))
-            rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=blueprint)
+            rec = _viewer_setup(rr, self.viewer, blueprint, args.save)
             stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
             stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
             self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world))
@@ -308,6 +315,19 @@ class _Outputs:
             extra = {"read_ms": read_ms, "output_ms": self._output_ms}
             self.sink.log_frame(image, result, extra)
         self._output_ms = (time.perf_counter() - t0) * 1000.0
+
+
+def _viewer_setup(rr: Any, viewer: argparse.Namespace, blueprint: Any, save: str | None) -> Any:
+    """``rr.script_setup``; a ``--save`` path that cannot be written is a one-line error."""
+    from ..sinks.formats_common import UnwritablePathError
+
+    try:
+        return rr.script_setup(viewer, APP_ID, default_blueprint=blueprint)
+    except RuntimeError as exc:  # rerun's own: "Failed to create file: ..."
+        if not save:
+            raise
+        why = " ".join(str(exc).split())
+        raise UnwritablePathError(f"cannot write {save}: {why}; choose another path") from None
 
 
 class _Stats:

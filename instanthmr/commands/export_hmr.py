@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import MissingDependencyError
-from .errors import CommandParser, command
+from .errors import CommandParser, command, error_line
 
 _BANNER = "!" * 78
 
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verbose=True,
         )
     except ParityError as exc:  # the file was written but does not match PyTorch
-        print(f"instanthmr export: error: {exc}", file=sys.stderr)
+        print(error_line("export", exc), file=sys.stderr)
         return 1
     if args.random_init:
         print("WARNING: random-init model written; its poses are meaningless.")

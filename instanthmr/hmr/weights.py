@@ -113,7 +113,13 @@ def resolve_model(
     if isinstance(name_or_path, str) and name_or_path.startswith("hf://"):
         from huggingface_hub import parse_hf_uri
 
-        uri = parse_hf_uri(name_or_path)  # raises HfUriError (a ValueError) with the reason
+        try:
+            uri = parse_hf_uri(name_or_path)
+        except ValueError as exc:  # HfUriError, with the reason
+            raise OptionError(
+                f"{' '.join(str(exc).split())} Write hf://owner/repo/path/to/file.onnx "
+                "(optionally owner/repo@revision)"
+            ) from None
         if not uri.is_repo or not uri.path_in_repo:
             raise OptionError(
                 f"{name_or_path!r} does not name a file in a Hub repository; "
