@@ -1,11 +1,11 @@
 """Limits checked before the work: image size from the header, and clients that go away.
 
 - :func:`image_dimensions` reads the width and height of a PNG, JPEG, WebP, BMP, GIF or
-  PNM image from its header, without decoding a pixel. :func:`check_image_header` refuses
-  an image over the pixel limit before it is decoded, so a small file declaring
-  20000x20000 pixels (1.2 MB of PNG, 1.2 GB decoded) costs nothing; an image in another
-  format, or with a damaged header, is not decoded at all ("not an image": uploads then try
-  it as a video, the WebSocket says to send JPEG or WebP).
+  PNM image from its header, without decoding a pixel.
+  :func:`~instanthmr.webapp.uploads.decode_image` uses it to refuse an image over the pixel
+  limit before it is decoded, so a small file declaring 20000x20000 pixels (1.2 MB of PNG,
+  1.2 GB decoded) costs nothing; bytes in another format are not decoded at all ("not an
+  image": uploads then try them as a video, the WebSocket says to send JPEG or WebP).
 - :func:`client_gone` answers a request whose client went away while its body was being
   read (a closed tab, a dropped connection): one log line, no traceback.
 """
@@ -95,23 +95,6 @@ def image_dimensions(data: bytes) -> tuple[str, tuple[int, int] | None] | None:
         match = _PNM.match(data[:1024])
         return "PNM", (int(match.group(2)), int(match.group(4))) if match else None
     return None
-
-
-def check_image_header(data: bytes, max_pixels: int) -> bool:
-    """Whether ``data`` is an image worth decoding: True for a known format whose header
-    declares at most ``max_pixels`` pixels, False for bytes that are no image format known
-    here. Raises :class:`~instanthmr.webapp.uploads.UploadError` for an image over the
-    limit or with a damaged header."""
-    from .uploads import UploadError, check_pixels
-
-    found = image_dimensions(data)
-    if found is None:
-        return False
-    kind, size = found
-    if size is None or min(size) < 1:
-        raise UploadError(f"the {kind} image's header is damaged (no readable width and height)")
-    check_pixels(size[0], size[1], max_pixels)
-    return True
 
 
 async def client_gone(request: Request, exc: Exception) -> Response:

@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .limits import check_image_header
+from .limits import image_dimensions
 
 VIDEO_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (4, b"ftyp", ".mp4"),  # MP4, MOV, M4V (ISO base media)
@@ -71,12 +71,17 @@ async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray | None:
     """RGB uint8 (H, W, 3) from encoded image bytes, or None when they are not an image.
 
-    The size is read from the header first (:func:`~instanthmr.webapp.limits.check_image_header`):
+    The size is read from the header first (:func:`~instanthmr.webapp.limits.image_dimensions`):
     an image over ``max_pixels`` pixels, or with a damaged header, raises UploadError before
     anything is decoded, and bytes in no image format known there are not decoded at all.
     """
-    if not data or not check_image_header(data, max_pixels):
+    found = image_dimensions(data) if data else None
+    if found is None:
         return None
+    kind, size = found
+    if size is None or min(size) < 1:
+        raise UploadError(f"the {kind} image's header is damaged (no readable width and height)")
+    check_pixels(size[0], size[1], max_pixels)
     try:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:  # OpenCV's own limits and assertions: never its text to the client
