@@ -233,6 +233,7 @@ class _OneBoxDetector:
         )
 
 
+@pytest.mark.slow
 def test_demo_exports_bvh_and_glb_from_the_real_pipeline(
     hmr_onnx, tmp_path, monkeypatch, capsys
 ) -> None:

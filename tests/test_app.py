@@ -289,6 +289,7 @@ def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
         build_parser().parse_args(["--max-upload-mb", "0"])
 
 
+@pytest.mark.slow
 def test_instanthmr_serve_process(hmr_onnx: Path, detector_onnx: Path) -> None:
     """The real command, on random-init exports of both models, as a user would start it."""
     import subprocess

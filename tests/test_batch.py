@@ -161,6 +161,7 @@ def test_local_batch_manifest_outputs_and_exit_code(local_run: tuple[int, Path, 
     assert not (out / ".staging").exists()
 
 
+@pytest.mark.slow
 def test_rerun_skips_done_and_option_change_redoes_with_a_dying_worker(
     local_run: tuple[int, Path, str], footage: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -246,6 +247,7 @@ def _as_nobody(fn):
     return json.loads(data)
 
 
+@pytest.mark.slow
 def test_ctrl_c_abandons_running_input_and_rerun_resumes(footage: Path) -> None:
     clips = footage / "ctrlc"
     clips.mkdir()
@@ -275,6 +277,7 @@ def test_ctrl_c_abandons_running_input_and_rerun_resumes(footage: Path) -> None:
         ("b_long.avi", "done", 800)]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_ray_local_gives_the_same_outputs_as_local(
     local_run: tuple[int, Path, str], footage: Path
 ) -> None:

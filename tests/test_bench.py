@@ -31,6 +31,7 @@ def test_hmr_only_json(tmp_path: Path) -> None:
     assert MACHINE_KEYS <= set(data["machine"]) and "onnxruntime" in data["machine"]["packages"]
 
 
+@pytest.mark.slow
 def test_pipeline_stride_sweep_json_and_plot(
     tmp_path: Path, hmr_onnx: Path, detector_onnx: Path
 ) -> None:

@@ -156,6 +156,7 @@ def test_image_glob_with_frame_skip(models: list[str], tmp_path: Path) -> None:
     _check_person_lines(out, [0, 2, 4])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fixed_detector")
 def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path: Path) -> None:
     paths = [tmp_path / f"vtest.{ext}" for ext in ("jsonl", "npz", "csv")]

@@ -230,6 +230,7 @@ def run_doctor(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_install_doctor_cpu_exits_0(hmr_onnx, tmp_path):
     out = tmp_path / "doctor.json"
     res = run_doctor("--model", str(hmr_onnx), "--device", "cpu", "--runs", "2", "--json", str(out))
@@ -241,6 +242,7 @@ def test_install_doctor_cpu_exits_0(hmr_onnx, tmp_path):
     assert hmr["data"]["random_init"] is True  # the fixture is a random-init export
 
 
+@pytest.mark.slow
 def test_install_doctor_cuda_fails_loudly_without_a_gpu(hmr_onnx):
     import onnxruntime as ort
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import instanthmr.hmr.model as hmr_module
-import instanthmr.pipeline as pipeline_module
+import instanthmr.tracking.smoothing as smoothing_module
 from instanthmr.evaluation import joints as jm
 from instanthmr.evaluation.synthetic import THRESHOLDS, run_gate
 from instanthmr.geometry import cliff_vectors, crop_to_frame, full_frame_camera
@@ -70,7 +70,7 @@ BREAKS = {
     "h36m17 index": (lambda mp: mp.setattr(jm.H36M17, "weights",
                                            _swap_rows(jm.H36M17.weights, 12, 15)),
                      "joints_3d_max_mm"),
-    "smoothing lag": (lambda mp: mp.setattr(pipeline_module, "PoseSmoother", functools.partial(
+    "smoothing lag": (lambda mp: mp.setattr(smoothing_module, "PoseSmoother", functools.partial(
         PoseSmoother, params_2d=OneEuroParams(min_cutoff=1.0, beta=0.0))),
                       "smoothing_lag_frames"),
 }  # fmt: skip

@@ -253,6 +253,7 @@ def test_fp32_parity_with_torch(hmr_onnx: Path, fused_seed0, batch: int):
     np.testing.assert_allclose(single["joints_3d"], ort_out["joints_3d"][:1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_parity_failure_raises_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(hmr_export, "FP32_TOLERANCE", 0.0)
     target = tmp_path / "user.onnx"
