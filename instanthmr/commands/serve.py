@@ -168,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     query = "?token=..." if args.token else ""
     print(f"InstantHMR app: open http://{shown}:{args.port}/{query}", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # uvicorn.Server, not uvicorn.run: run() swallows the Ctrl-C/SIGTERM that uvicorn raises
+    # again after its graceful stop, and the exit code would not say how the server ended
+    uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")).run()
     return 0
 
 
