@@ -173,6 +173,7 @@ PROMISES = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("doc", "text", "extra", "files"), PROMISES,
                          ids=[f"{p[0]}:{p[1][:40]}" for p in PROMISES])  # fmt: skip
 def test_promised_files_are_written(place, tmp_path, doc, text, extra, files) -> None:

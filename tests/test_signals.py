@@ -56,6 +56,7 @@ def _jsonl_frames(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- the demo
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_demo_stopped_by_a_signal_finishes_every_output(work, tmp_path, signum) -> None:
     out = {k: tmp_path / f"a.{k}" for k in ("jsonl", "npz", "csv", "bvh", "glb", "mp4", "rrd")}
@@ -128,6 +129,7 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_batch_sigterm_records_finished_inputs_and_resumes(work, tmp_path) -> None:
     clips = _two_clips(tmp_path, work)
     out = tmp_path / "out"
@@ -143,6 +145,7 @@ def test_batch_sigterm_records_finished_inputs_and_resumes(work, tmp_path) -> No
         [".batch.lock", "manifest.jsonl", *rows[0]["outputs"]])
 
 
+@pytest.mark.slow
 def test_batch_driver_killed_leaves_no_unrecorded_result(work, tmp_path) -> None:
     """kill -9 of the driver: the worker stops at its next message and nothing it wrote
     gets a final name; the next run redoes that input (issue 21: 12 of 54 frames were

@@ -121,6 +121,7 @@ def _fill(argv: list[str], files: dict[str, Path]) -> list[str]:
     return [a.format(**values) for a in argv]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "argv", "bad", "flag"), _model_cases(),
     ids=[f"{c[0]}-{c[3].strip('-')}-{c[2]}" for c in _model_cases()],
@@ -147,6 +148,7 @@ PRECISION_COMMANDS = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(INT8_CASES))
 @pytest.mark.parametrize("name", sorted(PRECISION_COMMANDS))
 def test_int8_choices_in_every_command(files, name, case) -> None:
@@ -156,6 +158,7 @@ def test_int8_choices_in_every_command(files, name, case) -> None:
     assert_one_line(code, lines, err, name, *needles)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["demo", "serve"])
 def test_offline_without_detector_file_names_it_and_the_ways_forward(files, name, tmp_path):
     pytest.importorskip("rfdetr")  # without it the torch backend is missing: another message
@@ -169,6 +172,7 @@ def test_offline_without_detector_file_names_it_and_the_ways_forward(files, name
                     "ways forward: (1)", "--detector-model FILE")  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "needle"),
     [
@@ -199,6 +203,7 @@ def test_serve_port_in_use_is_refused_before_the_models_load(files) -> None:
     assert_one_line(code, lines, err, "serve", f"127.0.0.1:{port}", "in use", "--port")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "needles"),
     [
@@ -218,6 +223,7 @@ def test_eval_coco_names_the_damaged_annotations_file(files, tmp_path, content, 
     assert_one_line(code, lines, err, "eval", str(ann), *needles)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("argv", "needles"),
     [
