@@ -7,6 +7,7 @@ commands and runs them with this Python (``sys.executable -m pip``). The decisio
 set of pure functions over :class:`Machine` -> :class:`Plan`; see docs/install.md.
 
     python3 install.py run                        # fresh clone: .venv, install, weights, demo
+                                                  # (no torch on a CPU machine)
     python3 install.py run --random-init          # the same without network (MEANINGLESS poses)
     python3 install.py test                       # fresh clone: .venv, install, ruff, pytest
     python install.py --dry-run                   # show the plan and the commands, run nothing
@@ -82,11 +83,17 @@ class Machine:
 
 @dataclass(frozen=True)
 class Options:
-    """The user's choices: ``--force-cpu``, ``--runtime-only``, ``--dev``."""
+    """The user's choices: ``--force-cpu``, ``--runtime-only``, ``--dev``.
+
+    ``for_run``: the install is for ``install.py run`` (the demo): torch only where the run
+    uses it, i.e. where onnxruntime gets a CUDA build (RF-DETR is exported there once). On
+    other machines the embedded YOLOX-nano detects people and no torch is installed.
+    """
 
     force_cpu: bool = False
     runtime_only: bool = False
     dev: bool = False
+    for_run: bool = False
 
 
 @dataclass
@@ -419,6 +426,13 @@ def build_plan(
     commands.append(pip_cmd(python, "install", "--upgrade", ort_req))
     torch_desc = "none"
     want_torch = torch_ok and not opts.runtime_only
+    if want_torch and opts.for_run and ort is None:
+        want_torch = False
+        notes.append(
+            "run: no torch here. The demo runs on onnxruntime with the YOLOX-nano detector "
+            "shipped in the package (no detector download); `install.py test` and the export "
+            "tools (`pip install -e .[export]`) install torch."
+        )
     if want_torch:
         index: str | None = None
         if torch is not None:
@@ -698,6 +712,15 @@ def run_tests(pytest_args: Sequence[str]) -> int:
     return 0
 
 
+def task_options(task: str, force_cpu: bool, rest: Sequence[str]) -> Options:
+    """The install options of a task: ``test`` gets the test tools and torch (the export
+    extra); ``run`` gets what the demo needs (:attr:`Options.for_run`), and torch with it
+    when ``--random-init`` asks for random-init models to be exported here."""
+    if task == "test":
+        return Options(force_cpu=force_cpu, dev=True)
+    return Options(force_cpu=force_cpu, for_run="--random-init" not in rest)
+
+
 def run_task(task: str, argv: Sequence[str]) -> int:
     """``install.py run|test``: venv, install, then the demo or the checks."""
     args, rest = task_parser(task).parse_known_args(argv)
@@ -710,7 +733,7 @@ def run_task(task: str, argv: Sequence[str]) -> int:
             return code
         cmd = [str(venv_python(venv)), str(Path(__file__).resolve()), task, "--venv", str(venv)]
         return subprocess.run([*cmd, *argv], cwd=ROOT).returncode
-    code = install_here(Options(force_cpu=args.force_cpu, dev=task == "test"), args.reinstall)
+    code = install_here(task_options(task, args.force_cpu, rest), args.reinstall)
     if code:
         return code
     print(f"install.py: environment ready at {time.strftime('%H:%M:%S')}", flush=True)

@@ -71,9 +71,13 @@ class PipelineOptions:
     Attributes:
         model: InstantHMR ONNX path, or None for the Hub release.
         device: ``auto``, ``cpu``, ``cuda``, ``tensorrt`` or ``coreml`` (both models).
-        detector_variant: RF-DETR ``nano``, ``small``, ``medium``, ``base`` or ``large``.
+        detector_variant: ``auto`` (RF-DETR where its export is present, or on a GPU where
+            rfdetr is installed; else the embedded YOLOX-nano: see ``docs/pipeline.md``,
+            "Which detector runs"), ``yolox-nano``, ``yolox`` (a YOLOX file given as
+            ``detector_model``), or RF-DETR ``nano``, ``small``, ``medium``, ``base``, ``large``.
         detector_backend: ``onnx``, ``torch`` or ``auto`` (onnx when an export is found).
-        det_confidence: person score threshold.
+        det_confidence: person score threshold; None: the detector's own (RF-DETR 0.5,
+            YOLOX 0.3).
         max_persons: most people per frame (highest-scoring / already tracked first).
         detector_stride: longest gap, in frames, between detector runs. 1 runs it on every
             frame; N > 1 carries each person's box from their own keypoints in between,
@@ -83,8 +87,8 @@ class PipelineOptions:
             ``target``, ``smoothing`` and your own ``tracker``/``smoother``).
         smoothing: One-Euro smoothing per track. None: off in :meth:`PosePipeline.predict`, on
             in ``predict_video``. True/False force it.
-        detector_model: the RF-DETR ONNX export to use.
-        detector: ``"auto"`` builds RF-DETR from the options above; None means the caller
+        detector_model: the detector file to use (an RF-DETR or YOLOX ONNX export).
+        detector: ``"auto"`` builds the detector from the options above; None means the caller
             always brings boxes; or any object with ``detect(image) -> sv.Detections``.
             With anything but ``"auto"`` the detector options (variant, backend, model,
             confidence, threads) are an error: they would do nothing.
@@ -125,10 +129,10 @@ class PipelineOptions:
     fallback: bool = False
     threads: int | None = None
     detector: Any = "auto"
-    detector_variant: str = "nano"
+    detector_variant: str = "auto"
     detector_backend: str = "auto"
     detector_model: str | os.PathLike[str] | None = None
-    det_confidence: float = 0.5
+    det_confidence: float | None = None
     detector_stride: int = 1
     fixed_stride: bool = False
     async_detector: bool | str = False
@@ -159,7 +163,7 @@ class PipelineOptions:
             raise OptionError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
-        if not 0.0 <= float(self.det_confidence) < 1.0:
+        if self.det_confidence is not None and not 0.0 <= float(self.det_confidence) < 1.0:
             raise OptionError(f"det_confidence must be in [0, 1), got {self.det_confidence}")
         if self.scheduler is not None and (self.detector_stride != 1 or self.fixed_stride):
             raise OptionError(

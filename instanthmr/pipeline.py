@@ -62,9 +62,9 @@ class PosePipeline:
         self,
         model: str | os.PathLike[str] | None = None,
         device: str = "auto",
-        detector_variant: str = "nano",
+        detector_variant: str = "auto",
         detector_backend: str = "auto",
-        det_confidence: float = 0.5,
+        det_confidence: float | None = None,
         max_persons: int | None = None,
         detector_stride: int = 1,
         batch_persons: bool = True,
@@ -126,6 +126,16 @@ class PosePipeline:
         """The async detector's :class:`~instanthmr.detector.async_worker.DetectorWorker`;
         None without ``async_detector``, before the first frame and after :meth:`close`."""
         return self.planner.worker
+
+    def describe(self) -> dict[str, Any]:
+        """What this pipeline runs, as results files, recordings and benchmarks record it:
+        the HMR model (:func:`~instanthmr.hmr.kinds.run_header`: ``model_kind``,
+        ``model_file``, ``model_notice``) and ``detector``
+        (:func:`~instanthmr.detector.choice.describe_detector`; None without one)."""
+        from .detector.choice import describe_detector
+        from .hmr.kinds import run_header
+
+        return {**run_header(self.hmr), "detector": describe_detector(self.detector)}
 
     def fork(self) -> PosePipeline:
         """A pipeline for another stream: the same models and options, fresh state.

@@ -149,8 +149,15 @@ def _accessor(doc: pygltflib.GLTF2, blob: bytes, index: int) -> np.ndarray:
     return data.reshape(acc.count, width) if width > 1 else data
 
 
+def track_groups(doc: pygltflib.GLTF2) -> list[int]:
+    """The track group nodes among the scene roots (the skinned body nodes are roots too)."""
+    return [i for i in doc.scenes[doc.scene].nodes if doc.nodes[i].mesh is None]
+
+
 def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
     """Read a .glb with pygltflib: world positions of one track's nodes at each of its keys.
+
+    Nodes of one track have unique names (the rig's), so the names key the result.
 
     ``group`` picks the scene root (one per track); returns (node name -> (K, 3) positions,
     the K key times, every channel as (node, path) -> (times, values)).
@@ -163,7 +170,7 @@ def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarr
         s = anim.samplers[ch.sampler]
         tracks[(ch.target.node, ch.target.path)] = (_accessor(doc, blob, s.input),
                                                     _accessor(doc, blob, s.output))  # fmt: skip
-    top = doc.scenes[doc.scene].nodes[group]
+    top = track_groups(doc)[group]
     times = tracks[(doc.nodes[top].children[0], "rotation")][0]  # the root joint's keys
     world: dict[str, np.ndarray] = {}
 
@@ -182,3 +189,84 @@ def glb_positions(path, group: int = 0) -> tuple[dict[str, np.ndarray], np.ndarr
 
     visit(top, np.tile(np.eye(4), (len(times), 1, 1)))  # the group's scale is animated: skip it
     return world, times, tracks
+
+
+def _two_bone_knee(hip: np.ndarray, ankle: np.ndarray, l1: float, l2: float) -> np.ndarray:
+    """Knee positions of legs from ``hip`` to ``ankle`` (T, 3), bending forward (+Z)."""
+    to = ankle - hip
+    d = np.linalg.norm(to, axis=-1)
+    u = to / d[:, None]
+    along = (l1**2 - l2**2 + d**2) / (2 * d)
+    across = np.sqrt(np.maximum(l1**2 - along**2, 0.0))
+    fwd = np.array([0.0, 0.0, 1.0]) - u[:, 2:3] * u
+    fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
+    return hip + along[:, None] * u + across[:, None] * fwd
+
+
+def stepper(frames: int = 150, fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """A walk with truly planted feet, in a world frame (Y up, ground y = 0, walking +Z).
+
+    1 m/s, one stride (1 m) per second per foot, each foot on the ground 60% of its cycle
+    (its ankle, heel and toes not moving at all), the other 40% swinging forward with a
+    10 cm lift. Returns (truth (T, 70, 3) MHR70 joints, truth (T, 2) contact: ankle still).
+    """
+    t = np.arange(frames) / fps
+    thigh, shin, stance = 0.42, 0.40, 0.6
+    pelvis = np.c_[0 * t, 0.80 + 0.015 * np.cos(4 * np.pi * t), t - 0.3]
+    ankles, planted = [], []
+    for x, offset, start in ((0.1, 0.0, 0.0), (-0.1, 0.5, -0.5)):
+        phase = t + offset
+        cycle, frac = np.floor(phase), phase % 1.0
+        swing = np.clip((frac - stance) / (1 - stance), 0, 1)
+        ease = 0.5 - 0.5 * np.cos(np.pi * swing)
+        z = cycle + start + ease
+        y = 0.08 + 0.10 * np.sin(np.pi * swing)
+        ankles.append(np.c_[x + 0 * t, y, z])
+        planted.append(frac < stance)
+    pts = np.zeros((frames, len(rig.POINT_NAMES), 3))
+    at = {n: i for i, n in enumerate(rig.POINT_NAMES)}
+    up = np.array([0.0, 1.0, 0.0])
+    pts[:, at["Hips"]] = pts[:, at["Spine"]] = pelvis
+    for side, name in enumerate(("Left", "Right")):
+        hip = pelvis + [0.1 if side == 0 else -0.1, 0, 0]
+        pts[:, at[f"{name}UpLeg"]] = hip
+        pts[:, at[f"{name}Foot"]] = ankles[side]
+        pts[:, at[f"{name}Leg"]] = _two_bone_knee(hip, ankles[side], thigh, shin)
+        pts[:, at[f"{name}Toe"]] = ankles[side] + [0, -0.06, 0.15]
+    for k, name in enumerate(("Spine1", "Spine2", "Neck"), start=1):
+        pts[:, at[name]] = pelvis + k * 0.17 * up
+    neck = pts[:, at["Neck"]]
+    pts[:, at["LeftShoulder"]] = pts[:, at["RightShoulder"]] = neck
+    pts[:, at["Head"]] = neck + 0.12 * up
+    pts[:, at["HeadEnd"]] = pts[:, at["Head"]] + [0, 0, 0.1]
+    for side, name in enumerate(("Left", "Right")):
+        sign = 1 if side == 0 else -1
+        swing = 0.3 * np.sin(2 * np.pi * t + side * np.pi)
+        down = np.c_[0 * t, -np.cos(swing), np.sin(swing)]
+        shoulder = neck + [sign * 0.17, 0, 0]
+        pts[:, at[f"{name}Arm"]] = shoulder
+        pts[:, at[f"{name}ForeArm"]] = shoulder + 0.28 * down
+        pts[:, at[f"{name}Hand"]] = shoulder + 0.53 * down
+        pts[:, at[f"{name}HandEnd"]] = shoulder + 0.62 * down
+    glob = np.broadcast_to(np.eye(3), (frames, len(rig.JOINT_NAMES), 3, 3))
+    joints = mhr70_from_points(pts, glob)
+    for name, foot in (("left", 0), ("right", 1)):
+        joints[:, JOINT_INDEX[f"{name}_heel"]] = ankles[foot] + [0, -0.06, -0.05]
+    return joints, np.stack(planted, axis=1)
+
+
+def world_frames(joints: np.ndarray, fps: float = 30.0, **motion_config) -> list[FrameResult]:
+    """FrameResults of one person (track 1) whose world joints are ``joints`` (T, 70, 3), put
+    through the real world stage (a camera 1.6 m high, pitched 10° down) as the pipeline does:
+    world joints, trajectory and its contact flags."""
+    from instanthmr.world import WorldFrame
+    from instanthmr.world.stage import WorldTracker
+    from instanthmr.world.trajectory import MotionConfig
+
+    frame = WorldFrame.from_camera(1.6, 10.0)
+    stage = WorldTracker(frame, motion=MotionConfig(**motion_config))
+    out = []
+    for i, j in enumerate(joints):
+        persons, info = stage.update([person(frame.world_to_cam(j), 1)], i / fps)
+        out.append(FrameResult(persons, i, (640, 480), timestamp=i / fps, world=info))
+    return out

@@ -157,9 +157,9 @@ def test_glb_round_trip_with_pygltflib_within_1mm(tmp_path) -> None:
     world, times, tracks = glb_positions(path)
     np.testing.assert_allclose(times, np.arange(solved.num_frames) * solved.frame_time, atol=1e-6)
     for p, name in enumerate(rig.POINT_NAMES):
-        assert np.abs(world[f"motion0_{name}"] - pts[:, p]).max() < MM
+        assert np.abs(world[name] - pts[:, p]).max() < MM
     doc = pygltflib.GLTF2().load(str(path))
-    assert not doc.skins and not doc.meshes  # skin-free skeleton
+    assert len(doc.skins) == 1 and len(doc.meshes) == 1  # one skinned body per track
     assert len(doc.animations[0].channels) == len(rig.JOINT_NAMES) + 2  # rotations, root, scale
     quats = [v[1] for k, v in tracks.items() if k[1] == "rotation"]
     for q in quats:  # unit and sign-continuous (no flips for LINEAR interpolation)
@@ -171,6 +171,6 @@ def test_glb_with_trimesh_if_installed(tmp_path) -> None:
     trimesh = pytest.importorskip("trimesh", reason="trimesh is not a dependency; optional check")
     _, _, solved = _solved_walker()
     scene = trimesh.load(str(write_glb(tmp_path / "walk.glb", [solved])), force="scene")
-    transform, _ = scene.graph["motion0_LeftUpLeg"]  # rest node transforms (frame 0 root)
-    hips, _ = scene.graph["motion0_Hips"]
+    transform, _ = scene.graph["LeftUpLeg"]  # rest node transforms
+    hips, _ = scene.graph["Hips"]
     assert np.linalg.norm(transform[:3, 3] - hips[:3, 3]) == pytest.approx(0.1, abs=MM)

@@ -11,7 +11,14 @@ import os
 import numpy as np
 import pygltflib
 import pytest
-from animation_synth import frames_from, glb_positions, mhr70_from_points, walker, with_world
+from animation_synth import (
+    frames_from,
+    glb_positions,
+    mhr70_from_points,
+    track_groups,
+    walker,
+    with_world,
+)
 from scipy.spatial.transform import Rotation
 
 from instanthmr.animation import rig
@@ -137,16 +144,16 @@ def test_glb_holds_every_track_in_one_file(tmp_path) -> None:
     written = _export(tmp_path / "scene.glb", frames_from({5: cam_a, 8: cam_b}, FRAMES))
     assert written == [tmp_path / "scene.glb"]
     doc = pygltflib.GLTF2().load(str(written[0]))
-    groups = [doc.nodes[i] for i in doc.scenes[0].nodes]
+    groups = [doc.nodes[i] for i in track_groups(doc)]
     assert [g.name for g in groups] == ["track5", "track8"]
-    assert groups[0].extras == {"track_id": 5, "frame": "camera"}
+    assert groups[0].extras == {"track_id": 5, "frame": "camera", "rig": "plain"}
     toe = rig.POINT_NAMES.index("LeftToe")
     world, _, tracks = glb_positions(written[0], group=0)
-    assert np.abs(world["track5_LeftToe"] - pts_a[:, toe]).max() < MM
+    assert np.abs(world["LeftToe"] - pts_a[:, toe]).max() < MM
     world, times, _ = glb_positions(written[0], group=1)
     np.testing.assert_allclose(times, np.arange(10, FRAMES) / 25, atol=1e-6)  # shared timeline
-    assert np.abs(world["track8_LeftToe"] - pts_b[10:, toe]).max() < MM
-    scale_t, scale_v = tracks[(doc.scenes[0].nodes[1], "scale")]
+    assert np.abs(world["LeftToe"] - pts_b[10:, toe]).max() < MM
+    scale_t, scale_v = tracks[(track_groups(doc)[1], "scale")]
     np.testing.assert_allclose(scale_t, [0.0, 10 / 25, FRAMES / 25], atol=1e-6)
     np.testing.assert_allclose(scale_v[:, 0], [0.0, 1.0, 0.0])  # hidden, shown, hidden
 
@@ -158,7 +165,7 @@ def test_glb_split_hides_the_skeleton_during_gaps(tmp_path) -> None:
     path = _export(tmp_path / "h.glb", frames_from({1: cam}, FRAMES), gaps="split")[0]
     _, _, tracks = glb_positions(path)
     doc = pygltflib.GLTF2().load(str(path))
-    _, scale = tracks[(doc.scenes[0].nodes[0], "scale")]
+    _, scale = tracks[(track_groups(doc)[0], "scale")]
     np.testing.assert_allclose(scale[:, 0], [1.0, 0.0, 1.0, 0.0])
 
 
@@ -255,3 +262,45 @@ def test_demo_exports_bvh_and_glb_from_the_real_pipeline(
     assert len(bvh.values) == 6 and np.all(np.isfinite(bvh.positions()))
     assert bvh.frame_time == pytest.approx(frames[1].timestamp - frames[0].timestamp, rel=1e-3)
     assert pygltflib.GLTF2().load(str(out[2])).animations[0].channels
+
+
+def test_demo_exports_a_mixamo_glb_and_streams_vmc(hmr_onnx, tmp_path, monkeypatch) -> None:
+    """--export run.glb --rig mixamo --stream vmc://127.0.0.1:PORT on the sample clip (the
+    random-init model: meaningless poses): a skinned mixamo armature, and a receiver that
+    gets one bundle per frame."""
+    import socket
+
+    from pythonosc.osc_packet import OscPacket
+
+    from instanthmr.animation.gltf_check import check_glb
+    from instanthmr.commands import demo
+
+    monkeypatch.setattr("instanthmr.detector.create_detector", lambda *a, **k: _OneBoxDetector())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(5.0)
+        url = f"vmc://127.0.0.1:{rx.getsockname()[1]}"
+        argv = ["--max-frames", "5", "--headless", "--model", str(hmr_onnx), "--device", "cpu",
+                "--export", str(tmp_path / "run.glb"), "--rig", "mixamo",
+                "--stream", url]  # fmt: skip
+        assert demo.main(argv) == 0
+        bundles = [OscPacket(rx.recv(65536)).messages for _ in range(5)]
+    doc = pygltflib.GLTF2().load(str(tmp_path / "run.glb"))
+    assert check_glb(tmp_path / "run.glb") == []
+    assert len(doc.skins) == 1 and doc.nodes[doc.skins[0].skeleton].name == "mixamorig:Hips"
+    for msgs in bundles:
+        addresses = [m.message.address for m in msgs]
+        assert addresses[0] == "/VMC/Ext/Root/Pos" and addresses[-2:] == ["/VMC/Ext/OK",
+                                                                           "/VMC/Ext/T"]
+        assert msgs[1].message.params[0] == "Hips" and len(addresses) == 23
+
+
+def test_demo_refuses_rig_without_an_animation_export_and_a_bad_stream(capsys) -> None:
+    from instanthmr.commands import demo
+
+    with pytest.raises(SystemExit) as exc:
+        demo.main(["--rig", "vrm", "--export", "a.jsonl"])
+    assert exc.value.code == 2 and "--rig names the bones" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        demo.main(["--stream", "udp://1.2.3.4:9"])
+    assert exc.value.code == 2 and "only the VMC protocol" in capsys.readouterr().err

@@ -279,6 +279,10 @@ def test_serve_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--token" not in exposure_warning("0.0.0.0", "abc")
     args = build_parser().parse_args(["--model", "m.onnx", "--detector-stride", "2"])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.detector_stride == 2
+    assert args.preview is True and args.keep_results_min == 30 and args.max_recording_mb == 100
+    args = build_parser().parse_args(["--no-preview", "--max-recording-mb", "5",
+                                      "--keep-results-min", "2", "--max-results-mb", "50"])
+    assert not args.preview and args.max_recording_mb == 5 and args.keep_results_min == 2
     for argv in (["serve", "--help"], ["demo", "--serve-app", "--help"]):
         with pytest.raises(SystemExit) as done:
             cli_main(argv)

@@ -1,248 +1,250 @@
-"""The browser app in a real browser: Debian's Chromium driven by Playwright.
+"""The browser app in a real browser (Debian's Chromium via Playwright): the live camera.
 
-A live uvicorn server (on a free loopback port, in a thread) serves ``create_app`` around a
-pipeline with the analytic oracle HMR model and :class:`BlobDetector`. Chromium's fake
-camera plays a generated clip (a bright disc moving across a dark frame, written as Y4M),
-so the detector finds one "person" per frame. The oracle is given a standing-figure
-template for its 2D offsets and its 3D joints, so the skeletons look like a person; they
-are the template moved with the disc, not a pose estimate. Skips when Chromium is absent.
-
-The screenshot goes to the test's temporary folder; ``INSTANTHMR_UPDATE_SCREENSHOTS=1``
-also copies it to ``docs/img/app.png`` (how the one in ``docs/app.md`` was made).
+Chromium's fake camera plays a Y4M made here from real footage with a red disc moving
+across; :class:`RedDetector` finds the disc and the oracle HMR model draws a standing
+figure there (helpers: tests/browser_helpers.py). Covered: the status pill, readout and
+overlays on load, while live, after Stop and when the server goes away; a refused camera;
+recording a session and downloading it; a browser without WebGL; a 390x844 phone with
+touch. Skips when Chromium is absent.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
 import pytest
-from onnx import helper, numpy_helper
-from onnx_builders import build_oracle
-from test_pipeline import BlobDetector
-
-from instanthmr.pipeline import PosePipeline
-from instanthmr.skeleton import JOINT_INDEX, JOINT_NAMES
-from instanthmr.webapp import AppConfig, create_app
-
-CHROMIUM = os.environ.get("INSTANTHMR_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOT = ROOT / "docs" / "img" / "app.png"
-
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)),
-    reason=f"Chromium not found at {CHROMIUM} (Debian: apt-get install -y chromium)",
+from browser_helpers import (
+    WAIT_MS,
+    RedDetector,
+    browser,
+    camera_clip,
+    figure_oracle,
+    footage,
+    needs_chromium,
+    open_page,
+    save_screenshot,
+    serve,
+    wait_js,
 )
 
-_BODY = {  # metres, camera axes (X right, Y down, Z forward), a person facing the camera
-    "nose": (0, -0.72, -0.08), "left_eye": (0.03, -0.76, -0.06), "right_eye": (-0.03, -0.76, -0.06),
-    "left_ear": (0.07, -0.74, 0), "right_ear": (-0.07, -0.74, 0), "neck": (0, -0.58, 0),
-    "left_shoulder": (0.19, -0.52, 0), "right_shoulder": (-0.19, -0.52, 0),
-    "left_elbow": (0.32, -0.28, -0.05), "right_elbow": (-0.30, -0.26, 0.02),
-    "left_wrist": (0.46, -0.10, -0.15), "right_wrist": (-0.34, 0.0, 0.0),
-    "left_hip": (0.11, 0.0, 0), "right_hip": (-0.11, 0.0, 0),
-    "left_knee": (0.14, 0.42, -0.04), "right_knee": (-0.12, 0.42, 0.02),
-    "left_ankle": (0.16, 0.84, 0.02), "right_ankle": (-0.12, 0.84, 0.04),
-    "left_heel": (0.16, 0.88, 0.06), "right_heel": (-0.12, 0.88, 0.08),
-    "left_big_toe_tip": (0.15, 0.9, -0.12), "left_small_toe_tip": (0.2, 0.9, -0.1),
-    "right_big_toe_tip": (-0.11, 0.9, -0.1), "right_small_toe_tip": (-0.16, 0.9, -0.08),
-}  # fmt: skip
+from instanthmr.pipeline import PosePipeline
+from instanthmr.sinks.exporters import read_results
+from instanthmr.webapp import AppConfig, create_app
+
+pytestmark = [needs_chromium, pytest.mark.slow]  # drives a browser
+
+OVERLAY_INK = """(() => { const c = document.getElementById('overlay');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let ink = 0; for (let i = 3; i < d.length; i += 4) ink += d[i] > 0; return ink; })()"""
+"""Pixels drawn on the 2D overlay."""
 
 
-def figure() -> np.ndarray:
-    """(70, 3) standing figure: body joints from _BODY, hand and arm extras near their joint."""
-    out = np.zeros((70, 3), np.float32)
-    for i, name in enumerate(JOINT_NAMES):
-        if name in _BODY:
-            out[i] = _BODY[name]
-            continue
-        side = "left" if name.startswith("left") else "right"
-        anchor = {"olecranon": "elbow", "cubital": "elbow", "acromion": "shoulder"}
-        key = next((v for k, v in anchor.items() if k in name), "wrist")
-        out[i] = _BODY[f"{side}_{key}"]
-        if key == "wrist":  # fingers: a small fan below the wrist
-            finger = ("thumb", "index", "middle", "ring", "pinky").index(name.split("_")[1])
-            part = ("third_joint", "second_joint", "first_joint", "tip").index(
-                name.split("_", 2)[2]
-            )
-            sign = 1 if side == "left" else -1
-            out[i] += (sign * (0.01 * finger - 0.02), 0.025 * (part + 1), 0)
-    assert out[JOINT_INDEX["neck"]][1] < 0
-    return out
-
-
-def figure_oracle() -> onnx.ModelProto:
-    """The oracle with the figure as 2D offsets (crop units) and as its 3D joints."""
-    fig = figure()
-    model = build_oracle(offsets=fig[:, :2] * 0.7)
-    g = model.graph
-    for init in g.initializer:
-        if init.name == "w_j3d":
-            init.CopyFrom(numpy_helper.from_array(np.zeros((3, 210), np.float32), "w_j3d"))
-    node = next(n for n in g.node if n.output[0] == "joints_3d")
-    node.output[0] = "joints_3d_zero"
-    g.initializer.append(numpy_helper.from_array(fig[None], "c_figure"))
-    g.node.append(helper.make_node("Add", ["joints_3d_zero", "c_figure"], ["joints_3d"]))
-    onnx.checker.check_model(model)
-    return model
-
-
-def write_y4m(path: Path, n: int = 60, size: tuple[int, int] = (640, 480)) -> None:
-    """A clip Chromium's fake camera can play: a red disc going left and right."""
-    w, h = size
-    with open(path, "wb") as fh:
-        fh.write(f"YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg\n".encode())
-        for i in range(n):
-            x = int(w * (0.3 + 0.4 * abs(i / (n / 2) - 1)))
-            bgr = np.full((h, w, 3), 30, np.uint8)
-            cv2.circle(bgr, (x, h // 2 - 30), 18, (40, 40, 255), -1)
-            fh.write(b"FRAME\n" + cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
-
-
-def chromium_args(fake_ui: bool, clip: Path) -> list[str]:
-    """Headless Chromium with a fake camera playing ``clip`` and software WebGL.
-
-    ``fake_ui`` accepts the camera permission prompt; without it the prompt is refused.
-    """
-    args = [
-        "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}",
-        "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run",
-    ]  # fmt: skip
-    return [*args, "--use-fake-ui-for-media-stream"] if fake_ui else args
-
-
-@pytest.fixture
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    import uvicorn
-
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
     onnx.save(figure_oracle(), tmp / "figure-oracle.onnx")
-    pipe = PosePipeline(tmp / "figure-oracle.onnx", device="cpu", detector=BlobDetector(pad=110))
-    app = create_app(pipe, AppConfig(max_fps=15))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    write_y4m(tmp / "camera.y4m")
-    yield f"http://127.0.0.1:{port}", tmp / "camera.y4m", server
-    server.should_exit = True
-    thread.join(10)
+    onnx.save(figure_oracle(random_init=True), tmp / "random-figure.onnx")
+    camera_clip(tmp)
+    return tmp
 
 
-def test_page_streams_the_camera_and_draws_3d(live_server) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    url, clip, server = live_server
-    args = chromium_args(fake_ui=True, clip=clip)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            # bypass_csp: the page forbids eval, which wait_for_function("...") uses
-            page = browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
-            problems: list[str] = []
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(url + "/")
-            hook_js = "window.__instanthmr"
-            page.wait_for_function(f"{hook_js} && {hook_js}.ready", timeout=30000)
-            assert page.locator("#banner").is_hidden()  # the oracle is not marked random-init
-            assert page.locator("#model-info").inner_text().startswith("figure-oracle.onnx")
-            upload = '#errors [data-kind="upload"]'
-            page.set_input_files(
-                "#file-input",
-                files=[  # a bad upload: its error shows
-                    {"name": "x.jpg", "mimeType": "image/jpeg", "buffer": b"not an image"}
-                ],
-            )
-            page.wait_for_selector(upload, timeout=20000)
-            assert "not a decodable" in page.locator(upload).inner_text()
-            still = np.full((480, 640, 3), 30, np.uint8)
-            cv2.circle(still, (300, 200), 18, (40, 40, 255), -1)
-            png = cv2.imencode(".png", still)[1].tobytes()
-            page.set_input_files(
-                "#file-input", files=[{"name": "disc.png", "mimeType": "image/png", "buffer": png}]
-            )
-            page.wait_for_function(f"{hook_js}.personsSeen >= 1", timeout=30000)
-            assert "1 persons" in page.locator("#upload-info").inner_text()
-            assert page.locator(upload).count() == 0  # a good upload clears the error
-            clip_mp4 = clip.with_name("walk.mp4")
-            writer = cv2.VideoWriter(str(clip_mp4), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-            for i in range(6):
-                frame = np.full((240, 320, 3), 30, np.uint8)
-                cv2.circle(frame, (100 + 10 * i, 120), 12, (40, 40, 255), -1)
-                writer.write(frame)
-            writer.release()
-            page.set_input_files("#file-input", files=[str(clip_mp4)])
-            page.wait_for_function(
-                "document.querySelector('#upload-info').textContent.includes('6 frames')",
-                timeout=30000,
-            )
-            with page.expect_download(timeout=30000) as download:
-                page.click("#export-jsonl")
-            first = Path(download.value.path()).read_text().splitlines()[0]
-            assert '"instanthmr-results"' in first and download.value.suggested_filename.endswith(
-                ".jsonl"
-            )
-
-            page.click("#camera-start")
-            page.wait_for_function(
-                f"{hook_js}.framesReceived >= 15 && {hook_js}.skeletonsDrawn > 1",
-                timeout=90000,
-            )
-            hook = page.evaluate("window.__instanthmr")
-            assert hook["framesSent"] >= hook["framesReceived"] >= 15
-            assert hook["personsSeen"] > 15 and len(hook["errors"]) == 1  # the bad upload
-            assert hook["lastLatency"]["hmr"] > 0 and hook["lastLatency"]["roundTrip"] > 0
-            assert float(page.locator("#ms-hmr").inner_text()) > 0  # the readout updates
-            assert float(page.locator("#fps").inner_text()) > 0
-            assert page.locator("#conn").inner_text() == "live"
-            assert problems == []
-            page.wait_for_timeout(1500)
-            shot = clip.with_name("app.png")
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
-            if os.environ.get("INSTANTHMR_UPDATE_SCREENSHOTS") == "1":  # refresh the docs' copy
-                shutil.copyfile(shot, SCREENSHOT)
-
-            server.should_exit = True  # the server goes away: the page says so
-            page.wait_for_selector('#errors [data-kind="server"]', timeout=30000)
-            assert "server is gone" in page.locator('#errors [data-kind="server"]').inner_text()
-            assert page.locator("#conn").inner_text() == "disconnected"
-        finally:
-            browser.close()
+def make_app(folder: Path, model: str = "figure-oracle.onnx", **config):
+    pipe = PosePipeline(folder / model, device="cpu", detector=RedDetector())
+    return create_app(pipe, AppConfig(max_fps=15, **config))
 
 
-def test_page_reports_a_refused_camera(live_server) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    url, clip, _ = live_server
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=chromium_args(fake_ui=False, clip=clip)
-        )
-        try:
-            page = browser.new_context(bypass_csp=True, permissions=[]).new_page()
-            page.goto(url + "/")
-            page.wait_for_function(
-                "window.__instanthmr && window.__instanthmr.ready", timeout=30000
-            )
-            page.click("#camera-start")
-            line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=30000)
-            assert "permission denied" in line.inner_text()
-            assert page.locator("#camera-start").is_enabled()  # the user can try again
-            assert page.evaluate("window.__instanthmr.framesSent") == 0
-        finally:
-            browser.close()
+def png(frame: np.ndarray) -> bytes:
+    return cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def test_pill_readout_and_overlays_follow_the_real_state(folder: Path) -> None:
+    with serve(make_app(folder)) as (url, server), browser(folder / "camera.y4m") as b:
+        page, problems = open_page(b, url, viewport={"width": 1280, "height": 720})
+        wait_js(page, "H.state === 'ready'")  # on load: the server is up, nothing runs
+        assert page.locator("#conn").inner_text() == "ready"
+        assert page.locator("#banner").is_hidden()  # the oracle is not marked random-init
+        assert page.locator("#model-info").inner_text().startswith("figure-oracle.onnx")
+        assert page.locator("#ms-hmr").inner_text() == "–"
+
+        page.click("#camera-start")
+        wait_js(page, "H.framesReceived >= 10 && H.overlayPersons > 0 && H.view3d().people > 0")
+        assert page.locator("#conn").inner_text() == "live"
+        assert page.locator("#readout-mode").inner_text() == "live"
+        assert float(page.locator("#ms-hmr").inner_text()) > 0
+        assert page.evaluate(OVERLAY_INK) > 100
+        hook = page.evaluate("window.__instanthmr")
+        assert hook["framesSent"] >= hook["framesReceived"] >= 10
+        assert hook["lastLatency"]["hmr"] > 0 and hook["lastLatency"]["roundTrip"] > 0
+        view = page.evaluate("window.__instanthmr.view3d()")
+        assert view["on"] and "without the world stage" in view["note"]  # why there is no grid
+
+        page.click("#camera-stop")  # Stop: nothing live is left on screen
+        wait_js(page, "H.state === 'ready'")
+        assert page.locator("#conn").inner_text() == "ready"
+        assert page.evaluate(OVERLAY_INK) == 0
+        assert page.evaluate("window.__instanthmr.view3d().people") == 0
+        assert page.locator("#ms-hmr").inner_text() == "–"
+        assert page.locator("#persons").inner_text() == "–"
+        assert page.locator("#readout-mode").inner_text() == "idle"
+        assert page.locator("#drop-hint").is_visible()
+        received = page.evaluate("window.__instanthmr.framesReceived")
+
+        page.click("#camera-start")
+        wait_js(page, f"H.framesReceived >= {received + 3}")
+        assert problems == []
+        server.should_exit = True  # the server goes away: the page says so
+        page.wait_for_selector('#errors [data-kind="server"]', timeout=WAIT_MS)
+        assert "server is gone" in page.locator('#errors [data-kind="server"]').inner_text()
+        assert page.locator("#conn").inner_text() == "disconnected"
+
+
+def test_page_reports_a_refused_camera(folder: Path) -> None:
+    with serve(make_app(folder)) as (url, _), browser(folder / "camera.y4m", fake_ui=False) as b:
+        page, _ = open_page(b, url, permissions=[])
+        page.click("#camera-start")
+        line = page.wait_for_selector('#errors [data-kind="camera"]', timeout=WAIT_MS)
+        assert "permission denied" in line.inner_text()
+        assert page.locator("#camera-start").is_enabled()  # the user can try again
+        assert page.evaluate("window.__instanthmr.framesSent") == 0
+        assert page.locator("#conn").inner_text() == "ready"
+
+
+def test_record_a_session_and_download_it(folder: Path, tmp_path: Path) -> None:
+    cap = 60_000  # bytes: a few seconds of one person
+    with serve(make_app(folder, max_recording_bytes=cap)) as (url, _), \
+            browser(folder / "camera.y4m") as b:  # fmt: skip
+        page, problems = open_page(b, url)
+        assert page.locator("#record").is_disabled()  # nothing to record before the camera
+        page.click("#camera-start")
+        wait_js(page, "H.framesReceived >= 3 && H.state === 'live'")
+        page.click("#record")
+        wait_js(page, "H.recording && H.recording.frames >= 4")
+        info = page.locator("#record-info").inner_text()
+        assert "REC" in info and "left" in info and "0.1 MB" in info  # the cap and what is left
+        page.click("#record")  # stop recording
+        wait_js(page, "H.recording && H.recording.state === 'done'")
+        recorded = page.evaluate("window.__instanthmr.recording.frames")
+        assert f"{recorded} frames recorded" in page.locator("#upload-info").inner_text()
+        with page.expect_download(timeout=WAIT_MS) as dl:
+            page.click('#export-controls button[data-format="jsonl"]')
+        name = dl.value.suggested_filename
+        assert name.startswith("webcam-") and name.endswith(".jsonl")
+        dl.value.save_as(tmp_path / name)
+        frames = read_results(tmp_path / name)
+        assert len(frames) == recorded and frames[0].frame_index == 0
+        assert frames[0].timestamp == 0.0 and frames[-1].timestamp > 0
+        assert all(len(f.persons) == 1 for f in frames)
+
+        page.click("#record")  # again, until the size cap stops it
+        wait_js(page, "H.recording && H.recording.stop_reason === 'size cap'")
+        assert "size cap" in page.locator('#errors [data-kind="recording"]').inner_text()
+        with page.expect_download(timeout=WAIT_MS) as dl:
+            page.click('#export-controls button[data-format="glb"]')
+        assert dl.value.suggested_filename.endswith(".glb")
+        dl.value.save_as(tmp_path / "rec.glb")
+        gltf = (tmp_path / "rec.glb").read_bytes()
+        assert gltf[:4] == b"glTF"
+        head = json.loads(gltf[20 : 20 + int.from_bytes(gltf[12:16], "little")])
+        assert head["animations"]  # the recorded motion
+        assert page.locator("#camera-stop").is_enabled()  # the camera goes on
+        assert problems == []
+
+
+def test_without_webgl_2d_uploads_and_downloads_work(folder: Path, tmp_path: Path) -> None:
+    with serve(make_app(folder)) as (url, _), browser(folder / "camera.y4m", webgl=False) as b:
+        page, problems = open_page(b, url, viewport={"width": 1280, "height": 720})
+        note = page.locator("#view3d-note")
+        assert note.is_visible() and "3D view off" in note.inner_text()
+        assert "2D overlay, uploads and downloads still work" in note.inner_text()
+        assert page.evaluate("window.__instanthmr.view3d().on") is False
+        page.set_input_files("#file-input", files=[
+            {"name": "street.png", "mimeType": "image/png", "buffer": png(footage(1)[0])}])
+        wait_js(page, "H.upload.shown && H.overlayPersons > 0")
+        assert page.evaluate(OVERLAY_INK) > 100
+        with page.expect_download(timeout=WAIT_MS) as dl:
+            page.click('#export-controls button[data-format="jsonl"]')
+        assert dl.value.suggested_filename == "street.jsonl"
+        dl.value.save_as(tmp_path / "street.jsonl")
+        assert len(read_results(tmp_path / "street.jsonl")[0].persons) == 1
+        page.click("#camera-start")
+        wait_js(page, "H.framesReceived >= 5 && H.overlayPersons > 0")
+        save_screenshot(page, tmp_path, "app-no-webgl.jpg")
+        assert problems == []
+
+
+def touch(cdp, path: list[list[tuple[float, float]]]) -> None:
+    """A touch gesture through the DevTools protocol: each step is the fingers' positions."""
+
+    def points(step: list[tuple[float, float]]) -> list[dict]:
+        return [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(step)]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points(path[0])})
+    for step in path[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points(step)})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_phone_layout_banner_and_touch(folder: Path, tmp_path: Path) -> None:
+    app = make_app(folder, model="random-figure.onnx")
+    with serve(app) as (url, _), browser(folder / "camera.y4m") as b:
+        page, problems = open_page(
+            b, url, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+            is_mobile=True, has_touch=True,
+        )  # fmt: skip
+
+        def in_view(selector: str) -> bool:
+            box = page.locator(selector).bounding_box()
+            return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844
+
+        banner = page.locator("#banner")
+        assert banner.is_visible() and "RANDOM-INIT MODEL" in banner.inner_text()
+        one_line = banner.bounding_box()["height"]
+        assert one_line < 36, one_line  # collapsed to one line
+        assert page.locator("#model-info").bounding_box()["height"] < 24
+        assert "pinch" in page.locator("#view-hint").inner_text()
+        assert "Tap" in page.locator("#drop-hint").inner_text()
+        page.click("#camera-start")
+        wait_js(page, "H.framesReceived >= 5 && H.view3d().people > 0")
+        assert in_view("#stage") and in_view("#view3d")  # both panels on the screen
+        assert page.evaluate("window.scrollY") == 0
+
+        box = page.locator("#view3d").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        cdp = page.context.new_cdp_session(page)
+        page.click("#camera-stop")  # hold the view still while gesturing
+        wait_js(page, "H.state === 'ready'")
+        before = page.evaluate("window.__instanthmr.view3d()")
+        steps = [[(cx - 20 - 8 * i, cy), (cx + 20 + 8 * i, cy)] for i in range(8)]
+        touch(cdp, steps)  # fingers apart: zoom in
+        after = page.evaluate("window.__instanthmr.view3d()")
+        assert after["distance"] < before["distance"] * 0.95, (before, after)
+        touch(cdp, [[(cx - 60 + 15 * i, cy)] for i in range(9)])  # orbit
+        turned = page.evaluate("window.__instanthmr.view3d()")
+        assert abs(turned["azimuth"] - after["azimuth"]) > 0.1, (after, turned)
+        page.click("#camera-start")
+        wait_js(page, "H.framesReceived >= 10 && H.overlayPersons > 0")
+        save_screenshot(page, tmp_path, "app-phone.jpg")
+
+        page.click("#banner-summary")  # tap: the details
+        wait_js(page, "document.getElementById('banner').open")
+        assert banner.bounding_box()["height"] > one_line
+        assert "poses are MEANINGLESS" in banner.inner_text()  # the model's own notice
+        assert problems == []
+
+
+def test_page_labels_the_stand_in_model(folder: Path) -> None:
+    """Served with the stand-in, the page's banner says it is not InstantHMR."""
+    app = create_app(PosePipeline("standin", device="cpu", detector=RedDetector()),
+                     AppConfig(max_fps=15))  # fmt: skip
+    with serve(app) as (url, _), browser(folder / "camera.y4m") as b:
+        page, _ = open_page(b, url)
+        wait_js(page, "H.state === 'ready'")
+        banner = page.locator("#banner")
+        assert banner.is_visible()
+        assert "STAND-IN MODEL, NOT InstantHMR" in page.locator("#banner-summary").inner_text()
+        page.click("#banner-summary")  # tap: the details
+        assert "Never judge or time InstantHMR by it" in banner.inner_text()

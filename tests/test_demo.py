@@ -19,6 +19,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import ClassVar
 
 import cv2
@@ -27,6 +28,7 @@ import pytest
 import supervision as sv
 
 from instanthmr.commands import demo
+from instanthmr.hmr.kinds import KINDS
 from instanthmr.options import LIVE_DETECTOR_STRIDE, PipelineOptions
 from instanthmr.results import FrameResult, StageTimings
 from instanthmr.sinks.exporters import read_results
@@ -177,15 +179,21 @@ def test_vtest_all_export_formats(shared_data: Path, models: list[str], tmp_path
 
 
 class FakePipeline:
-    """Stands in for PosePipeline: records its arguments, returns empty results."""
+    """Stands in for PosePipeline: records its arguments, returns empty results. Its
+    ``hmr`` says what the demo reads of the model: its kind and file (InstantHMR here)."""
 
     options: ClassVar[PipelineOptions | None] = None
+    hmr = SimpleNamespace(model_kind=KINDS["instanthmr"], model_path=Path("fake.onnx"))
 
     def __init__(self, *, options: PipelineOptions) -> None:
         FakePipeline.options = options
 
     def close(self) -> None:
         pass
+
+    def describe(self) -> dict:
+        return {"model_kind": "instanthmr", "model_file": "fake.onnx", "model_notice": None,
+                "detector": None}  # fmt: skip
 
     def predict(self, image: np.ndarray, boxes=None, *, frame_index=None, timestamp=None):
         size = (image.shape[1], image.shape[0])
@@ -244,6 +252,15 @@ def test_each_flag_reaches_its_option(
     assert {f: getattr(FakePipeline.options, f) for f in others} == {
         f: getattr(expected, f) for f in others
     }
+
+
+def test_detector_defaults_reach_pipeline(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, the detector is chosen by the rule (auto) at its own score threshold."""
+    monkeypatch.setattr("instanthmr.pipeline.PosePipeline", FakePipeline)
+    assert demo.main(["--video", str(clip), "--headless", "--max-frames", "1"]) == 0
+    assert FakePipeline.options is not None
+    assert FakePipeline.options.detector_variant == "auto"
+    assert FakePipeline.options.det_confidence is None
 
 
 def test_viewer_modes_and_flag_validation(capsys: pytest.CaptureFixture[str]) -> None:

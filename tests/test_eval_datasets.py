@@ -297,6 +297,18 @@ def test_folder_format_gives_the_known_mpjpe(tmp_path: Path, oracle: Path, fmt: 
         folder.load(tmp_path / "nothing-here")
 
 
+def test_joints_the_model_only_approximates_are_left_out(tmp_path: Path, oracle: Path) -> None:
+    """A model that marks the nose as approximated (as the stand-in does its fingers): the
+    35 mm nose error no longer counts, and the report says which joints were left out."""
+    _folder_sequence(tmp_path / "walk", "npz")
+    (seq,) = folder.load(tmp_path)
+    pipe = PosePipeline(oracle, device="cpu", detector=None, smoothing=False)
+    pipe.hmr.real_joints = np.arange(70) != JOINT_INDEX["nose"]
+    scored = score_sequence(seq, run_sequence(pipe, seq, gt_boxes=True))
+    np.testing.assert_allclose(scored["values"]["mpjpe"], 0.0, atol=1e-3)
+    assert scored["skipped"]["approximated_joints"].endswith(": nose")
+
+
 def test_folder_cli_with_a_random_init_model_carries_the_banner(tmp_path: Path) -> None:
     model = build_oracle()
     onnx.helper.set_model_props(model, {"instanthmr_random_init": "true"})
@@ -351,8 +363,8 @@ def test_a_random_init_detector_also_raises_the_banner(oracle: Path) -> None:
         variant, backend, model_path, random_init = "nano", "onnx", Path("det.onnx"), True
 
     model = R.model_entry(oracle, False, Det())
-    assert model["detector"] == {"variant": "nano", "backend": "onnx", "path": "det.onnx",
-                                 "random_init": True}  # fmt: skip
+    assert model["detector"] == {"name": "Det", "variant": "nano", "backend": "onnx",
+                                 "path": "det.onnx", "random_init": True}  # fmt: skip
     rep = R.build_report("coco", {}, {"metrics": {}}, model, {})
     assert rep["banner"] == R.RANDOM_INIT_BANNER
     assert R.build_report("coco", {}, {"metrics": {}}, R.model_entry(oracle, False), {})[

@@ -118,6 +118,32 @@ def test_npz_metadata_and_arrays(tmp_path: Path) -> None:
         assert np.isnan(data["timestamp"][2])
 
 
+RUN = {"model_kind": "instanthmr", "model_file": "instanthmr.onnx", "model_notice": None,
+       "detector": {"name": "YOLOX-nano (embedded)", "kind": "yolox"}}  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".npz", ".csv"])
+def test_results_name_the_detector_that_made_them(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"r{suffix}"
+    with open_exporter(path, run=RUN) as exp:
+        for f in _frames():
+            exp.write(f)
+    if suffix == ".jsonl":
+        assert json.loads(path.read_text().splitlines()[0])["detector"] == RUN["detector"]
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            assert json.loads(str(data["metadata"]))["detector"] == RUN["detector"]
+    else:
+        first = path.read_text().splitlines()[0]
+        assert "; model_file: instanthmr.onnx; detector: YOLOX-nano (embedded); units:" in first
+    _assert_same(read_results(path), _frames())  # still reads back
+    plain = tmp_path / f"plain{suffix}"
+    with open_exporter(plain) as exp:
+        exp.write(_frames()[0])
+    if suffix == ".jsonl":
+        assert json.loads(plain.read_text().splitlines()[0])["detector"] is None  # not told
+
+
 def test_csv_columns_are_named(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     with open_exporter(path) as exp:

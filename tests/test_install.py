@@ -205,6 +205,34 @@ def test_runtime_only_has_no_torch(fixture):
     assert plan.commands[-1][-1] == "."  # no export extra
 
 
+@pytest.mark.parametrize("plat", ["linux-x86_64", "darwin-arm64", "windows-x86_64"])
+def test_run_on_a_cpu_machine_installs_no_torch(plat):
+    """`install.py run` without a CUDA onnxruntime: the embedded detector, no torch."""
+    plan = install.build_plan(
+        machine("none", plat), install.task_options("run", False, []), python=PY,
+        reachable=lambda _u: pytest.fail("no torch index to probe"), project_deps=DEPS,
+    )  # fmt: skip
+    names = {install.requirement_name(a) for c in pip_installs(plan) for a in c}
+    assert not names & {"torch", "torchvision"} and plan.torch == "none"
+    assert plan.commands[-1] == [PY, "-m", "pip", "install", "-e", "."]  # no export extra
+    assert any("YOLOX-nano" in n and "no torch" in n for n in plan.notes)
+
+
+def test_run_keeps_torch_where_it_is_used():
+    """On a CUDA machine the run exports RF-DETR once; --random-init exports the HMR model;
+    `install.py test` always has torch and the export extra."""
+    gpu = plan_for(machine("hopper_h100x2", "linux-x86_64"), install.task_options("run", False, []))
+    assert torch_cmd(gpu) is not None and gpu.torch.endswith("/cu130")
+    cpu = machine("none", "linux-x86_64")
+    rand = plan_for(cpu, install.task_options("run", False, ["--random-init"]))
+    assert torch_cmd(rand) is not None and rand.commands[-1][-1] == ".[export]"
+    hopper = machine("hopper_h100x2", "linux-x86_64")
+    forced = plan_for(hopper, install.task_options("run", True, []))
+    assert torch_cmd(forced) is None  # --force-cpu: a CPU run
+    test = plan_for(cpu, install.task_options("test", False, []))
+    assert torch_cmd(test) is not None and test.commands[-1][-1] == ".[export,dev]"
+
+
 def test_force_cpu_ignores_the_gpu():
     plan = plan_for(machine("hopper_h100x2", "linux-x86_64"), install.Options(force_cpu=True))
     assert plan.onnxruntime == "onnxruntime"

@@ -77,8 +77,9 @@ def _calls(tree: ast.Module) -> list[str]:
 
 
 def test_onnxruntime_sessions_are_made_only_in_runtime() -> None:
-    # the one documented exception: the export check must see the file exactly as written
-    allowed = {"instanthmr/export/hmr_export.py"}
+    # the documented exceptions (docs/architecture.md): export checks that must see the file
+    # exactly as written
+    allowed = {"instanthmr/export/hmr_export.py", "instanthmr/export/standin.py"}
     found = {
         rel for rel, tree in _sources()
         if any(c.endswith("InferenceSession") for c in _calls(tree))

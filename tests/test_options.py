@@ -59,7 +59,7 @@ def test_options_that_can_apply_are_accepted() -> None:
     own = _NoDetector()
     assert PipelineOptions(detector=own).detector is own
     assert PipelineOptions(tracking=False, smoothing=False).smoothing is False
-    assert PipelineOptions(detector=None, det_confidence=0.5).detector is None  # the default
+    assert PipelineOptions(detector=None, det_confidence=None).detector is None  # the default
     assert PipelineOptions(async_detector="synchronous", detector_latency=3).detector_latency == 3
 
 

@@ -22,6 +22,7 @@ from instanthmr.sources import (
     SourceError,
     open_source,
     open_stream,
+    sample,
     sample_video_path,
 )
 
@@ -248,24 +249,62 @@ def test_stream_through_real_capture_ends_cleanly(tmp_path: Path) -> None:
     assert len(frames) + src.dropped == 5
 
 
-def test_sample_clip_decodes_with_the_claimed_frame_count() -> None:
-    spec = importlib.util.spec_from_file_location("make_sample", REPO / "tools" / "make_sample.py")
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     assert spec and spec.loader
-    make_sample = importlib.util.module_from_spec(spec)
-    sys.modules["make_sample"] = make_sample
-    spec.loader.exec_module(make_sample)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with open_source(video=path) as src:
+        return [f.image for f in src]
+
+
+def test_sample_clip_is_the_vtest_cut_it_claims() -> None:
+    """The shipped clip: 100 real frames, 768x576 at 10 fps, under 2 MB, with its notice."""
     path = sample_video_path()
-    assert path.stat().st_size < 500_000
+    assert path.stat().st_size < sample.MAX_BYTES
     with open_source(video=path) as src:
         frames = list(src)
-    assert len(frames) == make_sample.NUM_FRAMES
-    assert frames[0].image.shape == (make_sample.HEIGHT, make_sample.WIDTH, 3)
-    # The shipped clip is the current tool's output (lossy codec: compare loosely) and the
-    # rendering is deterministic.
-    k = len(frames) // 2
-    rendered = make_sample.render_frame(k)
-    np.testing.assert_array_equal(rendered, make_sample.render_frame(k))
-    assert np.abs(frames[k].image.astype(int) - rendered).mean() < 8
+        fps = src.fps
+    assert len(frames) == sample.NUM_FRAMES and fps == pytest.approx(10.0)
+    assert frames[0].image.shape == (576, 768, 3)
+    assert np.diff([f.timestamp for f in frames]) == pytest.approx(0.1, abs=1e-3)
+    notice = (path.parent / "sample.NOTICE.txt").read_text()
+    assert "vtest.avi" in notice and "Apache License, Version 2.0" in notice
+    assert "frames 120-219" in notice
+
+
+def test_make_sample_rebuilds_the_shipped_clip(shared_data: Path, tmp_path: Path) -> None:
+    """tools/make_sample.py from vtest.avi gives the shipped clip (the same frames), and the
+    clip is the vtest frames it names (lossy H.264: compared within 4 grey levels)."""
+    make_sample = _load_tool("make_sample")
+    out = tmp_path / "sample.mp4"
+    assert make_sample.main(["--source", str(shared_data / "vtest.avi"), "--out", str(out)]) == 0
+    mine, shipped = _frames(out), _frames(sample_video_path())
+    assert len(mine) == len(shipped) == sample.NUM_FRAMES
+    diffs = [np.abs(a.astype(int) - b).mean() for a, b in zip(mine, shipped, strict=True)]
+    assert max(diffs) < 0.5
+    with open_source(video=shared_data / "vtest.avi") as src:
+        source = [f.image for f in itertools.islice(src, sample.START_FRAME,
+                                                      sample.START_FRAME + sample.NUM_FRAMES)]
+    lossy = [np.abs(a.astype(int) - b).mean() for a, b in zip(shipped, source, strict=True)]
+    assert max(lossy) < 4.0
+    shifted = np.abs(shipped[0].astype(int) - source[10]).mean()
+    assert shifted > 2 * max(lossy)  # a cut one second off would be caught
+
+
+def test_make_sample_refuses_a_video_that_is_not_vtest(tmp_path: Path, capsys) -> None:
+    clip = tmp_path / "other.avi"
+    _write_clip(clip, 5)
+    make_sample = _load_tool("make_sample")
+    assert make_sample.main(["--source", str(clip), "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "64x48 with 5 frames" in err and "vtest.avi is 768x576 with 795 frames" in err
+    assert not (tmp_path / "x.mp4").exists()
 
 
 def test_vtest_avi(shared_data: Path) -> None:

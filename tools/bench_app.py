@@ -65,12 +65,15 @@ def codec_costs(rgb: np.ndarray, result: object, repeats: int = 200) -> dict[str
     return {k: stats(time_calls(fn, repeats)) for k, fn in calls.items()}
 
 
-def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
+def start_server(
+    args: argparse.Namespace, port: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """``instanthmr serve`` with the benchmark's model flags (plus ``extra``), once it answers."""
     cmd = [sys.executable, "-m", "instanthmr.cli", "serve", "--port", str(port),
            "--model", args.model, "--detector-model", args.detector_model,
            "--detector-backend", "onnx", "--device", "cpu",
            "--det-confidence", str(args.det_confidence), "--max-persons", str(args.max_persons),
-           "--max-fps", "1000"]  # fmt: skip
+           "--max-fps", "1000", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 180
     while True:

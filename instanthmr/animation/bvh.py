@@ -7,6 +7,12 @@ three rotations, the others three rotations in the joint's own Euler order) and 
 with ``Frames``, ``Frame Time`` in seconds and one line of values per frame, angles in
 degrees. BVH rotation channels are intrinsic: ``Zrotation Xrotation Yrotation`` means
 R = Rz·Rx·Ry. Files are written to ``<name>.partial`` and renamed into place.
+
+A file made with a model that is not InstantHMR (the stand-in, a random-init export) says
+so in a comment on its first line, after ``HIERARCHY``: ``HIERARCHY  # Made by InstantHMR
+with the ...``. Blender, bvhio and :func:`read_bvh` read that line as ``HIERARCHY`` (BVH has
+no comment syntax; a line of its own before ``ROOT`` stops bvhio, one after the frames stops
+Blender).
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ def _vec(v: np.ndarray) -> str:
     return " ".join(f"{x:.6f}" for x in v)
 
 
-def bvh_text(motion: Motion) -> str:
-    """The BVH file for ``motion`` as a string (raises ValueError on non-finite values)."""
+def bvh_text(motion: Motion, comment: str | None = None) -> str:
+    """The BVH file for ``motion`` as a string (raises ValueError on non-finite values);
+    ``comment`` (one line) goes after ``HIERARCHY`` on the first line."""
     euler = motion.euler_degrees()
     if not (np.all(np.isfinite(euler)) and np.all(np.isfinite(motion.root_positions))):
         raise ValueError(f"motion of track {motion.track_id} holds non-finite values")
@@ -41,7 +48,9 @@ def bvh_text(motion: Motion) -> str:
     ends = _group(motion.end_parents)
     if any(len(v) > 1 for v in ends.values()):
         raise ValueError("BVH allows one End Site per joint; this motion has more")
-    lines = ["HIERARCHY"]
+    if comment and ("\n" in comment or "\r" in comment):
+        raise ValueError("a BVH comment must be one line")
+    lines = ["HIERARCHY" + (f"  # {comment}" if comment else "")]
 
     def joint(j: int, depth: int) -> None:
         pad = "  " * depth
@@ -69,9 +78,9 @@ def bvh_text(motion: Motion) -> str:
     return "\n".join(lines) + "\n" + body + ("\n" if len(values) else "")
 
 
-def write_bvh(path: str | Path, motion: Motion) -> Path:
+def write_bvh(path: str | Path, motion: Motion, comment: str | None = None) -> Path:
     """Write ``motion`` to ``path`` atomically (:mod:`instanthmr.fileio`)."""
-    return atomic_write_text(path, bvh_text(motion))
+    return atomic_write_text(path, bvh_text(motion, comment))
 
 
 def _group(parents: tuple[int, ...]) -> dict[int, list[int]]:
@@ -128,9 +137,18 @@ class BvhFile:
         return pos
 
 
+def bvh_comment(path: str | Path) -> str | None:
+    """The comment on a BVH file's first line (what :func:`write_bvh` wrote), or None."""
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    return first.split("#", 1)[1].strip() if "#" in first else None
+
+
 def read_bvh(path: str | Path) -> BvhFile:
-    """Parse a BVH file (any channel order; one End Site per joint); SyntaxError when malformed."""
-    tokens = Path(path).read_text(encoding="utf-8").split()
+    """Parse a BVH file (any channel order; one End Site per joint); SyntaxError when malformed.
+    Text after ``#`` on a line is a comment (see the module docs); :func:`bvh_comment` reads it."""
+    text = Path(path).read_text(encoding="utf-8")
+    tokens = " ".join(line.split("#", 1)[0] for line in text.splitlines()).split()
     pos = 0
 
     def take(expected: str | None = None) -> str:

@@ -16,6 +16,9 @@
 - **Gaps** (slots inside a track's span where it was not seen) hold the last observed pose
   and root position: the motion's ``observed`` mask marks them. Bone lengths are medians over
   the observed frames only.
+- **Contact.** The world stage's foot contact flags (:attr:`FrameResult.world`, one
+  :class:`~instanthmr.results.PersonWorld` per track) become the motion's ``contact``
+  ((T, 2), False where unknown or held); None when no frame of the track had them.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class _Track:
     slots: list[int] = field(default_factory=list)
     cam: list[np.ndarray] = field(default_factory=list)
     world: list[np.ndarray | None] = field(default_factory=list)
+    contact: list[tuple[bool, bool] | None] = field(default_factory=list)
 
 
 class TrackBuffer:
@@ -56,7 +60,9 @@ class TrackBuffer:
         self.fps = float(fps)
         self.skipped = 0
         self._times: list[tuple[int, float | None]] = []
-        self._persons: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
+        self._persons: list[
+            tuple[int, int, np.ndarray, np.ndarray | None, tuple[bool, bool] | None]
+        ] = []
 
     def add(self, frame: FrameResult) -> None:
         """Remember one frame's tracked persons."""
@@ -68,7 +74,11 @@ class TrackBuffer:
                 continue
             world = getattr(p, "joints_3d_world", None)
             world = None if world is None else np.asarray(world, dtype=np.float32)
-            self._persons.append((row, p.track_id, p.joints_3d_cam.astype(np.float32), world))
+            placed = frame.world.person(p.track_id) if frame.world is not None else None
+            contact = None if placed is None else placed.contact
+            self._persons.append(
+                (row, p.track_id, p.joints_3d_cam.astype(np.float32), world, contact)
+            )
 
     def timeline(self) -> tuple[np.ndarray, float]:
         """(slot of each frame written, frame time in seconds); absurd times (a jump of
@@ -85,11 +95,12 @@ class TrackBuffer:
         """One motion per track (ascending track id), gaps held (see the module docs)."""
         slots, dt = self.timeline()
         tracks: dict[int, _Track] = {}
-        for row, tid, cam, world in self._persons:
+        for row, tid, cam, world, contact in self._persons:
             tr = tracks.setdefault(tid, _Track())
             tr.slots.append(int(slots[row]))
             tr.cam.append(cam)
             tr.world.append(world)
+            tr.contact.append(contact)
         if self.skipped:
             log.warning("animation export: skipped %d untracked person detections", self.skipped)
         return [_motion(tid, tracks[tid], dt) for tid in sorted(tracks)]
@@ -104,10 +115,12 @@ def _motion(track_id: int, tr: _Track, dt: float) -> Motion:
         )  # fmt: skip
     joints = np.stack(tr.world if in_world else [rig.camera_to_yup(c) for c in tr.cam])  # type: ignore[misc]
     slots = np.asarray(tr.slots)
+    known = np.array([c is not None for c in tr.contact])
+    flags = np.array([c if c is not None else (False, False) for c in tr.contact], dtype=bool)
     order = np.argsort(slots, kind="stable")
-    slots, joints = slots[order], joints[order]
+    slots, joints, flags = slots[order], joints[order], flags.reshape(-1, 2)[order]
     last = np.r_[slots[1:] != slots[:-1], True]  # one sample per slot: the last one wins
-    slots, joints = slots[last], joints[last]
+    slots, joints, flags = slots[last], joints[last], flags[last]
     first = int(slots[0])
     span = int(slots[-1]) - first + 1
     observed = np.zeros(span, dtype=bool)
@@ -115,6 +128,10 @@ def _motion(track_id: int, tr: _Track, dt: float) -> Motion:
     source = np.maximum.accumulate(np.where(observed, np.arange(span), 0))  # hold = last seen
     sample = np.cumsum(observed) - 1  # index into the observed samples
     filled = joints[sample[source]]
+    contact = None
+    if known.any():
+        contact = np.zeros((span, 2), dtype=bool)
+        contact[slots - first] = flags
     return solve_motion(
         rig.rig_points(filled),
         rig.twist_references(filled),
@@ -123,6 +140,7 @@ def _motion(track_id: int, tr: _Track, dt: float) -> Motion:
         start_time=first * dt,
         track_id=track_id,
         frame="world" if in_world else "camera",
+        contact=contact,
     )
 
 

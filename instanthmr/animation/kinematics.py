@@ -40,6 +40,8 @@ class Motion:
         track_id: the track this motion follows (-1 when none).
         frame: the coordinate frame of the root positions (``"world"``, ``"camera"``, ...).
         observed: (T,) True where the frame was observed, False where a pose is held.
+        contact: (T, 2) left, right foot on the ground (the world stage's contact flags),
+            or None when unknown.
     """
 
     names: tuple[str, ...]
@@ -56,6 +58,7 @@ class Motion:
     track_id: int = -1
     frame: str = "camera"
     observed: np.ndarray | None = None
+    contact: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         j, t = len(self.names), len(self.root_positions)
@@ -76,6 +79,11 @@ class Motion:
             )
         if self.observed is None:
             object.__setattr__(self, "observed", np.ones(t, dtype=bool))
+        if self.contact is not None:
+            contact = np.asarray(self.contact, dtype=bool)
+            if contact.shape != (t, 2):
+                raise ValueError(f"contact must be (T, 2) = ({t}, 2), got {contact.shape}")
+            object.__setattr__(self, "contact", contact)
 
     @property
     def num_frames(self) -> int:
@@ -121,6 +129,7 @@ class Motion:
             rotations=self.rotations[start:stop],
             root_positions=self.root_positions[start:stop],
             observed=self.observed[start:stop],
+            contact=None if self.contact is None else self.contact[start:stop],
             start_time=self.start_time + start * self.frame_time,
         )
 
@@ -140,21 +149,55 @@ def median_offsets(points: np.ndarray, observed: np.ndarray | None = None) -> np
 
 
 def _unit(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    n = np.sqrt(np.sum(v * v, axis=-1, keepdims=True))
     return v / np.maximum(n, _EPS), n[..., 0]
 
 
-def _swing(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) smallest rotations taking the unit vector ``rest`` onto unit ``target`` rows."""
-    cross = np.cross(rest, target)
-    s = np.linalg.norm(cross, axis=-1)
-    c = target @ rest
-    axis = cross / np.maximum(s, _EPS)[:, None]
-    flip = (s < 1e-12) & (c < 0)  # opposite: any axis perpendicular to rest
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.cross`` for (..., 3) arrays, without its axis shuffling (a hot path when live)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) smallest rotations taking the directions ``a`` onto ``b`` (both (..., 3)).
+
+    Rodrigues' formula ``I + K + K² (1 - c) / s²`` (``K`` the cross-product matrix of
+    ``a × b``, ``s`` its length, ``c = a · b``). Opposite directions turn 180° about an axis
+    perpendicular to ``a``; a zero vector gives the identity.
+    """
+    a, _ = _unit(np.asarray(a, dtype=np.float64))
+    b, _ = _unit(np.asarray(b, dtype=np.float64))
+    a, b = np.broadcast_arrays(a, b)
+    v = _cross(a, b)
+    s2 = np.sum(v * v, axis=-1)
+    c = np.sum(a * b, axis=-1)
+    flip = (s2 < 1e-24) & (c < 0)  # opposite: any axis perpendicular to a
+    coef = np.where(c > -0.9, 1.0 / np.maximum(1.0 + c, _EPS), (1.0 - c) / np.maximum(s2, 1e-300))
+    k = np.zeros((*v.shape[:-1], 3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    k[..., 1, 0], k[..., 2, 0], k[..., 2, 1] = v[..., 2], -v[..., 1], v[..., 0]
+    out = np.eye(3) + k + coef[..., None, None] * (k @ k)
     if flip.any():
-        perp = np.cross(rest, [1.0, 0.0, 0.0] if abs(rest[0]) < 0.9 else [0.0, 1.0, 0.0])
-        axis[flip] = perp / np.linalg.norm(perp)
-    return Rotation.from_rotvec(axis * np.arctan2(s, c)[:, None]).as_matrix()
+        helper = np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+        perp, _ = _unit(_cross(a, helper))
+        half_turn = 2 * perp[..., :, None] * perp[..., None, :] - np.eye(3)
+        out = np.where(flip[..., None, None], half_turn, out)
+    return out
+
+
+def _levels() -> tuple[tuple[int, ...], ...]:
+    depth = []
+    for p in rig.PARENTS:
+        depth.append(0 if p < 0 else depth[p] + 1)
+    return tuple(
+        tuple(j for j, d in enumerate(depth) if d == level) for level in range(max(depth) + 1)
+    )
+
+
+_LEVELS = _levels()
+"""The rig's joints grouped by depth (root first): each group's parents are in earlier ones."""
 
 
 def _frame(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +206,7 @@ def _frame(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b_perp = b - np.sum(b * e1, axis=-1, keepdims=True) * e1
     e2, n2 = _unit(b_perp)
     ok = n2 > 1e-3 * np.maximum(np.linalg.norm(b, axis=-1), _EPS)
-    return np.stack([e1, e2, np.cross(e1, e2)], axis=-1), ok & (n2 > 1e-6)
+    return np.stack([e1, e2, _cross(e1, e2)], axis=-1), ok & (n2 > 1e-6)
 
 
 def solve_motion(
@@ -201,20 +244,27 @@ def solve_motion(
     nj = len(rig.JOINT_NAMES)
     glob = np.empty((t, nj, 3, 3))
     local = np.empty((t, nj, 3, 3))
-    for j, parent in enumerate(rig.PARENTS):
-        rp = np.broadcast_to(np.eye(3), (t, 3, 3)) if parent < 0 else glob[:, parent]
-        rest = rig.REST_DIRS[rig.AIMS[j]]
-        aim, aim_len = _unit(points[:, rig.AIMS[j]] - points[:, j])
-        g = rp @ _swing(rest, np.einsum("tji,tj->ti", rp, aim))  # no twist: from the parent
-        if rig.TWIST_REST[j].any():
-            f_obs, ok = _frame(aim, refs[:, j])
-            f_rest, _ = _frame(rest[None], rig.TWIST_REST[j][None])
-            g = np.where(ok[:, None, None], f_obs @ np.swapaxes(f_rest, -1, -2), g)
+    for level in _LEVELS:  # joints of one depth at once: their parents are solved
+        js = list(level)
+        parents = [rig.PARENTS[j] for j in js]
+        rp = np.empty((t, len(js), 3, 3))
+        for k, parent in enumerate(parents):
+            rp[:, k] = np.eye(3) if parent < 0 else glob[:, parent]
+        rest = rig.REST_DIRS[[rig.AIMS[j] for j in js]]
+        aim, aim_len = _unit(points[:, [rig.AIMS[j] for j in js]] - points[:, js])
+        # no twist: the smallest rotation from the parent's frame
+        g = rp @ rotation_between(rest, np.einsum("tkji,tkj->tki", rp, aim))
+        twist = rig.TWIST_REST[js].any(axis=-1)
+        if twist.any():
+            f_obs, ok = _frame(aim, refs[:, js])
+            f_rest, _ = _frame(rest, np.where(twist[:, None], rig.TWIST_REST[js], 1.0))
+            use = ok & twist
+            g = np.where(use[..., None, None], f_obs @ np.swapaxes(f_rest, -1, -2), g)
         loc = np.swapaxes(rp, -1, -2) @ g
-        for i in np.flatnonzero(aim_len < 1e-6):  # degenerate bone: hold the last local
-            loc[i] = loc[i - 1] if i else np.eye(3)
-        local[:, j] = loc
-        glob[:, j] = rp @ loc
+        for i, k in zip(*np.nonzero(aim_len < 1e-6), strict=True):  # degenerate: hold the last
+            loc[i, k] = loc[i - 1, k] if i else np.eye(3)
+        local[:, js] = loc
+        glob[:, js] = rp @ loc
     return Motion(
         names=rig.JOINT_NAMES,
         parents=rig.PARENTS,

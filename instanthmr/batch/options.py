@@ -41,7 +41,7 @@ class BatchOptions:
             detector_stride, batch_persons, target: as for :class:`~instanthmr.PosePipeline`.
         detector_factory: ``"module:callable"``; the callable, given no arguments, returns
             an object with ``detect(image_rgb) -> supervision.Detections`` used instead of
-            RF-DETR (the module must be importable by every worker).
+            the built-in detector (the module must be importable by every worker).
         smooth: One-Euro smoothing; None means on for videos (one-frame images are never
             smoothed).
         max_frames: process at most this many frames per video.
@@ -53,11 +53,11 @@ class BatchOptions:
     device: str = "auto"
     fallback: bool = False
     precision: str = "auto"
-    detector_variant: str = "nano"
+    detector_variant: str = "auto"
     detector_backend: str = "auto"
     detector_model: str | None = None
     detector_factory: str | None = None
-    det_confidence: float = 0.5
+    det_confidence: float | None = None
     max_persons: int | None = None
     detector_stride: int = 1
     batch_persons: bool = True

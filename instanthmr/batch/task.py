@@ -176,10 +176,12 @@ def _process(
     from ..sinks.exporters import open_exporter
 
     exporters: list[Any] = []
+    header = pipeline.describe()  # the model's kind and the detector go into every header
     try:
         with _open(item) as source:
             run.fps = getattr(source, "fps", None)
-            exporters = [open_exporter(stage / f"{item.stem}.{f}") for f in options.formats]
+            exporters = [open_exporter(stage / f"{item.stem}.{f}", header)
+                         for f in options.formats]  # fmt: skip
             return _frames(pipeline, source, item, options, exporters, run, progress)
     except _UnreadableError as exc:
         return str(exc)

@@ -5,7 +5,11 @@ Modes:
                     (same file, default session options, one call per person) and the
                     compute floor (4.6 GFLOP per person over this machine's measured numpy
                     float32 matrix-product rate).
-  --detector-only   the detector alone, per --detector-variant and --detector-backend.
+  --detector-only   the detector alone, per --detector-variant and --detector-backend,
+                    side by side: every timed frame goes to each detector in turn
+                    (interleaved), and YOLOX's time is given as a ratio of RF-DETR's.
+                    --detector-model goes to the variants of its own kind (a YOLOX
+                    file to the yolox ones, an RF-DETR file to the RF-DETR sizes).
   (default)         the full pipeline over --video (or the built-in sample) at each
                     --stride, with per-stage p50/p95/mean, end-to-end FPS, frame-time
                     p50/p95/p99/max (detector frames included), persons per frame and
@@ -79,14 +83,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int_at_least(1), default=1,
                    help="repeat each stride this many times (ours and the reference "
                         "alternating); medians are reported")  # fmt: skip
-    p.add_argument("--det-confidence", type=unit_interval, default=0.5,
-                   help="person score threshold, in [0, 1)")  # fmt: skip
+    p.add_argument("--det-confidence", type=unit_interval, default=None,
+                   help="person score threshold in [0, 1) (default: the detector's)")  # fmt: skip
     p.add_argument("--max-persons", type=int_at_least(1), help="most persons per frame")
-    p.add_argument("--detector-variant", nargs="+", default=["nano"],
-                   help="RF-DETR variant(s): nano small medium base large")  # fmt: skip
+    p.add_argument("--detector-variant", nargs="+", default=["auto"],
+                   help="detector variant(s): auto, yolox-nano, yolox, or RF-DETR nano small "
+                        "medium base large (default: auto)")  # fmt: skip
     p.add_argument("--detector-backend", nargs="+", default=["auto"],
                    help="detector backend(s): onnx, torch or auto")  # fmt: skip
-    p.add_argument("--detector-model", help="RF-DETR ONNX export (onnx backend)")
+    p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
     p.add_argument("--detector-random-init", action="store_true",
                    help="torch backend, random weights (offline; meaningless boxes)")  # fmt: skip
     p.add_argument("--frames", type=int_at_least(1),
@@ -139,28 +144,29 @@ def run_hmr_only(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
-    """--detector-only: per-frame latency per variant and backend, side by side."""
+    """--detector-only: per-frame latency per variant and backend, interleaved."""
     from ..detector import create_detector
 
     _, make = _frames(args.video, 8)
     images = [f.image for f in make()]
-    rows = []
+    load_before = B.load_average()
+    dets = []
     for variant in args.detector_variant:
         for backend in args.detector_backend:
-            model_path = None if backend == "torch" else args.detector_model  # an ONNX file
-            det = create_detector(
-                variant, backend, model_path, device=args.device,
+            dets.append(create_detector(
+                variant, backend, _detector_file(args, variant, backend), device=args.device,
                 confidence=args.det_confidence, threads=args.threads,
                 random_init=args.detector_random_init and backend == "torch",
                 precision=args.precision,
-            )  # fmt: skip
-            row = B.bench_detector(det, images, args.repeats)
-            session = getattr(det, "model_session", None)
-            row["precision"] = session.precision if session is not None else "fp32"
-            rows.append(row)
-            print(f"{row['variant']:>8} {row['backend']:>6} {row['provider']:>24} "
-                  f"p50 {row['ms']['p50']:8.1f} ms  p95 {row['ms']['p95']:8.1f} ms")  # fmt: skip
-    out: dict[str, Any] = {"mode": "detector-only", "detectors": rows}
+            ))  # fmt: skip
+    rows = B.bench_detectors(dets, images, args.repeats)
+    for det, row in zip(dets, rows, strict=True):
+        session = getattr(det, "model_session", None)
+        row["precision"] = session.precision if session is not None else "fp32"
+        print(f"{row['name']:>44} {row['provider']:>22} "
+              f"p50 {row['ms']['p50']:8.1f} ms  p95 {row['ms']['p95']:8.1f} ms")  # fmt: skip
+    out: dict[str, Any] = {"mode": "detector-only", "frames": len(images),
+                           "loadavg_1min_before": load_before, "detectors": rows}  # fmt: skip
     by = {(r["variant"], r["backend"]): r["ms"]["p50"] for r in rows}
     ratios = {v: by[(v, "torch")] / by[(v, "onnx")] for v, b in by
               if b == "onnx" and (v, "torch") in by}  # fmt: skip
@@ -168,7 +174,26 @@ def run_detector_only(args: argparse.Namespace) -> dict[str, Any]:
         out["torch_over_onnx"] = ratios
         for v, r in ratios.items():
             print(f"{v}: onnx backend is {r:.2f}x faster than torch")
+    yolox = {r["name"]: r["ms"]["p50"] for r in rows if r["kind"] == "yolox"}
+    rfdetr = {r["name"]: r["ms"]["p50"] for r in rows if r["kind"] == "rfdetr"}
+    if yolox and rfdetr:
+        out["yolox_over_rfdetr"] = {f"{y} / {r}": yolox[y] / rfdetr[r]
+                                    for y in yolox for r in rfdetr}  # fmt: skip
+        for pair, ratio in out["yolox_over_rfdetr"].items():
+            print(f"{pair}: {ratio:.3f}x the time")
     return out
+
+
+def _detector_file(args: argparse.Namespace, variant: str, backend: str) -> str | None:
+    """``--detector-model`` for the variants of its own kind (see the module docstring)."""
+    if args.detector_model is None or backend == "torch":
+        return None
+    from ..detector.choice import AUTO, YOLOX_VARIANTS, is_yolox_file
+
+    if variant == AUTO or not os.path.isfile(args.detector_model):
+        return args.detector_model  # a missing file: create_detector says so
+    return args.detector_model if is_yolox_file(args.detector_model) == (
+        variant in YOLOX_VARIANTS) else None  # fmt: skip
 
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,16 +222,16 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         precision=args.precision, async_detector=use_async, detector_threads=args.detector_threads,
     )  # fmt: skip
     pipe = PosePipeline(options=options)
+    B.check_timeable(pipe.hmr)
     viewer, rrd = _viewer() if args.viewer else (None, None)
     out: dict[str, Any] = {
         "mode": "pipeline", "video": video, "provider": pipe.hmr.provider,
         "model": B.model_info(pipe.hmr.model_path, pipe.hmr.random_init),
-        "detector": {"variant": pipe.detector.variant, "backend": pipe.detector.backend,
-                     "provider": pipe.detector.provider,
-                     "random_init": bool(getattr(pipe.detector, "random_init", False))},
+        "detector": pipe.describe()["detector"],
         "fixed_stride": args.fixed_stride, "async_detector": use_async, "live": args.live,
         "threads": pipe.runtime.threads, "detector_threads": args.detector_threads,
-        "det_confidence": args.det_confidence, "max_persons": args.max_persons,
+        "det_confidence": getattr(pipe.detector, "confidence", args.det_confidence),
+        "max_persons": args.max_persons,
         "viewer": args.viewer, "rounds": args.rounds, "runs": {},
     }  # fmt: skip
     hdr = ("stride", "fps", "pers/f", "det/f", "frame p50", "frame p95", "frame max",
@@ -270,10 +295,13 @@ def _run_stride(pipe: Any, make: Any, args: argparse.Namespace, viewer: Any, str
 
 
 def _run_reference(args: argparse.Namespace, script: Path, stride: int) -> dict[str, Any]:
+    from ..detector.base import VARIANTS
     from .bench_reference import run_reference
 
+    variant = args.detector_variant[0]  # the reference runs RF-DETR: nano unless one is named
     ref = run_reference(args.reference, script, args.video, args.model,
-                        args.detector_variant[0], stride, args.frames or 60)  # fmt: skip
+                        variant if variant in VARIANTS else "nano", stride,
+                        args.frames or 60)  # fmt: skip
     print(f"{'reference':>10} {ref['fps']:>10.2f} {ref['persons_per_frame']:>10.2f}"
           f"   (wall p50 {ref['wall_ms_p50']:.1f} ms, frames decoded beforehand)")  # fmt: skip
     return ref
@@ -317,7 +345,7 @@ def plot_sweep(result: dict[str, Any], path: str) -> None:
     b.legend()
     det = result.get("detector", {})
     fig.suptitle(f"{result.get('machine', {}).get('cpu', '')} | {result.get('provider', '')} | "
-                 f"RF-DETR {det.get('variant', '')} ({det.get('backend', '')})"
+                 f"{det.get('name', '')}"
                  + (" | random-init weights" if result["model"]["random_init"] else ""),
                  fontsize=9)  # fmt: skip
     fig.tight_layout()

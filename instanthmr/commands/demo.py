@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..hmr.kinds import file_note
 from ..output_paths import check_output_paths, prepare_output_folders
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
 from .errors import (  # noqa: F401 (EXIT_INTERRUPTED: re-exported for callers)
@@ -69,6 +70,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="write results to FILE.jsonl, FILE.npz or FILE.csv, or a skeleton "
                      "animation to FILE.bvh (one FILE.trackN.bvh per track) or FILE.glb; "
                      "repeatable")
+    out.add_argument("--rig", choices=("plain", "mixamo", "vrm"), default=None,
+                     help="bone names of .bvh/.glb exports: plain (default), mixamo "
+                     "(mixamorig:Hips, ...) or vrm (hips, leftUpperArm, ...); docs/animation.md")
+    out.add_argument("--stream", metavar="vmc://HOST:PORT", type=_stream_target,
+                     help="stream the largest person (or vmc://HOST:PORT?track=N) live over "
+                     "the VMC protocol, e.g. to Blender (VMC4B) or Unity (EVMC4U)")
     out.add_argument("--write-video", metavar="FILE.mp4",
                      type=suffix_checker("instanthmr.sinks.video", "FOURCC_BY_SUFFIX",
                                          "--write-video"),
@@ -92,6 +99,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                       "see docs/app.md and `instanthmr serve --help`)")
     # fmt: on
     return parser
+
+
+def _stream_target(text: str) -> Any:
+    from ..sinks.vmc import StreamUrlError, parse_stream_url
+
+    try:
+        return parse_stream_url(text)
+    except StreamUrlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def input_kind(args: argparse.Namespace) -> str:
@@ -161,7 +177,12 @@ def run(args: argparse.Namespace) -> int:
 
         pipeline = PosePipeline(options=options)
         stack.callback(pipeline.close)  # stops the async detector's thread, also on Ctrl-C
-        outputs = _Outputs(args, stack, fps=_source_fps(source, args))
+        kind = pipeline.hmr.model_kind
+        if kind.notice:  # not InstantHMR: say so before anything runs
+            print(model_banner(kind.notice), file=sys.stderr, flush=True)
+        run_info = pipeline.describe()  # the model's kind and the detector, for every header
+        print(_models_line(run_info), file=sys.stderr, flush=True)
+        outputs = _Outputs(args, stack, fps=_source_fps(source, args), run=run_info)
         bar = stack.enter_context(
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
@@ -198,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
         dropped = source.dropped if source.is_live else None
         # With --stdout the recording itself goes to stdout: keep the summary off it.
         print(stats.summary(outputs.written, dropped), file=sys.stderr if args.stdout else None)
+        if kind.notice:
+            print(f"model: {pipeline.hmr.model_path.name} ({kind.title}), NOT InstantHMR: "
+                  "see the notice above", file=sys.stderr if args.stdout else None)  # fmt: skip
         if outputs.viewer is not None:
             import rerun as rr
 
@@ -248,16 +272,42 @@ def _source_end(source: Any, bar: Any) -> str | None:
     return f"note: {end.message}" if end.complete else f"warning: {source.name}: {end.message}"
 
 
+def _models_line(run_info: dict[str, Any]) -> str:
+    """The line naming the models this run uses (the detector and why it was chosen)."""
+    det = run_info.get("detector")
+    detector = "none (boxes come from the caller)" if det is None else (
+        f"{det['name']} on {det['provider']}" + (f" ({det['reason']})" if det["reason"] else "")
+    )  # fmt: skip
+    return f"models: HMR {run_info['model_file']}; detector {detector}"
+
+
 def _source_fps(source: Any, args: argparse.Namespace) -> float:
     fps = getattr(source, "fps", None)
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 25.0
     return fps / (args.frame_skip + 1)
 
 
-class _Outputs:
-    """Rerun sink, exporters and the annotated video, all closed by ``stack``."""
+def model_banner(notice: str, width: int = 78) -> str:
+    """A notice framed by lines of ``!``, wrapped to ``width`` (the demo's model banner)."""
+    import textwrap
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack, fps: float) -> None:
+    bar = "!" * width
+    return "\n".join([bar, *textwrap.wrap(notice, width), bar])
+
+
+class _Outputs:
+    """Rerun sink, exporters and the annotated video, all closed by ``stack``.
+
+    ``run`` names the model and the detector (:meth:`~instanthmr.PosePipeline.describe`) for
+    the file headers and the recording."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        stack: contextlib.ExitStack,
+        fps: float,
+        run: dict[str, Any] | None = None,
+    ) -> None:
         self.written: list[str] = []
         self.viewer = viewer_namespace(args)
         self.sink = None
@@ -272,18 +322,23 @@ class _Outputs:
 
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
-            blueprint = default_blueprint(world=bool(args.world))
+            blueprint = default_blueprint(world=bool(args.world), notice=bool(file_note(run)))
             rec = _viewer_setup(rr, self.viewer, blueprint, args.save)
             stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
             stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
-            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world))
+            self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world), run=run)
             if args.save:
                 self.written.append(args.save)
+        if args.stream is not None:
+            from ..sinks.vmc import VmcSink
+
+            self.exporters.append(stack.enter_context(VmcSink(args.stream)))
         if args.export:
-            from ..sinks.exporters import open_exporter
+            from ..sinks.exporters import ANIMATION_SUFFIXES, open_exporter
 
             for path in args.export:
-                exporter = open_exporter(path)
+                animation = Path(path).suffix.lower() in ANIMATION_SUFFIXES
+                exporter = open_exporter(path, run, rig=args.rig if animation else None)
                 stack.callback(exporter.close)
                 self.exporters.append(exporter)
                 if not hasattr(exporter, "written"):  # animation files are named on close
@@ -368,4 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_world_flags(parser, args)
+    if args.rig and not any(Path(p).suffix.lower() in (".bvh", ".glb") for p in args.export or []):
+        parser.error("--rig names the bones of .bvh/.glb exports: add --export FILE.glb or "
+                     "FILE.bvh (the --stream always uses Unity's bone names)")
     return run(args)

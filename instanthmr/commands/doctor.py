@@ -170,10 +170,10 @@ def _test_frame() -> tuple[Any, Any]:
 def _load(kind: str, model: str | None, runtime: Any) -> tuple[Any, Callable[[], object]]:
     image, boxes = _test_frame()
     if kind == "detector":
-        from instanthmr.detector.onnx_backend import OnnxPersonDetector
+        from instanthmr.detector import create_detector
 
-        det = OnnxPersonDetector(model, runtime=runtime)  # type: ignore[arg-type]
-        return det.model_session, lambda: det.detect(image)
+        det = create_detector(model_path=model, backend="onnx", runtime=runtime)  # RF-DETR/YOLOX
+        return det.model_session, lambda: det.detect(image)  # type: ignore[attr-defined]
     from instanthmr.hmr.model import HMRModel
 
     hmr = HMRModel(model, runtime=runtime)
@@ -230,6 +230,13 @@ def check_model(
     detail += _placement_text(placements, coreml)
     if session.random_init:
         detail += "; RANDOM-INIT weights (outputs meaningless)"
+    elif kind == "hmr model":
+        from instanthmr.hmr.kinds import kind_of
+
+        model_kind = kind_of(session.metadata)
+        data["model_kind"] = model_kind.name
+        if not model_kind.is_instanthmr:
+            detail += f"; {model_kind.tag} model ({model_kind.title}): NOT InstantHMR"
     problem = placement_problem(expected, session.provider, placements, coreml)
     if problem:
         return Check(kind, FAIL, f"{problem}; {detail}", fix=fix, data=data)
@@ -251,7 +258,8 @@ def parser() -> argparse.ArgumentParser:
         "(default: the released model from the Hugging Face Hub)",
     )
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
-    p.add_argument("--detector-model", metavar="PATH", help="also run this RF-DETR ONNX export")
+    p.add_argument("--detector-model", metavar="PATH",
+                   help="also run this detector ONNX export (RF-DETR or YOLOX)")  # fmt: skip
     p.add_argument("--runs", type=int_at_least(1), default=5,
                    help="timed calls per model (median reported)")  # fmt: skip
     p.add_argument("--no-model", action="store_true", help="check the install only, run no model")

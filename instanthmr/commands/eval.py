@@ -39,13 +39,13 @@ def _common(p: argparse.ArgumentParser, coco: bool = False) -> None:
         action="store_true",
         help="use the ground-truth person boxes instead of running the detector",
     )
-    p.add_argument("--detector-variant", default="nano", choices=DETECTOR_VARIANTS,
-                   help="RF-DETR variant")  # fmt: skip
+    p.add_argument("--detector-variant", default="auto", choices=DETECTOR_VARIANTS,
+                   help="auto, yolox-nano, yolox or an RF-DETR size (default: auto)")  # fmt: skip
     p.add_argument("--detector-backend", default="auto", choices=("auto", "onnx", "torch"),
                    help="onnx, torch or auto")  # fmt: skip
-    p.add_argument("--detector-model", help="RF-DETR ONNX export")
-    p.add_argument("--det-confidence", type=unit_interval, default=0.5,
-                   help="person score threshold, in [0, 1)")  # fmt: skip
+    p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
+    p.add_argument("--det-confidence", type=unit_interval, default=None,
+                   help="person score threshold in [0, 1) (default: the detector's)")  # fmt: skip
     p.add_argument("--iou", type=unit_interval, default=0.5, help="IoU to match predictions to GT")
     p.add_argument("--out", help="report path stem (default: eval-<dataset>/report)")
     if not coco:
@@ -147,7 +147,8 @@ def run_dataset(args: argparse.Namespace) -> dict[str, Any]:
             scored_list.append(scored)
             sequences[seq.name] = R.summarise(scored)
         overall = R.overall(scored_list)
-    model = R.model_entry(pipe.hmr.model_path, pipe.hmr.random_init, pipe.detector)
+    model = R.model_entry(pipe.hmr.model_path, pipe.hmr.random_init, pipe.detector,
+                          pipe.hmr.model_kind.name)  # fmt: skip
     report = R.build_report(args.dataset, sequences, overall, model, _options(args))
     stem = Path(args.out or f"eval-{args.dataset}/report")
     R.write_report(report, stem.with_suffix(".json"), stem.with_suffix(".md"))

@@ -29,7 +29,8 @@ __all__ = [
     "user_errors",
 ]
 
-DETECTOR_VARIANTS = ("nano", "small", "medium", "base", "large")
+# instanthmr.detector.choice.DETECTOR_VARIANTS (not imported here: --help stays fast)
+DETECTOR_VARIANTS = ("auto", "yolox-nano", "yolox", "nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
 
 
@@ -78,7 +79,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     # fmt: off
     pipe = parser.add_argument_group("pipeline")
     pipe.add_argument("--model", metavar="NAME_OR_PATH",
-                      help="InstantHMR ONNX file, or a Hub name (default: the released model)")
+                      help="InstantHMR ONNX file, a Hub name, or 'standin' (MediaPipe's "
+                      "BlazePose shipped in the package: NOT InstantHMR) (default: the "
+                      "released model)")
     pipe.add_argument("--device", choices=DEVICES, default="auto",
                       help="where to run: auto picks the best available provider (default: auto)")
     pipe.add_argument("--fallback", action="store_true",
@@ -87,13 +90,17 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
     pipe.add_argument("--precision", choices=PRECISIONS, default="auto",
                       help="model precision per provider: auto uses an int8 file (instanthmr "
                       "quantize) only where it measured faster (default: auto)")
-    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="nano",
-                      help="RF-DETR size: larger is more accurate and slower (default: nano)")
+    pipe.add_argument("--detector-variant", choices=DETECTOR_VARIANTS, default="auto",
+                      help="auto: RF-DETR nano where its export is present (or on a GPU with "
+                      "rfdetr installed), else the embedded YOLOX-nano; yolox-nano; yolox (a "
+                      "YOLOX file given with --detector-model); or an RF-DETR size, larger "
+                      "is more accurate and slower (default: auto)")
     pipe.add_argument("--detector-backend", choices=("auto", "onnx", "torch"), default="auto",
                       help="onnx (numpy + onnxruntime) or torch (the rfdetr package) "
                       "(default: auto)")
     pipe.add_argument("--detector-model", metavar="PATH",
-                      help="an RF-DETR ONNX export to use instead of the variant's default")
+                      help="a detector file (an RF-DETR or YOLOX ONNX export) to use instead "
+                      "of the variant's default")
     pipe.add_argument("--detector-stride", type=int_at_least(1), default=None, metavar="N",
                       help="longest gap between detector runs; boxes in between come from "
                       "tracked keypoints, and the detector runs sooner when a track looks "
@@ -107,8 +114,9 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
                       help="CPU threads of the detector's session (default: as many as "
                       "the HMR model's; with the async detector on CPU the two models split "
                       "the cores)")
-    pipe.add_argument("--det-confidence", type=unit_interval, default=0.5, metavar="P",
-                      help="minimum detector score for a person (default: 0.5)")
+    pipe.add_argument("--det-confidence", type=unit_interval, default=None, metavar="P",
+                      help="minimum detector score for a person (default: the detector's "
+                      "own, 0.5 for RF-DETR and 0.3 for YOLOX)")
     pipe.add_argument("--max-persons", type=int_at_least(1), metavar="N",
                       help="keep at most N persons per frame, the most confident (default: all)")
     pipe.add_argument("--no-batch-persons", action="store_true",

@@ -87,6 +87,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="inference jobs that may wait; more get 503 (default: 8)")
     srv.add_argument("--max-fps", type=_positive(float), default=30.0, metavar="FPS",
                      help="the page sends at most this many frames per second (default: 30)")
+    srv.add_argument("--keep-results-min", type=_positive(float), default=30.0, metavar="MIN",
+                     help="minutes an upload's or a recording's results are kept after their "
+                     "last use, for downloads (default: 30)")
+    srv.add_argument("--max-results-mb", type=_positive(float), default=500.0, metavar="MB",
+                     help="memory all kept results may take (default: 500)")
+    srv.add_argument("--max-recording-mb", type=_positive(float), default=100.0, metavar="MB",
+                     help="size cap of one live recording (default: 100)")
+    srv.add_argument("--no-preview", dest="preview", action="store_false",
+                     help="do not re-encode uploaded videos for the browser (saves CPU; the "
+                     "page then plays the original file where the browser can)")
     # fmt: on
     return parser
 
@@ -151,6 +161,10 @@ def run(args: argparse.Namespace) -> int:
         max_video_frames=args.max_video_frames,
         max_queue=args.max_queue,
         max_fps=args.max_fps,
+        keep_results_s=args.keep_results_min * 60.0,
+        max_results_bytes=int(args.max_results_mb * MB),
+        max_recording_bytes=int(args.max_recording_mb * MB),
+        preview=args.preview,
         allowed_hosts=LOOPBACK_NAMES if is_loopback(args.host) else None,
     )
     check_address(args.host, args.port)

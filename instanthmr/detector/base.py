@@ -24,6 +24,8 @@ from ..runtime.contract import BATCH, ContractError, TensorSpec
 
 PERSON_CLASS_ID = 1
 """COCO category id of ``person``: the logit slot the detector keeps."""
+RFDETR_CONFIDENCE = 0.5
+"""RF-DETR's default person score threshold."""
 NUM_QUERIES = 300
 """Object queries of every RF-DETR detection variant (``num_queries``)."""
 NUM_LOGITS = 91
@@ -117,17 +119,26 @@ def batch_axis_of(shape: Sequence[int | str | None]) -> int | str:
 
 
 class DetectorContractError(ContractError):
-    """An ONNX file is not an RF-DETR detection export; ``differences`` lists every mismatch."""
+    """An ONNX file is not the detection export it was taken for (RF-DETR unless ``kind``
+    says otherwise); ``differences`` lists every mismatch, ``fix`` ends the message."""
 
-    def __init__(self, model: str, differences: Sequence[str], variant: str = "nano") -> None:
+    def __init__(
+        self,
+        model: str,
+        differences: Sequence[str],
+        variant: str = "nano",
+        *,
+        kind: str = "an RF-DETR",
+        fix: str | None = None,
+    ) -> None:
         self.model = model
         self.differences = list(differences)
         lines = "\n".join(f"  - {d}" for d in self.differences)
         ValueError.__init__(
             self,
-            f"{model} is not an RF-DETR detection export that the person detector can run "
+            f"{model} is not {kind} detection export that the person detector can run "
             f"({len(self.differences)} difference(s)):\n{lines}\n"
-            f"Export one with `{export_command(variant, model)}`.",
+            + (fix or f"Export one with `{export_command(variant, model)}`."),
         )
 
 

@@ -17,7 +17,7 @@ import supervision as sv
 from ..geometry import image_size_of, validate_image
 from ..runtime.contract import ContractError, check_io
 from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
-from ..runtime.session import ModelSession, Runtime
+from ..runtime.session import ModelSession, Runtime, SessionBacked
 from .base import (
     BOXES_NAME,
     INPUT_NAME,
@@ -79,7 +79,7 @@ def _validate_session(model: ModelSession, source: str, variant: str | None) -> 
     return resolution, name
 
 
-class OnnxPersonDetector:
+class OnnxPersonDetector(SessionBacked):
     """RF-DETR person detector on onnxruntime (numpy pre/post-processing, no torch).
 
     Args:
@@ -103,6 +103,10 @@ class OnnxPersonDetector:
     """
 
     backend = "onnx"
+    kind = "rfdetr"
+    embedded = False
+    reason = ""
+    """Why this detector was chosen (set by :func:`~instanthmr.detector.create_detector`)."""
 
     def __init__(
         self,
@@ -142,14 +146,10 @@ class OnnxPersonDetector:
         return {INPUT_NAME: np.zeros((batch, 3, r, r), dtype=np.float32)}
 
     @property
-    def provider(self) -> str:
-        """The onnxruntime execution provider that runs the graph."""
-        return self.model_session.provider
-
-    @property
-    def random_init(self) -> bool:
-        """True for a random-init export: its detections are meaningless."""
-        return self.model_session.random_init
+    def name(self) -> str:
+        """What the run names, e.g. ``RF-DETR nano (onnx, rfdetr-nano.onnx)``."""
+        random = ", RANDOM-INIT" if self.random_init else ""
+        return f"RF-DETR {self.variant} (onnx, {self.model_path.name}{random})"
 
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
         """The (1, 3, R, R) float32 network input for an RGB uint8 image."""

@@ -153,6 +153,9 @@ class TorchPersonDetector:
     """
 
     backend = "torch"
+    kind = "rfdetr"
+    reason = ""
+    """Why this detector was chosen (set by :func:`~instanthmr.detector.create_detector`)."""
 
     def __init__(
         self,
@@ -196,6 +199,11 @@ class TorchPersonDetector:
             )  # fmt: skip
         if warmup:
             self.detect(np.zeros((self.resolution, self.resolution, 3), np.uint8))
+
+    @property
+    def name(self) -> str:
+        """What the run names, e.g. ``RF-DETR nano (torch)``."""
+        return f"RF-DETR {self.variant} (torch{', RANDOM-INIT' if self.random_init else ''})"
 
     @property
     def provider(self) -> str:

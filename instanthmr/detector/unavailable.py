@@ -12,11 +12,13 @@ from ..errors import DetectorUnavailableError, MissingDependencyError
 from .base import export_command
 
 WAYS_FORWARD: tuple[str, ...] = (
-    "export it on a machine with network access (`{export}`) and copy {path} here",
-    "pass --detector-model FILE with an RF-DETR ONNX export you already have",
+    "use the detector shipped in the package, no download: --detector-variant yolox-nano "
+    "(--detector-variant auto picks it when no RF-DETR file is here)",
+    "export RF-DETR on a machine with network access (`{export}`) and copy {path} here",
+    "pass --detector-model FILE with a detector ONNX export you already have",
 )
 """The ways to get a detector, in order of preference; ``{export}`` and ``{path}`` are
-filled in. Add the embedded detector here when the package ships one."""
+filled in."""
 
 
 def ways_forward(variant: str, path: Path) -> str:

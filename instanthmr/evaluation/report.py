@@ -75,16 +75,21 @@ def _ordered(metrics: Mapping[str, float]) -> dict[str, float]:
 
 
 def model_entry(
-    path: str | os.PathLike[str] | None, random_init: bool, detector: Any = None
+    path: str | os.PathLike[str] | None,
+    random_init: bool,
+    detector: Any = None,
+    model_kind: str = "instanthmr",
 ) -> dict[str, Any]:
-    """The model's path, SHA-256 and random-init flag; with a ``detector`` object, its
-    variant, backend, file and random-init flag too."""
+    """The model's path, SHA-256, random-init flag and kind (:mod:`instanthmr.hmr.kinds`);
+    with a ``detector`` object, its name, variant, backend, file and random-init flag too."""
     entry: dict[str, Any] = {"path": None if path is None else str(path),
                              "sha256": None if path is None else file_sha256(path),
-                             "random_init": bool(random_init)}  # fmt: skip
+                             "random_init": bool(random_init),
+                             "model_kind": model_kind}  # fmt: skip
     if detector is not None:
         det_path = getattr(detector, "model_path", None)
         entry["detector"] = {
+            "name": str(getattr(detector, "name", type(detector).__name__)),
             "variant": getattr(detector, "variant", None),
             "backend": getattr(detector, "backend", None),
             "path": None if det_path is None else str(det_path),
@@ -105,12 +110,21 @@ def build_report(
         "dataset": dataset,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": dict(model),
-        "banner": RANDOM_INIT_BANNER if _random(model) else None,
+        "banner": _banner(model),
         "options": dict(options),
         "units": {k: v for k, v in UNITS.items()},
         "sequences": {k: dict(v) for k, v in sequences.items()},
         "overall": dict(overall_entry),
     }
+
+
+def _banner(model: Mapping[str, Any]) -> str | None:
+    """The random-init banner, else the notice of a model that is not InstantHMR."""
+    if _random(model):
+        return RANDOM_INIT_BANNER
+    from ..hmr.kinds import header_kind
+
+    return header_kind(model).notice
 
 
 def _random(model: Mapping[str, Any]) -> bool:
@@ -133,7 +147,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"# Evaluation: {report['dataset']}",
         "",
         f"Model: `{m.get('path')}` (sha256 `{(m.get('sha256') or '')[:16]}`, "
-        f"random_init={m.get('random_init')}). Created {report['created_utc']}.",
+        f"random_init={m.get('random_init')}, model_kind={m.get('model_kind', 'instanthmr')})."
+        f" Created {report['created_utc']}.",
         "",
     ]
     rows = {**report["sequences"], "**overall**": report["overall"]}

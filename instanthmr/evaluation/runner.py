@@ -101,6 +101,9 @@ class Predictions:
     joints_cam: list[np.ndarray]  # per person (F, 70, 3)
     joints_world: list[np.ndarray | None]  # per person (F, 70, 3), None when never given
     detection: M.DetectionCounts = field(default_factory=M.DetectionCounts)
+    real_joints: np.ndarray = field(default_factory=lambda: np.ones(NUM_JOINTS, bool))
+    """(70,) the joints the model really predicts (the stand-in approximates some): a
+    target joint made from any other MHR70 joint is left out of the scores."""
 
 
 def run_sequence(
@@ -143,8 +146,10 @@ def run_sequence(
                 seen_world[who] = True
         if progress is not None:
             progress(f)
+    hmr = getattr(pipe, "hmr", None)  # any predictor works; a PosePipeline knows its joints
+    real = np.asarray(hmr.real_joints if hmr is not None else np.ones(NUM_JOINTS), bool)
     return Predictions(cam, [w if s else None for w, s in zip(world, seen_world, strict=True)],
-                       counts)  # fmt: skip
+                       counts, real)  # fmt: skip
 
 
 def _target(joint_set: str) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, list[str]]:
@@ -153,6 +158,16 @@ def _target(joint_set: str) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndar
         return (lambda x: np.asarray(x, np.float64)), np.arange(NUM_JOINTS), list(JOINT_INDEX)
     m = jm.MAPS[joint_set]
     return m, m.available, list(m.names)
+
+
+def _real_targets(joint_set: str, avail: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """The targets in ``avail`` made only from joints the model really predicts."""
+    if real.all():
+        return avail
+    if joint_set == "mhr70":
+        return avail[real[avail]]
+    used = jm.MAPS[joint_set].weights != 0  # (T, 70)
+    return np.array([t for t in avail if real[used[t]].all()], np.int64)
 
 
 def _columns(person: PersonTrack, avail: np.ndarray, names: list[str]) -> np.ndarray | None:
@@ -178,13 +193,21 @@ def _runs(mask: np.ndarray) -> list[slice]:
 def score_sequence(seq: EvalSequence, pred: Predictions) -> dict[str, Any]:
     """Per-frame metric values of one sequence (arrays to pool), counts and skip reasons.
 
-    Per person, the compared joints are those of the set with an MHR70 counterpart and a
-    known ground truth on every valid frame; frames count when valid and matched.
+    Per person, the compared joints are those of the set with an MHR70 counterpart that
+    the model really predicts (``pred.real_joints``) and a known ground truth on every valid
+    frame; frames count when valid and matched.
     Acceleration and the world metrics use runs of consecutive such frames (>= 3 and >= 4).
     """
     mapper, avail, names = _target(seq.joint_set)
     vals: dict[str, list[np.ndarray]] = {}
     skipped: dict[str, str] = {"pve": "the model outputs joints, no mesh vertices"}
+    real = _real_targets(seq.joint_set, avail, pred.real_joints)
+    if len(real) < len(avail):
+        left_out = [names[t] for t in avail if t not in real]
+        skipped["approximated_joints"] = (
+            "left out of every metric, the model approximates them: " + ", ".join(left_out)
+        )
+        avail = real
     add = lambda key, v: vals.setdefault(key, []).append(np.atleast_1d(v))  # noqa: E731
     valid_frames = matched_frames = 0
     for person, p_cam, p_world in zip(seq.persons, pred.joints_cam, pred.joints_world, strict=True):

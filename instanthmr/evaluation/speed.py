@@ -8,7 +8,6 @@ reported as p50 / p95 / mean so one noisy run does not decide a comparison.
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
 import os
 import platform
 import shutil
@@ -130,6 +129,19 @@ def model_info(path: str | os.PathLike[str], random_init: bool) -> dict[str, obj
     return {"path": str(path), "sha256": file_sha256(path), "random_init": bool(random_init)}
 
 
+def check_timeable(hmr: HMRModel) -> None:
+    """Refuse to time a model whose cost says nothing about InstantHMR's (the stand-in)."""
+    from ..hmr.kinds import STANDIN
+
+    if hmr.model_kind.name == STANDIN:
+        raise ValueError(
+            f"{hmr.model_path.name} is the stand-in (MediaPipe BlazePose), not InstantHMR: its "
+            "cost says nothing about InstantHMR's HMR stage. Time the released architecture "
+            "instead (`python tools/export_onnx.py --random-init --output FILE`, then "
+            "--model FILE)"
+        )
+
+
 def _random_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     img = rng.standard_normal((n, 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
@@ -157,6 +169,7 @@ def bench_hmr(
     in docs/performance.md).
     """
     hmr = HMRModel(model, device=device, threads=threads, warmup=False, precision=precision)
+    check_timeable(hmr)
     sess = naive_session(hmr.model_path, device) if baseline else None
     names = [s.name for s in HMR_OUTPUTS]
     runs: dict[str, Callable[[], object]] = {}
@@ -300,16 +313,31 @@ def bench_pipeline_run(
     }
 
 
-def bench_detector(
-    detector: Any, images: Sequence[np.ndarray], repeats: int = 10
-) -> dict[str, object]:
-    """Per-frame detector latency over a few frames (cycled), after two warm-up calls."""
-    frames = itertools.cycle(images)
-    ms = time_calls(lambda: detector.detect(next(frames)), repeats)
-    return {
-        "variant": getattr(detector, "variant", "?"),
-        "backend": getattr(detector, "backend", "?"),
-        "provider": getattr(detector, "provider", "?"),
-        "random_init": bool(getattr(detector, "random_init", False)),
-        "ms": stats(ms),
-    }
+def bench_detectors(
+    detectors: Sequence[Any], images: Sequence[np.ndarray], repeats: int = 10, warmup: int = 2
+) -> list[dict[str, Any]]:
+    """Per-frame latency of several detectors measured side by side, interleaved.
+
+    Each timed frame goes to every detector in turn, the order rotating from frame to
+    frame, so a change of machine load hits them all alike; frames cycle through
+    ``images``. ``warmup`` untimed calls each first. One row per detector: what it is
+    (:func:`~instanthmr.detector.choice.describe_detector`) and its ``ms`` statistics.
+    """
+    from ..detector.choice import describe_detector
+
+    if not detectors or not images:
+        raise ValueError("bench_detectors needs at least one detector and one image")
+    for det in detectors:
+        for i in range(warmup):
+            det.detect(images[i % len(images)])
+    ms: list[list[float]] = [[] for _ in detectors]
+    n = len(detectors)
+    for i in range(repeats):
+        image = images[i % len(images)]
+        for j in (*range(i % n, n), *range(i % n)):
+            t0 = time.perf_counter()
+            detectors[j].detect(image)
+            ms[j].append((time.perf_counter() - t0) * 1e3)
+    return [
+        {**(describe_detector(d) or {}), "ms": stats(m)} for d, m in zip(detectors, ms, strict=True)
+    ]

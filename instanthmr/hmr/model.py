@@ -27,7 +27,9 @@ from ..geometry import (
 from ..results import PersonResult
 from ..runtime.contract import CROP_SIZE, HMR_INPUTS, HMR_OUTPUTS
 from ..runtime.io_binding import GPU_PROVIDERS, BoundRunner
-from ..runtime.session import ModelSession, Runtime
+from ..runtime.session import ModelSession, Runtime, SessionBacked
+from . import standin
+from .kinds import RANDOM_INIT, ModelKind, kind_of
 from .weights import resolve_model
 
 OUTPUT_NAMES: tuple[str, ...] = tuple(s.name for s in HMR_OUTPUTS)
@@ -61,7 +63,7 @@ def finite_rows(outputs: dict[str, np.ndarray]) -> np.ndarray:
     return ok
 
 
-class HMRModel:
+class HMRModel(SessionBacked):
     """The InstantHMR ONNX model on one device.
 
     Args:
@@ -101,6 +103,14 @@ class HMRModel:
         self.model_session: ModelSession = self.runtime.load(
             self.model_path, precision=precision, inputs=HMR_INPUTS, outputs=HMR_OUTPUTS
         )
+        meta = self.model_session.metadata
+        self.model_kind: ModelKind = kind_of(meta)
+        """What the file is (InstantHMR, random-init, the stand-in): :mod:`.kinds`."""
+        self.real_joints = standin.real_joint_mask(meta)
+        """(70,) bool: the joints the model really predicts (the stand-in approximates some)."""
+        self._refit_cam = standin.is_standin(meta)
+        if self._refit_cam:
+            log.warning("!!! %s: %s !!!", self.model_path.name, self.model_kind.notice)
         self.pad_batch = pad_batch
         graph = self.runtime.cuda_graph and self.provider in GPU_PROVIDERS
         if io_binding is None:
@@ -118,14 +128,9 @@ class HMRModel:
             self.runtime.warmup(self.runner or self.model_session, self._zeros, [pad_batch or 1])
 
     @property
-    def provider(self) -> str:
-        """The execution provider that actually runs the model."""
-        return self.model_session.provider
-
-    @property
     def random_init(self) -> bool:
-        """True for a random-init export (meaningless poses)."""
-        return self.model_session.random_init
+        """True for a random-init export (meaningless poses): ``model_kind`` random-init."""
+        return self.model_kind.name == RANDOM_INIT
 
     @property
     def precision(self) -> str:
@@ -194,6 +199,10 @@ class HMRModel:
         if n == 0:
             return []
         focal, pp = full_frame_camera(batch.image_size)
+        if self._refit_cam:  # the stand-in's graph assumes a 4:3 frame: solve for this one
+            cam = standin.refit_cam_trans(outputs, batch.squares, batch.image_size,
+                                          self.real_joints)  # fmt: skip
+            outputs = {**outputs, "cam_trans": cam}
         joints_2d = crop_to_frame(outputs["joints_2d"], batch.squares)
         finite = finite_rows(outputs)
         if not finite.all():

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from ..errors import OptionError, UserError
 
 DEFAULT_MODEL_NAME = "instanthmr"
+STANDIN_NAME = "standin"  # the stand-in shipped in the package (instanthmr.hmr.standin)
 DEFAULT_REPO_ID = "momolesang/InstantHMR"
 DEFAULT_FILENAME = "instanthmr.onnx"
 HUB_URL = f"https://huggingface.co/{DEFAULT_REPO_ID}"
@@ -86,6 +87,8 @@ def resolve_model(
         name_or_path: one of
             - ``None`` or ``"instanthmr"``: ``filename`` from the Hub repository ``repo_id``
               (by default the released ``instanthmr.onnx``), through the Hub cache;
+            - ``"standin"``: the stand-in shipped in the package, MediaPipe's BlazePose in
+              the InstantHMR contract (NOT InstantHMR: :mod:`instanthmr.hmr.standin`);
             - ``"hf://owner/repo[@revision]/path/in/repo"``: any file on the Hub;
             - a local file path (returned resolved, never modified), or a directory that
               contains ``filename``.
@@ -106,6 +109,10 @@ def resolve_model(
             checksum the Hub announced; the cache keeps no partial or corrupt copy.
         ValueError: a malformed ``hf://`` address or repository id.
     """
+    if isinstance(name_or_path, str) and name_or_path.strip().lower() == STANDIN_NAME:
+        from .standin import standin_path
+
+        return standin_path()
     if name_or_path is None or (
         isinstance(name_or_path, str) and name_or_path.strip().lower() == DEFAULT_MODEL_NAME
     ):
@@ -164,7 +171,7 @@ def _local(path: Path, filename: str) -> Path:
     else:
         problem = (
             f"{text!r} is neither an existing file nor a known model name "
-            f"(known: {DEFAULT_MODEL_NAME!r}, or hf://owner/repo/file.onnx)."
+            f"(known: {DEFAULT_MODEL_NAME!r}, {STANDIN_NAME!r}, or hf://owner/repo/file.onnx)."
         )
     raise WeightsNotFoundError(
         problem + "\n" + _how_to_get(DEFAULT_REPO_ID, DEFAULT_FILENAME, None)
@@ -299,6 +306,9 @@ def _how_to_get(repo_id: str, filename: str, revision: str | None, repo_type: st
             " --output models/instanthmr-random.onnx",
             "    or set up and run everything with random-init models: python install.py run"
             " --random-init",
+            "  - for real body motion without InstantHMR: --model standin, MediaPipe's BlazePose"
+            " shipped in the",
+            "    package (a labelled stand-in: NOT InstantHMR, no body-model parameters),",
             f"Licence: {WEIGHTS_LICENSE}.",
         ]
     return "\n".join(lines)

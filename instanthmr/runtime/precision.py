@@ -11,7 +11,8 @@ The released InstantHMR file has fp16 weights with float32 inputs and outputs. O
 provider fp16 runs slower than fp32 because onnxruntime inserts casts around every op, so
 such a model is converted to fp32 once and the result is cached next to the source file,
 keyed by the source's SHA-256 (``<stem>.fp32-<hash16>.onnx``). Where that folder is not
-writable, or is inside the Hugging Face Hub cache, it goes to ``$XDG_CACHE_HOME/instanthmr``.
+writable, or is inside the Hugging Face Hub cache or the installed package (the shipped
+stand-in), it goes to ``$XDG_CACHE_HOME/instanthmr``.
 """
 
 from __future__ import annotations
@@ -196,8 +197,9 @@ def ensure_fp32(source: str | os.PathLike[str]) -> Path:
     digest = file_sha256(src)
     beside = fp32_cache_path(src, digest)
     candidates = [beside, _user_cache_dir() / beside.name]
-    if any(part.startswith("models--") for part in src.parts):
-        candidates = candidates[1:]  # never write into the Hugging Face Hub's own cache
+    package = Path(__file__).resolve().parents[1]
+    if any(part.startswith("models--") for part in src.parts) or package in src.resolve().parents:
+        candidates = candidates[1:]  # never write into the Hub's cache or the package itself
     for cached in candidates:
         if cached.is_file():
             return cached

@@ -173,6 +173,23 @@ class ModelSession:
         return dict(zip(names, self.session.run(names, feeds), strict=True))
 
 
+class SessionBacked:
+    """What every model wrapper holding a :class:`ModelSession` (``model_session``) reports
+    the same way: the provider that runs it and its random-init flag."""
+
+    model_session: ModelSession
+
+    @property
+    def provider(self) -> str:
+        """The onnxruntime execution provider that actually runs the model."""
+        return self.model_session.provider
+
+    @property
+    def random_init(self) -> bool:
+        """True for a random-init export: its outputs are meaningless."""
+        return self.model_session.random_init
+
+
 def physical_cores() -> int:
     """Physical CPU cores (what onnxruntime's default intra-op thread count uses)."""
     try:

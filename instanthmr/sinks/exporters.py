@@ -9,8 +9,13 @@ through :func:`read_results`. Units: ``bbox``, ``joints_2d``, ``focal_length``,
 ``timings`` in milliseconds. Joints follow the MHR70 order
 (:data:`instanthmr.skeleton.JOINT_NAMES`).
 
-- ``.jsonl``: a header line (format, joint names, units), then per frame a ``"type": "frame"``
-  line followed by one ``"type": "person"`` line per person. Flushed after every frame.
+The header of every format names the model of the run (``model_kind``: ``instanthmr``,
+``random-init`` or ``standin-blazepose``; ``model_file``; ``model_notice``, the warning for a
+model that is not InstantHMR), when the writer is told (``open_exporter(path, run=...)``).
+
+- ``.jsonl``: a header line (format, model, joint names, units), then per frame a
+  ``"type": "frame"`` line followed by one ``"type": "person"`` line per person. Flushed
+  after every frame.
 - ``.npz``: frame arrays (``frame_index``, ``timestamp`` with NaN for unknown, ...), person
   arrays (``joints_2d`` (P, 70, 2), ...; ``person_frame`` is the row of each person's frame)
   and ``metadata``, a JSON string. Written when the exporter closes.
@@ -33,7 +38,9 @@ record layout in :mod:`.formats_common`. Every public name is importable from he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..results import FrameResult
 from .formats_common import (
@@ -103,14 +110,28 @@ def _format_of(path: Path) -> tuple[str, bool]:
     return suffix, partial
 
 
-def open_exporter(path: str | Path) -> Exporter:
-    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others."""
+def open_exporter(
+    path: str | Path, run: Mapping[str, Any] | None = None, *, rig: str | None = None
+) -> Exporter:
+    """The writer for ``path``'s suffix (.jsonl .npz .csv .bvh .glb); ValueError for others.
+
+    ``run`` says which model and detector made the results
+    (:meth:`~instanthmr.PosePipeline.describe`): results files carry it in their header, BVH
+    and glTF files the model as a comment / asset note.
+    ``rig`` names the bones of an animation export (``plain``, ``mixamo``, ``vrm``); giving
+    it for a results file is a ValueError (results files hold MHR70 joints, not bones).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ANIMATION_SUFFIXES:
         from ..animation import exporter as animation
 
-        return getattr(animation, _ANIMATION_EXPORTERS[suffix])(path)
+        kind = getattr(animation, _ANIMATION_EXPORTERS[suffix])
+        return kind(path, run=run) if rig is None else kind(path, run=run, rig=rig)
+    if rig is not None:
+        raise ValueError(
+            f"rig={rig!r} applies to {', '.join(ANIMATION_SUFFIXES)} exports, not {path}"
+        )
     if suffix not in (*EXPORT_SUFFIXES, ".partial"):
         raise ValueError(
             f"unsupported export format {suffix or '(no suffix)'!r} for {path}; "
@@ -119,7 +140,7 @@ def open_exporter(path: str | Path) -> Exporter:
     suffix, partial = _format_of(path)
     if partial:
         raise ValueError(f"write to the final name, not a .partial file: {path}")
-    return _EXPORTERS[suffix](path)
+    return _EXPORTERS[suffix](path, run)
 
 
 def read_results(path: str | Path, errors: str = "strict") -> list[FrameResult]:

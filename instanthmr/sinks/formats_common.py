@@ -16,7 +16,7 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,6 +73,12 @@ WORLD_SCALARS: tuple[str, ...] = (
 )  # fmt: skip
 """The frame's world report (:class:`WorldInfo` attributes) besides ``plane`` (4,)."""
 
+RUN_KEYS: tuple[str, ...] = ("model_kind", "model_file", "model_notice", "detector")
+"""What a results file's header says about the run (:meth:`~instanthmr.PosePipeline.describe`):
+the model (:func:`instanthmr.hmr.kinds.run_header`) and the detector
+(:func:`instanthmr.detector.choice.describe_detector`, a dict); None where the writer was
+not told."""
+
 RawFrame = tuple[dict[str, Any], list[dict[str, Any]]]
 """A frame record (the keys of :func:`frame_fields`) and its person records, as read.
 
@@ -81,13 +87,26 @@ and a person record's :data:`PERSON_WORLD_ARRAYS` and ``world`` (see
 :func:`person_world_fields`) may be None or missing (version 1 files)."""
 
 
-def metadata() -> dict[str, Any]:
-    """What every results file states about itself: format, joint names, units, camera."""
+def metadata(run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What every results file states about itself: format, joint names, units, camera, and
+    the run (:data:`RUN_KEYS`: ``model_kind`` is ``instanthmr``, ``random-init`` or
+    ``standin-blazepose``, with its warning in ``model_notice``; ``detector`` names the
+    person detector and why it was chosen)."""
     return {
-        "format": FORMAT, "version": VERSION, "joint_names": list(JOINT_NAMES), "units": UNITS,
+        "format": FORMAT, "version": VERSION, **check_run(run), "joint_names": list(JOINT_NAMES),
+        "units": UNITS,
         "camera": "right-handed, X right, Y down, Z forward; pinhole focal_length, principal_point",
         "stages": list(STAGES), "world": WORLD_AXES,
     }  # fmt: skip
+
+
+def check_run(run: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :data:`RUN_KEYS` of ``run`` (None for those missing); ValueError for other keys."""
+    run = dict(run or {})
+    unknown = sorted(set(run) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(f"unknown run header keys {unknown}; known: {', '.join(RUN_KEYS)}")
+    return {k: run.get(k) for k in RUN_KEYS}
 
 
 def check_metadata(meta: dict[str, Any], path: Path | str) -> None:
@@ -212,7 +231,9 @@ class Exporter:
 
     suffix = ""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        self.run = check_run(run)
+        """The model of the run, for the header (:data:`RUN_KEYS`)."""
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         with unwritable_as_clear_error(self.path):
@@ -264,8 +285,8 @@ class TextExporter(Exporter):
     newline: str | None = None
     """Passed to :func:`open` (``""`` for :mod:`csv`, which writes its own line ends)."""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
         with unwritable_as_clear_error(self.path):
             self._fh: IO[str] = open(self.partial_path, "w", encoding="utf-8", newline=self.newline)
 

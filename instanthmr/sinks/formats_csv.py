@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,16 +107,22 @@ def _fmt(values: np.ndarray) -> list[str]:
     return [f"{v:.9g}" for v in values.ravel().tolist()]  # 9 digits round-trip float32
 
 
+def _header_value(value: Any) -> str:
+    """A run header value on the CSV's comment line: the detector by its name."""
+    return str(value["name"] if isinstance(value, dict) else value)
+
+
 class CsvExporter(TextExporter):
     """CSV, one row per person (one row with empty person columns for an empty frame)."""
 
     suffix = ".csv"
     newline = ""
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
         units = "; ".join(f"{k}: {v}" for k, v in UNITS.items())
-        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints; units: {units}\n")
+        model = "".join(f"; {k}: {_header_value(v)}" for k, v in self.run.items() if v)
+        self._fh.write(f"# {FORMAT} v{VERSION}; MHR70 joints{model}; units: {units}\n")
         self._csv = csv.writer(self._fh)
         self._csv.writerow(CSV_COLUMNS)
 

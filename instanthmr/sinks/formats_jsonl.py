@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,9 @@ class JsonlExporter(TextExporter):
 
     suffix = ".jsonl"
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
-        self._fh.write(json.dumps({"type": "header", **metadata()}) + "\n")
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
+        self._fh.write(json.dumps({"type": "header", **metadata(self.run)}) + "\n")
         self._fh.flush()
 
     def _write_frame(self, frame: FrameResult) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,8 @@ class NpzExporter(Exporter):
 
     suffix = ".npz"
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | Path, run: Mapping[str, Any] | None = None) -> None:
+        super().__init__(path, run)
         self._frames: list[FrameResult] = []
 
     def _write(self, frame: FrameResult) -> None:
@@ -125,7 +126,7 @@ class NpzExporter(Exporter):
             "person_image_size": np.array([p.image_size for p in ps], dtype=np.int64).reshape(
                 -1, 2
             ),
-            "metadata": np.array(json.dumps(metadata())),
+            "metadata": np.array(json.dumps(metadata(self.run))),
         }
         pw = [person_world_fields(self._frames[r], p) for r, p in persons]
         arrays.update(_world_arrays(fr, pw))

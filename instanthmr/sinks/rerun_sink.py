@@ -12,6 +12,10 @@ X right, Y down, Z forward, metres)::
     camera/persons/<id>/box       Boxes2D, labelled "id <id> <score>"
     world/persons/<id>/joints     Points3D, 70 camera-space joints (edges: annotation context)
     latency/{detect,crop,hmr,track,total}_ms, latency/fps, latency/<extra>_ms   Scalars
+    model                         TextDocument (static), only for a model that is not
+                                  InstantHMR (the stand-in, a random-init export): its
+                                  notice, shown in its own view above the image; the box
+                                  labels then carry the model's tag ("STAND-IN")
 
 With a world frame (``FrameResult.world``, ``docs/world.md``) a second 3D space, gravity
 aligned with Y up, is logged under ``ground`` (its own view, "world")::
@@ -49,6 +53,7 @@ import rerun as rr
 import rerun.blueprint as rrb
 
 from ..geometry import full_frame_camera, validate_image
+from ..hmr.kinds import file_note, header_kind
 from ..results import FrameResult, PersonResult
 from ..skeleton import BODY_EDGES, FULL_EDGES, GROUP_COLORS, JOINT_NAMES, joint_colors
 from . import rerun_world as rw
@@ -60,6 +65,7 @@ IMAGE_PATH = f"{CAMERA_PATH}/image"
 PERSONS_2D_PATH = f"{CAMERA_PATH}/persons"
 PERSONS_3D_PATH = "world/persons"
 LATENCY_PATH = "latency"
+MODEL_PATH = "model"
 PERSON_CLASS_ID = 0
 IMAGE_PLANE_M = 1.0  # where the frustum draws the image in the 3D view, metres from the camera
 STAGE_SERIES: tuple[str, ...] = ("detect", "crop", "hmr", "track", "total")
@@ -86,19 +92,19 @@ def skeleton_annotation(full_skeleton: bool = False) -> rr.AnnotationContext:
     return rr.AnnotationContext([person])
 
 
-def default_blueprint(world: bool = False) -> rrb.Blueprint:
+def default_blueprint(world: bool = False, notice: bool = False) -> rrb.Blueprint:
     """Image with its 2D overlay, the 3D scene, and the latency plots (ms and FPS).
 
     ``world=True`` adds the gravity-aligned world view (ground, camera, trajectories) below
-    the camera-frame 3D view.
+    the camera-frame 3D view. ``notice=True`` puts the model's notice (``model``, logged for
+    a model that is not InstantHMR) in a view across the top.
     """
     scene: rrb.View | rrb.Container = rrb.Spatial3DView(
         name="3D", origin="/", contents=[f"+ /{CAMERA_PATH}/**", "+ /world/**"]
     )
     if world:
         scene = rrb.Vertical(scene, rrb.Spatial3DView(name="world", origin=f"/{rw.WORLD_SPACE}"))
-    return rrb.Blueprint(
-        rrb.Horizontal(
+    main = rrb.Horizontal(
             rrb.Vertical(
                 rrb.Spatial2DView(name="image", origin=CAMERA_PATH),
                 rrb.Horizontal(
@@ -113,9 +119,11 @@ def default_blueprint(world: bool = False) -> rrb.Blueprint:
             ),
             scene,
             column_shares=[1, 1],
-        ),
-        collapse_panels=True,
-    )
+        )  # fmt: skip
+    if notice:
+        label = rrb.TextDocumentView(name="MODEL: NOT InstantHMR", origin=MODEL_PATH)
+        main = rrb.Vertical(label, main, row_shares=[1, 6])
+    return rrb.Blueprint(main, collapse_panels=True)
 
 
 class RerunSink:
@@ -131,6 +139,8 @@ class RerunSink:
         send_blueprint: send :func:`default_blueprint` from :meth:`log_static`.
         world: the blueprint includes the world view (frames with a known world frame are
             logged to the world space either way).
+        run: the model of the run (:func:`instanthmr.hmr.kinds.run_header`); a model that is
+            not InstantHMR gets its notice logged under ``model`` and tagged box labels.
 
     The sink does no inference: it only consumes results.
     """
@@ -143,6 +153,7 @@ class RerunSink:
         full_skeleton: bool = False,
         send_blueprint: bool = True,
         world: bool = False,
+        run: dict | None = None,
     ) -> None:
         if not 1 <= int(jpeg_quality) <= 100:
             raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
@@ -158,6 +169,9 @@ class RerunSink:
         self._world_static = False
         self._world_status = ""
         self._trails = rw.Trails()
+        self.note = file_note(run)
+        """The model's notice, or None for InstantHMR."""
+        self._tag = header_kind(run).tag
 
     def _log(self, path: str, entity: object, *, static: bool = False) -> None:
         rr.log(path, entity, static=static, recording=self.recording)
@@ -174,10 +188,15 @@ class RerunSink:
         for stage in STAGE_SERIES:
             self._log(f"{LATENCY_PATH}/{stage}_ms", rr.SeriesLines(names=stage), static=True)
         self._log(f"{LATENCY_PATH}/fps", rr.SeriesLines(names="fps (1000/total_ms)"), static=True)
+        if self.note:
+            text = f"# {self._tag} MODEL: NOT InstantHMR\n\n{self.note}"
+            self._log(MODEL_PATH, rr.TextDocument(text, media_type=rr.MediaType.MARKDOWN),
+                      static=True)  # fmt: skip
         if self.send_blueprint:
             rr.send_blueprint(
-                default_blueprint(self.world), make_active=False, recording=self.recording
-            )
+                default_blueprint(self.world, notice=bool(self.note)),
+                make_active=False, recording=self.recording,
+            )  # fmt: skip
         self._static_logged = True
 
     def _log_camera(self, size: tuple[int, int]) -> None:
@@ -309,6 +328,8 @@ class RerunSink:
         label = f"{person.score:.2f}"
         if person.track_id >= 0:
             label = f"id {person.track_id} {label}"
+        if self._tag:
+            label = f"{label} {self._tag}"
         self._log(
             f"{base2d}/box",
             rr.Boxes2D(array=person.bbox, array_format=rr.Box2DFormat.XYXY, labels=label),

@@ -41,6 +41,7 @@ __all__ = [
     "ImageSource",
     "SourceError",
     "VideoSource",
+    "asset_path",
     "bgr_to_rgb",
     "expand_images",
     "folder_images",
@@ -293,16 +294,22 @@ def open_source(
     return open_stream(url)
 
 
-def sample_video_path() -> Path:
-    """The short synthetic clip shipped with the package (made by ``tools/make_sample.py``)."""
+def asset_path(name: str, what: str, rebuild: str) -> Path:
+    """A file shipped in the package's ``assets/`` folder; FileNotFoundError naming ``what``
+    it is and the ``rebuild`` command when it is missing."""
     try:
-        path = Path(str(resources.files("instanthmr") / "assets" / SAMPLE_VIDEO))
+        path = Path(str(resources.files("instanthmr") / "assets" / name))
     except (NotADirectoryError, TypeError, ModuleNotFoundError):
         # a stale editable install can expose the package as a namespace, which
         # importlib.resources on Python < 3.12 cannot walk; the file sits beside this module.
-        path = Path(__file__).resolve().parents[1] / "assets" / SAMPLE_VIDEO
+        path = Path(__file__).resolve().parents[1] / "assets" / name
     if not path.is_file():
-        raise FileNotFoundError(
-            f"sample clip missing at {path}; regenerate it with `python tools/make_sample.py`"
-        )
+        raise FileNotFoundError(f"{what} missing at {path}; rebuild it with `{rebuild}`")
     return path
+
+
+def sample_video_path() -> Path:
+    """The sample clip shipped with the package: 10 s of OpenCV's vtest.avi
+    (:mod:`instanthmr.sources.sample`, made by ``tools/make_sample.py``)."""
+    return asset_path(SAMPLE_VIDEO, "sample clip",
+                      "python tools/make_sample.py --source PATH/TO/vtest.avi")  # fmt: skip

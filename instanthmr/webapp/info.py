@@ -18,22 +18,21 @@ from ..skeleton import (
 
 
 def health_info(pipeline: Any) -> dict[str, Any]:
-    """What ``GET /health`` reports: version, provider, model file name, random-init flags."""
+    """What ``GET /health`` reports: version, provider, model file name, the model's kind and
+    notice (:mod:`instanthmr.hmr.kinds`: None for InstantHMR), random-init flags, and the
+    detector (its name, file name, provider and why it was chosen)."""
+    from ..detector.choice import describe_detector
+
     hmr = pipeline.hmr
-    det = pipeline.detector
-    detector = None
-    if det is not None:
-        detector = {
-            "name": type(det).__name__,
-            "provider": getattr(det, "provider", None),
-            "random_init": bool(getattr(det, "random_init", False)),
-        }
+    detector = describe_detector(pipeline.detector)  # file names only: no server paths leak
     return {
         "status": "ok",
         "version": __version__,
         "provider": hmr.provider,
         "model": Path(hmr.model_path).name,  # the name only: no server paths leak
         "random_init": bool(hmr.random_init),
+        "model_kind": hmr.model_kind.name,
+        "model_notice": hmr.model_kind.notice,
         "detector": detector,
     }
 

@@ -10,6 +10,8 @@ Protocol and security: ``docs/app.md``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +30,9 @@ from .inference_queue import InferenceWorker
 from .info import health_info, skeleton_info
 from .limits import add_disconnect_handler
 from .predict import predict_upload
+from .results_api import add_result_routes
 from .session import AppConfig
+from .store import ResultStore
 from .stream import serve_websocket
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -78,11 +82,24 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
     """The browser app around ``pipeline`` (a template: each stream uses a fork of it)."""
     config = config or AppConfig()
     worker = InferenceWorker(config.max_queue)
+    store = ResultStore(config.keep_results_s, config.max_results_bytes)
+
+    async def reap() -> None:  # delete expired results even when nobody asks
+        while True:
+            await asyncio.sleep(min(60.0, config.keep_results_s / 2))
+            store.expire()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         worker.start()
+        reaper = asyncio.create_task(reap())
         yield
+        reaper.cancel()
+        for job in list(app.state.jobs):
+            job.cancel()
+        store.close()  # also sets every job's cancel flag
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(reaper, *app.state.jobs, return_exceptions=True)
         await run_in_threadpool(worker.stop)
 
     app = FastAPI(
@@ -92,6 +109,8 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.worker = worker
     app.state.config = config
+    app.state.store = store
+    app.state.jobs = set()  # running upload jobs (asyncio tasks)
     info = health_info(pipeline)
 
     def require_token(request: Request) -> None:
@@ -115,6 +134,8 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
     async def health(request: Request) -> dict[str, Any]:
         require_token(request)
         return {**info, "queue": {"waiting": worker.queued, "max": worker.max_queue},
+                "uploads_running": len(app.state.jobs), "results_kept": len(store),
+                "max_recording_bytes": config.max_recording_bytes,
                 "token_required": config.token is not None, "max_fps": config.max_fps}  # fmt: skip
 
     @app.get("/api/skeleton")
@@ -135,7 +156,9 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
         if not token_ok(config, websocket):
             await websocket.close(code=1008, reason="missing or wrong token")
             return
-        await serve_websocket(websocket, pipeline, worker, config)
+        await serve_websocket(websocket, pipeline, worker, config, store)
+
+    add_result_routes(app, pipeline, worker, config, store, require_token)
 
     add_disconnect_handler(app)  # a client gone mid-upload: one log line, no traceback
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

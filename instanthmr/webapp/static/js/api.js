@@ -26,20 +26,70 @@ async function detail(res) {
   }
 }
 
-/** POST a file to /api/predict. Returns parsed JSON, or a Blob when `exportKind` is set. */
-export async function predictFile(file, exportKind = null) {
-  const params = exportKind ? { export: exportKind } : {};
-  const res = await fetch(apiUrl("/api/predict", params), {
-    method: "POST",
-    headers: { "Content-Type": file.type || "application/octet-stream" },
-    body: file,
+/** An Error carrying the server's message for a failed response. */
+export async function responseError(res, what) {
+  const retry = res.headers.get("Retry-After");
+  const msg = await detail(res);
+  const err = new Error(`${what} (${res.status}): ${msg}${retry ? ` (retry in ${retry} s)` : ""}`);
+  err.status = res.status;
+  return err;
+}
+
+/**
+ * POST a file to /api/uploads with upload progress (XMLHttpRequest: fetch reports none).
+ * Returns {promise, abort}; the promise gives the new result's status (with its `key`).
+ */
+export function uploadFile(file, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open("POST", apiUrl("/api/uploads", { name: file.name }));
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size);
+    xhr.onload = () => {
+      if (xhr.status === 202) return resolve(xhr.response);
+      const body = xhr.response || {};
+      const retry = xhr.getResponseHeader("Retry-After");
+      const err = new Error(`upload refused (${xhr.status}): ${body.detail || xhr.statusText}${retry ? ` (retry in ${retry} s)` : ""}`);
+      err.status = xhr.status;
+      reject(err);
+    };
+    xhr.onerror = () => reject(new Error("the upload failed: the server could not be reached"));
+    xhr.onabort = () => {
+      const err = new Error("upload cancelled");
+      err.cancelled = true;
+      reject(err);
+    };
+    xhr.send(file);
   });
-  if (!res.ok) {
-    const retry = res.headers.get("Retry-After");
-    const msg = await detail(res);
-    throw new Error(`upload refused (${res.status}): ${msg}${retry ? ` (retry in ${retry} s)` : ""}`);
-  }
-  return exportKind ? res.blob() : res.json();
+  return { promise, abort: () => xhr.abort() };
+}
+
+/** URL of a kept result's part: "" (status), "/frames", "/preview", "/export/jsonl"... */
+export function resultUrl(key, part = "", params = {}) {
+  return apiUrl(`/api/results/${encodeURIComponent(key)}${part}`, params);
+}
+
+/** Delete a kept result (cancels its processing); errors are ignored. */
+export function deleteResult(key, keepalive = false) {
+  return fetch(resultUrl(key), { method: "DELETE", keepalive }).catch(() => {});
+}
+
+/** Fetch a download of a kept result and save it under the server's file name. */
+export async function saveExport(key, format) {
+  const res = await fetch(resultUrl(key, `/export/${format}`));
+  if (!res.ok) throw await responseError(res, `${format.toUpperCase()} download failed`);
+  const blob = await res.blob();
+  const match = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+  const name = match ? match[1] : `instanthmr.${format}`;
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  return { format, name, bytes: blob.size };
 }
 
 /**
@@ -47,8 +97,9 @@ export async function predictFile(file, exportKind = null) {
  * next, at most `maxFps` frames per second. Reconnects after the server goes away.
  */
 export class LiveClient {
-  constructor({ onHello, onFrame, onError, onState, grab }) {
-    Object.assign(this, { onHello, onFrame, onError, onState, grab });
+  constructor({ onHello, onFrame, onError, onState, onRecording, grab }) {
+    Object.assign(this, { onHello, onFrame, onError, onState, onRecording, grab });
+    this.waiters = [];
     this.maxFps = 30;
     this.running = false;
     this.ws = null;
@@ -68,6 +119,27 @@ export class LiveClient {
     clearTimeout(this.timer);
     if (this.ws) this.ws.close();
     this.ws = null;
+    this.waiters.splice(0).forEach((w) => w(null));
+  }
+
+  get open() {
+    return Boolean(this.ws && this.ws.readyState === WebSocket.OPEN);
+  }
+
+  /** Send a recording command ("start" or "stop"); resolves with the server's answer
+   *  (null when the connection is gone or no answer came within `timeoutMs`). */
+  record(action, timeoutMs = 5000) {
+    if (!this.open) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(null), timeoutMs);
+      const done = (msg) => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(msg);
+      };
+      this.waiters.push(done);
+      this.ws.send(JSON.stringify({ type: "record", action }));
+    });
   }
 
   connect() {
@@ -83,6 +155,7 @@ export class LiveClient {
     ws.onmessage = (ev) => this.receive(JSON.parse(ev.data));
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      this.waiters.splice(0).forEach((w) => w(null));
       this.onState("down");
       if (!this.running) return;
       const why = ev.code === 1008 ? "the server refused the token (open the page as /?token=...)"
@@ -94,6 +167,12 @@ export class LiveClient {
   }
 
   receive(msg) {
+    if (msg.type === "recording") {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(msg);
+      this.onRecording(msg);
+      return;
+    }
     if (msg.type === "hello") {
       this.maxFps = msg.max_fps || this.maxFps;
       this.onHello(msg);
@@ -116,14 +195,16 @@ export class LiveClient {
   async sendNext() {
     if (!this.running || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
     if (this.inflight && performance.now() - this.sentAt < 3000) return;
+    const ws = this.ws;
     const blob = await this.grab();
+    if (!this.running || this.ws !== ws || ws.readyState !== WebSocket.OPEN) return; // stopped meanwhile
     if (!blob) {
       this.timer = setTimeout(() => this.sendNext(), 100);
       return;
     }
     this.inflight = true;
     this.sentAt = performance.now();
-    this.ws.send(blob);
+    ws.send(blob);
     this.timer = setTimeout(() => this.sendNext(), 3000); // answer lost: send again
   }
 }

@@ -1,22 +1,29 @@
-// Page furniture: the random-init banner, errors, the latency readout and the FPS counter.
+// Page furniture: the status pill, the model banner (random-init, stand-in), errors, the
+// readout, the FPS counter.
 
 const $ = (id) => document.getElementById(id);
 
-/** Errors shown in the page, one line per kind (a newer message of a kind replaces it). */
-export function showError(message, kind = "general") {
+/** Errors shown in the page, one line per kind (a newer message of a kind replaces it).
+ *  On phones a line shows its first line only; tapping it shows the rest. */
+export function showError(message, kind = "general", level = "error") {
   const box = $("errors");
   let line = box.querySelector(`[data-kind="${kind}"]`);
   if (!line) {
     line = document.createElement("div");
     line.dataset.kind = kind;
+    const msg = document.createElement("span");
+    msg.className = "msg";
+    msg.onclick = () => msg.classList.toggle("open");
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "dismiss";
+    close.onclick = () => line.remove();
+    line.append(msg, close);
     box.appendChild(line);
   }
-  line.textContent = message;
-  const close = document.createElement("button");
-  close.textContent = "dismiss";
-  close.onclick = () => line.remove();
-  line.appendChild(close);
-  window.__instanthmr.errors.push(message);
+  line.querySelector(".msg").textContent = message;
+  line.classList.toggle("info", level === "info");
+  if (level === "error") window.__instanthmr.errors.push(message);
 }
 
 export function clearError(kind) {
@@ -24,23 +31,38 @@ export function clearError(kind) {
   if (line) line.remove();
 }
 
+/** The model line and the random-init banner (one line; the details on tap). */
 export function showHealth(health) {
   const det = health.detector ? `, detector ${health.detector.name}` : "";
-  $("model-info").textContent =
-    `${health.model} on ${health.provider}${det} · v${health.version}`;
+  const text = `${health.model} on ${health.provider}${det} · v${health.version}`;
+  $("model-info").textContent = text;
+  $("model-info").title = text;
   const notes = [];
-  if (health.random_init)
-    notes.push("The pose model is a random-init export: the skeletons are meaningless (a test model, not the trained weights).");
+  // A pose model that is not InstantHMR (random-init export, BlazePose stand-in) says what
+  // it is: the server sends the same notice the demo, the files and the viewer carry.
+  if (health.model_notice) notes.push(health.model_notice);
   if (health.detector && health.detector.random_init)
     notes.push("The person detector is a random-init export: detections are meaningless.");
   $("banner").hidden = notes.length === 0;
-  $("banner").textContent = notes.join(" ");
+  // one line: what the model is (the notice up to its colon), the details on tap
+  const parts = [];
+  if (health.model_notice) parts.push(health.model_notice.split(":")[0]);
+  if (health.detector && health.detector.random_init) parts.push("random-init detector");
+  $("banner-summary").textContent = parts.length ? `${parts.join(" · ")} (tap for details)` : "";
+  $("banner-text").textContent = notes.join(" ");
 }
 
-export function setConnection(state) {
+const PILL_TEXT = {
+  connecting: "connecting", ready: "ready", live: "live", uploading: "uploading",
+  processing: "processing", upload: "upload", down: "disconnected",
+};
+
+/** The status pill: connecting, ready, live, uploading, processing, upload or down. */
+export function setPill(state, detail = "") {
   const pill = $("conn");
-  pill.textContent = state === "live" ? "live" : state === "down" ? "disconnected" : state;
+  pill.textContent = (PILL_TEXT[state] || state) + (detail ? ` ${detail}` : "");
   pill.className = `pill ${state}`;
+  window.__instanthmr.state = state;
 }
 
 const fmt = (v) => (Number.isFinite(v) ? v.toFixed(1) : "–");
@@ -58,9 +80,13 @@ export class FpsCounter {
     const span = (now - this.times[0]) / 1000;
     return this.times.length > 1 && span > 0 ? (this.times.length - 1) / span : NaN;
   }
+
+  reset() {
+    this.times = [];
+  }
 }
 
-/** Latency of one answered frame: detector, HMR, server and network milliseconds. */
+/** Latency of one answered live frame: detector, HMR, server and network milliseconds. */
 export function latencyOf(frame, rttMs) {
   const s = frame.server || {};
   const server = (s.queue_ms || 0) + (s.decode_ms || 0) + (s.predict_ms || 0) + (s.encode_ms || 0);
@@ -74,12 +100,30 @@ export function latencyOf(frame, rttMs) {
   };
 }
 
-export function showReadout(lat, fps, frame) {
-  $("ms-detect").textContent = fmt(lat.detect);
-  $("ms-hmr").textContent = fmt(lat.hmr);
-  $("ms-server").textContent = fmt(lat.server);
-  $("ms-network").textContent = fmt(lat.network);
-  $("fps").textContent = fmt(fps);
-  $("persons").textContent = String(frame.persons.length);
-  if (frame.dropped !== undefined) $("dropped").textContent = String(frame.dropped);
+/**
+ * The readout. `mode` "live": server and network of the last answer. "upload": the shown
+ * frame's own stage timings, the pipeline's milliseconds for that frame, the upload's
+ * transfer time and its processing rate.
+ */
+export function showReadout(mode, values) {
+  $("readout-mode").textContent = mode;
+  $("server-label").textContent = mode === "upload" ? "pipeline" : "server";
+  $("network-label").textContent = mode === "upload" ? "upload" : "network";
+  $("ms-detect").textContent = fmt(values.detect);
+  $("ms-hmr").textContent = fmt(values.hmr);
+  $("ms-server").textContent = fmt(values.server);
+  $("ms-network").textContent = fmt(values.network);
+  $("fps").textContent = fmt(values.fps);
+  $("persons").textContent = values.persons === undefined ? "–" : String(values.persons);
+  $("dropped").textContent = values.dropped === undefined ? "–" : String(values.dropped);
+}
+
+/** Blank the readout (nothing is being shown). */
+export function clearReadout(mode = "idle") {
+  showReadout(mode, {});
+}
+
+/** Bytes as "1.2 MB". */
+export function megabytes(n) {
+  return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
 }
