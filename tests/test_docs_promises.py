@@ -148,8 +148,10 @@ PROMISES = [
      "python demo.py --video clip.mp4 --write-video annotated.mp4 --export poses.csv --headless",
      DEMO, ["annotated.mp4", "poses.csv"]),
     ("docs/animation.md",
-     "python demo.py --video clip.mp4 --headless --export poses.jsonl --export out.bvh "
-     "--export out.glb", DEMO, ["poses.jsonl", "out.track*.bvh", "out.glb"]),
+     "instanthmr demo --video clip.mp4 --export poses.jsonl --export out.bvh --export out.glb",
+     DEMO, ["poses.jsonl", "out.track*.bvh", "out.glb"]),
+    ("docs/animation.md", "instanthmr demo --video clip.mp4 --export run.glb --rig mixamo",
+     DEMO, ["run.glb"]),
     ("README.md", "python tools/bench.py --video clip.mp4 --stride 1 2 4 8 --json bench.json",
      [*PIPELINE, "--frames", "2", "--warmup-frames", "0"], ["bench.json"]),
     ("README.md", "instanthmr batch footage/ --output results/",
@@ -194,15 +196,14 @@ def test_promised_files_are_written(place, tmp_path, doc, text, extra, files) ->
             assert all(m.stat().st_size > 0 for m in matches), matches
 
 
-def test_first_run_file_names_with_random_init_match_the_readme() -> None:
-    """``install.py run --random-init`` names its files for it (README)."""
-    from instanthmr.commands.start import demo_arguments
+def test_first_run_file_names_match_the_readme() -> None:
+    """The first run (``install.py run``) names its files for the model that made them, as
+    the README says: the released model, the stand-in, ``--random-init``."""
+    from instanthmr.commands.start import FILE_TAGS, demo_arguments
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    argv = demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), True, ["--headless"])
-    for flag in ("--export", "--write-video"):
-        name = Path(argv[argv.index(flag) + 1]).as_posix()
-        assert f"`{name}`" in readme, name
-    argv = demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), False, ["--headless"])
-    for flag in ("--export", "--write-video"):
-        assert f"`{Path(argv[argv.index(flag) + 1]).as_posix()}`" in readme
+    for kind in FILE_TAGS:
+        argv = demo_arguments(Path("m.onnx"), Path("d.onnx"), Path("out"), kind, ["--headless"])
+        for flag in ("--export", "--write-video"):
+            name = Path(argv[argv.index(flag) + 1]).as_posix()
+            assert f"`{name}`" in readme, (kind, name)

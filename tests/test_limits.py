@@ -64,6 +64,7 @@ def png_declaring(width: int, height: int) -> bytes:
         (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80], "WebP"),
         (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101], "WebP"),  # lossless (VP8L)
         (".bmp", [], "BMP"),
+        (".tiff", [], "TIFF"),
         (".ppm", [], "PNM"),
         (".pgm", [], "PNM"),
     ],

@@ -161,15 +161,20 @@ def test_int8_choices_in_every_command(files, name, case) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["demo", "serve"])
 def test_offline_without_detector_file_names_it_and_the_ways_forward(files, name, tmp_path):
+    """RF-DETR asked for by name, no file here, no network: one line naming the missing file
+    and the ways forward, the detector shipped in the package first (with the default
+    ``--detector-variant auto`` that one simply runs)."""
     pytest.importorskip("rfdetr")  # without it the torch backend is missing: another message
-    argv = [name, "--model", str(files["oracle"]), "--device", "cpu"]
+    argv = [name, "--model", str(files["oracle"]), "--device", "cpu",
+            "--detector-variant", "nano"]  # fmt: skip
     argv += ["--image", str(files["person"]), "--headless"] if name == "demo" else [
         "--port", str(_free_port())]  # fmt: skip
     nowhere = "http://127.0.0.1:9"  # a closed port: every download fails at once
     env = {"HTTPS_PROXY": nowhere, "HTTP_PROXY": nowhere, "NO_PROXY": ""}
     code, lines, err = run_cli(argv, cwd=tmp_path, env=env)  # no models/ folder here
     assert_one_line(code, lines, err, name, "models/rfdetr-nano.onnx", "does not exist",
-                    "ways forward: (1)", "--detector-model FILE")  # fmt: skip
+                    "ways forward: (1)", "--detector-variant yolox-nano",
+                    "--detector-model FILE")  # fmt: skip
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import OptionError
 from ..fileio import file_sha256
 from ..hmr.model import HMRModel
 from ..runtime.contract import CROP_SIZE, HMR_OUTPUTS
@@ -134,7 +135,7 @@ def check_timeable(hmr: HMRModel) -> None:
     from ..hmr.kinds import STANDIN
 
     if hmr.model_kind.name == STANDIN:
-        raise ValueError(
+        raise OptionError(
             f"{hmr.model_path.name} is the stand-in (MediaPipe BlazePose), not InstantHMR: its "
             "cost says nothing about InstantHMR's HMR stage. Time the released architecture "
             "instead (`python tools/export_onnx.py --random-init --output FILE`, then "

@@ -1,7 +1,7 @@
 """Limits checked before the work: image size from the header, and clients that go away.
 
-- :func:`image_dimensions` reads the width and height of a PNG, JPEG, WebP, BMP, GIF or
-  PNM image from its header, without decoding a pixel.
+- :func:`image_dimensions` reads the width and height of a PNG, JPEG, WebP, BMP, TIFF, GIF
+  or PNM image from its header, without decoding a pixel.
   :func:`~instanthmr.webapp.uploads.decode_image` uses it to refuse an image over the pixel
   limit before it is decoded, so a small file declaring 20000x20000 pixels (1.2 MB of PNG,
   1.2 GB decoded) costs nothing; bytes in another format are not decoded at all ("not an
@@ -76,6 +76,26 @@ def _bmp(data: bytes) -> tuple[int, int] | None:
     return abs(w), abs(h)
 
 
+def _tiff(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 8:
+        return None
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    if ifd + 2 > len(data):
+        return None
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    found: dict[int, int] = {}
+    for i in range(count):
+        at = ifd + 2 + 12 * i
+        if at + 12 > len(data):
+            return None
+        tag, kind = struct.unpack(order + "HH", data[at : at + 4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            fmt = "H" if kind == 3 else "I"
+            (found[tag],) = struct.unpack(order + fmt, data[at + 8 : at + 8 + struct.calcsize(fmt)])
+    return (found[256], found[257]) if 256 in found and 257 in found else None
+
+
 def image_dimensions(data: bytes) -> tuple[str, tuple[int, int] | None] | None:
     """``(format, (width, height))`` from an image header, ``(format, None)`` when the
     format is known but its header is damaged, or None for anything else."""
@@ -89,6 +109,8 @@ def image_dimensions(data: bytes) -> tuple[str, tuple[int, int] | None] | None:
         return "WebP", _webp(data)
     if data.startswith(b"BM"):
         return "BMP", _bmp(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF", _tiff(data)
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "GIF", struct.unpack("<HH", data[6:10]) if len(data) >= 10 else None
     if data[:1] == b"P" and data[1:2] in b"123456" and len(data) > 2:
