@@ -4,6 +4,10 @@ The commands are the keys of :data:`COMMANDS` (``instanthmr --help`` lists them)
 forwards its remaining arguments to the same ``main(argv)`` the thin scripts use
 (``demo.py``, ``tools/bench.py``, ``install.py --doctor``, ``tools/export_*.py``), so
 ``instanthmr demo --help`` and ``python demo.py --help`` print the same thing.
+
+Every command keeps one contract (:mod:`instanthmr.commands.errors`): a user error prints
+one line, ``instanthmr <command>: error: <problem>; <fix>``, and exits with code 2; Ctrl-C,
+SIGTERM and SIGHUP close the outputs and exit with 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args else 2
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"instanthmr: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"instanthmr: error: unknown command {name!r}; see `instanthmr --help` for the "
+              "commands", file=sys.stderr)  # fmt: skip
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)

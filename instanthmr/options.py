@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import OptionError
+
 LIVE_DETECTOR_STRIDE = 30
 """Camera/stream default: detect on need, and at least once a second at 30 FPS."""
 
@@ -49,7 +51,7 @@ def mode_defaults(mode: str) -> dict[str, Any]:
         ``detector_stride``, ``async_detector`` and ``smoothing`` for ``mode``.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise OptionError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     on_need = mode in ("live", "serve")
     return {
         "detector_stride": LIVE_DETECTOR_STRIDE if on_need else 1,
@@ -155,21 +157,21 @@ class PipelineOptions:
     def __post_init__(self) -> None:
         stride = self.detector_stride
         if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 1:
-            raise ValueError(f"detector_stride must be an integer >= 1, got {stride!r}")
+            raise OptionError(f"detector_stride must be an integer >= 1, got {stride!r}")
         if self.max_persons is not None and self.max_persons < 1:
-            raise ValueError(f"max_persons must be None or >= 1, got {self.max_persons}")
+            raise OptionError(f"max_persons must be None or >= 1, got {self.max_persons}")
         if isinstance(self.target, str) and self.target not in ("largest", "center"):
-            raise ValueError(
+            raise OptionError(
                 f"target must be 'largest', 'center' or a track id, got {self.target!r}"
             )
         if self.precision not in PRECISIONS:
-            raise ValueError(
+            raise OptionError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         if self.det_confidence is not None and not 0.0 <= float(self.det_confidence) < 1.0:
-            raise ValueError(f"det_confidence must be in [0, 1), got {self.det_confidence}")
+            raise OptionError(f"det_confidence must be in [0, 1), got {self.det_confidence}")
         if self.scheduler is not None and (self.detector_stride != 1 or self.fixed_stride):
-            raise ValueError(
+            raise OptionError(
                 "detector_stride and fixed_stride configure the scheduler the pipeline builds; "
                 "with your own scheduler= set them on it (StrideScheduler(N, fixed_stride=...))"
             )
@@ -191,7 +193,7 @@ class PipelineOptions:
         }
         bad = [name for name, given in needs.items() if given]
         if bad:
-            raise ValueError(
+            raise OptionError(
                 f"{', '.join(bad)} needs tracking=True (it works on tracked people: carried "
                 "boxes, one followed person, per-track filters); drop it or set tracking=True"
             )
@@ -200,7 +202,7 @@ class PipelineOptions:
         if isinstance(self.detector, str) and self.detector == "auto":
             return
         if isinstance(self.detector, str):
-            raise ValueError(
+            raise OptionError(
                 f"detector must be 'auto', None or an object with detect(image), "
                 f"got {self.detector!r}"
             )
@@ -208,7 +210,7 @@ class PipelineOptions:
         given = [n for n in _DETECTOR_OPTIONS if getattr(self, n) != defaults[n].default]
         if given:
             whose = "your own detector" if self.detector is not None else "detector=None"
-            raise ValueError(
+            raise OptionError(
                 f"{', '.join(given)} configure the detector the pipeline builds "
                 f"(detector='auto'), not {whose}: configure your detector yourself, or drop them"
             )

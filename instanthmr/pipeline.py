@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import OptionError
 from .geometry import image_size_of, validate_image
 from .hmr.model import finite_rows
 from .options import PipelineOptions, build_parts
@@ -95,7 +96,7 @@ class PosePipeline:
             fields = PipelineOptions.__dataclass_fields__
             extra = [k for k, v in given.items() if not _is_default(v, fields[k].default)]
             if extra:
-                raise ValueError(
+                raise OptionError(
                     f"PosePipeline got options= and also {', '.join(extra)}: give one or the "
                     f"other (options.replace({extra[0]}=...) changes a field)"
                 )

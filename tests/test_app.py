@@ -334,7 +334,9 @@ def test_instanthmr_serve_process(hmr_card_onnx: Path, detector_onnx: Path) -> N
     finally:
         proc.terminate()
         proc.wait(20)
-    assert "open http://127.0.0.1:" in proc.stderr.read()
+    err = proc.stderr.read()
+    assert "open http://127.0.0.1:" in err
+    assert proc.returncode == 143 and "Traceback" not in err, err  # SIGTERM: a graceful stop
 
 
 def test_every_static_file_ships_in_the_wheel() -> None:

@@ -237,5 +237,5 @@ def test_csv_bad_number_names_the_file_and_row(tmp_path: Path) -> None:
     cells[CSV_COLUMNS.index("shape_params.44")] = "oops"
     lines[3] = ",".join(cells)
     path.write_text("".join(lines), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"out\.csv: row 4.*oops"):
+    with pytest.raises(ValueError, match=r"out\.csv:4: .*oops"):  # file:line: problem
         read_results(path)

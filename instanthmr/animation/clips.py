@@ -1,10 +1,12 @@
 """FrameResults -> one :class:`~.kinematics.Motion` per track, on a common timeline.
 
 - **Timeline.** Frame time is the median interval between consecutive timestamps of the
-  frames written (:attr:`FrameResult.timestamp`). When any frame has no timestamp, every
-  frame is timed ``frame_index / fps`` (``fps`` defaults to :data:`DEFAULT_FPS`). Each frame
-  goes to grid slot ``round((t - t0) / frame_time)``, where ``t0`` is the first frame's time;
-  a motion's ``start_time`` is its first slot × frame time, so tracks stay in sync.
+  frames written (:attr:`FrameResult.timestamp`), after absurd ones (not finite, not
+  increasing, a jump of more than 10 s) are normalised with a warning (:mod:`.timeline`).
+  When any frame has no timestamp, every frame is timed ``frame_index / fps`` (``fps``
+  defaults to :data:`DEFAULT_FPS`). Each frame goes to grid slot
+  ``round((t - t0) / frame_time)``, where ``t0`` is the first frame's time; a motion's
+  ``start_time`` is its first slot × frame time, so tracks stay in sync.
 - **Tracks.** Persons with ``track_id < 0`` (untracked) cannot be followed and are skipped
   (counted in :attr:`TrackBuffer.skipped`).
 - **Frame.** A track is in the world frame (``joints_3d_world``: Y up, metres, origin on the
@@ -29,6 +31,7 @@ import numpy as np
 from ..results import FrameResult
 from . import rig
 from .kinematics import Motion, solve_motion
+from .timeline import frame_slots
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +81,15 @@ class TrackBuffer:
             )
 
     def timeline(self) -> tuple[np.ndarray, float]:
-        """(slot of each frame written, frame time in seconds)."""
-        if not self._times:
-            return np.zeros(0, dtype=np.int64), 1.0 / self.fps
+        """(slot of each frame written, frame time in seconds); absurd times (a jump of
+        1e9 s, repeated or decreasing ones) are normalised with a warning
+        (:mod:`.timeline`)."""
         stamps = [t for _, t in self._times]
         if any(t is None for t in stamps):
             times = np.array([i for i, _ in self._times], dtype=np.float64) / self.fps
         else:
             times = np.array(stamps, dtype=np.float64)
-        steps = np.diff(np.unique(times))
-        steps = steps[steps > 1e-6]
-        dt = float(np.median(steps)) if len(steps) else 1.0 / self.fps
-        return np.round((times - times[0]) / dt).astype(np.int64), dt
+        return frame_slots(times, self.fps)
 
     def motions(self) -> list[Motion]:
         """One motion per track (ascending track id), gaps held (see the module docs)."""

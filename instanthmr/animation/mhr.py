@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..errors import UserError
 from .kinematics import Motion
 
 INSTALL_HINT = (
@@ -35,7 +36,7 @@ INSTALL_HINT = (
 )
 
 
-class MhrUnavailableError(RuntimeError):
+class MhrUnavailableError(UserError, RuntimeError):
     """Meta's MHR package or its assets are missing; the message says what to install."""
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
 from ..sources.files import IMAGE_EXTENSIONS
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
@@ -29,7 +30,7 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 """Suffixes (lower case) that a folder search picks up as videos."""
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """An INPUT argument names nothing that can be processed; the message says which."""
 
 

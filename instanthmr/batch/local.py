@@ -8,8 +8,12 @@ it was on: that input is recorded as failed, a fresh worker replaces the dead on
 batch goes on. (A ``concurrent.futures.ProcessPoolExecutor`` cannot tell which of its
 running tasks killed it: it fails them all with ``BrokenProcessPool``.)
 
-Workers ignore SIGINT: on Ctrl-C the driver alone stops, terminates its workers and
-deletes their unfinished files, so a running input is abandoned cleanly.
+Workers ignore SIGINT, SIGTERM and SIGHUP: on Ctrl-C (or a service manager's SIGTERM to
+the whole group) the driver alone stops, kills its workers and deletes their unfinished
+files, so a running input is abandoned cleanly. A worker whose driver is gone (``kill -9``)
+notices at its next message (a progress update at least every half second, or its
+result), stops at once and exits quietly; what it wrote stays in the staging folder, which
+the next run empties (:mod:`.task`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from .options import BatchConfigError, BatchOptions
-from .task import Task
+from .task import DriverGone, Task
 from .worker import BatchWorker, failed_record
 
 log = logging.getLogger(__name__)
@@ -35,27 +39,52 @@ Event = tuple[str, Task, Any]
 """``("progress", task, (done, total))`` or ``("result", task, record)``."""
 
 
+WORKER_IGNORES: tuple[str, ...] = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Signals a worker ignores: the driver decides when a worker stops."""
+
+
+def _ignore_stop_signals() -> None:
+    for name in WORKER_IGNORES:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def _send(conn: Connection, message: tuple[str, Any, Any]) -> None:
+    """Send to the driver; :class:`DriverGone` when it is not there any more."""
+    try:
+        conn.send(message)
+    except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
+        raise DriverGone(str(exc)) from None
+
+
 def _worker_main(conn: Connection, options: BatchOptions, threads: int) -> None:
     """A worker process: build the pipeline, then answer tasks until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _ignore_stop_signals()
+    try:
+        _serve(conn, options, threads)
+    except DriverGone:  # kill -9 of the driver: nothing to report to, nothing to publish
+        return
+
+
+def _serve(conn: Connection, options: BatchOptions, threads: int) -> None:
     try:
         worker = BatchWorker(options, threads)
     except Exception as exc:  # reported to the driver, which stops the batch
-        conn.send(("init_error", None, f"{type(exc).__name__}: {exc}"))
+        _send(conn, ("init_error", None, f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", None, worker.info()))
+    _send(conn, ("ready", None, worker.info()))
     while True:
         try:
             task = conn.recv()
-        except EOFError:  # the driver is gone
+        except (EOFError, OSError):  # the driver is gone
             return
         if task is None:
             return
 
         def progress(done: int, total: int | None, task: Task = task) -> None:
-            conn.send(("progress", task.index, (done, total)))
+            _send(conn, ("progress", task.index, (done, total)))
 
-        conn.send(("result", task.index, worker.process(task, progress)))
+        _send(conn, ("result", task.index, worker.process(task, progress)))
 
 
 @dataclass
@@ -86,12 +115,13 @@ class LocalEngine:
             name="instanthmr-batch-worker", daemon=True,
         )  # fmt: skip
         main = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:  # an ignored SIGINT is inherited: Ctrl-C cannot hit a worker still starting
+        names = [n for n in WORKER_IGNORES if hasattr(signal, n)] if main else []
+        old = {n: signal.signal(getattr(signal, n), signal.SIG_IGN) for n in names}
+        try:  # ignored signals are inherited: a stop signal cannot hit a worker still starting
             process.start()
         finally:
-            if main:
-                signal.signal(signal.SIGINT, old)
+            for n, handler in old.items():
+                signal.signal(getattr(signal, n), handler)
         child.close()
         return _Slot(process, parent)
 
@@ -165,13 +195,14 @@ class LocalEngine:
         slot.conn.close()
 
     def _stop(self, slots: list[_Slot]) -> None:
-        """Tell idle workers to exit; terminate busy ones (their task is abandoned)."""
+        """Tell idle workers to exit; kill busy ones (their task is abandoned; workers
+        ignore SIGTERM, so the driver alone decides)."""
         for slot in slots:
             with contextlib.suppress(OSError, ValueError):
                 if slot.task is None:
                     slot.conn.send(None)
                 else:
-                    slot.process.terminate()
+                    slot.process.kill()
         for slot in slots:
             slot.process.join(5.0)
             if slot.process.is_alive():

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..errors import UserError
+
 FORMATS: tuple[str, ...] = ("npz", "jsonl", "csv")
 """Result formats a batch can write per video (in addition to the summary JSONL)."""
 
 
-class BatchConfigError(ValueError):
+class BatchConfigError(UserError, ValueError):
     """The batch cannot start: bad options, a missing model, an unusable output folder."""
 
 
@@ -86,11 +88,15 @@ class BatchOptions:
             )
 
     def check(self) -> None:
-        """Fail fast, before any video: model files exist, the detector factory imports."""
+        """Fail fast, before any video: model files exist and are readable ONNX (when
+        ``.onnx``), the detector factory imports."""
+        from ..runtime.precision import check_model_file
+
         for name in ("model", "detector_model"):
             value = getattr(self, name)
             if _is_local(value) and not os.path.exists(value):
                 raise BatchConfigError(f"{name} file not found: {value}")
+            check_model_file(value, "--" + name.replace("_", "-"))
         if self.detector_factory is not None:
             load_factory(self.detector_factory)
 

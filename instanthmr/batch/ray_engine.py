@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -72,19 +74,82 @@ class BatchActor:
         return self._progress
 
 
-def connect(address: str) -> bool:
+CONNECT_TIMEOUT_S = 30.0
+"""How long connecting to a Ray cluster (``--address``) may take before the batch gives up."""
+START_HINT = (
+    "start a cluster with `ray start --head` on the head machine (then --address auto "
+    "there, or HOST:6379 from the others), or use --address local to start one for this batch"
+)
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``auto``."""
+    if address == "auto":
+        return None
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BatchConfigError(
+            f"--address {address}: expected local, auto, HOST:PORT or ray://HOST:PORT"
+        )
+    return host.strip("[]"), int(port)
+
+
+def _reachable(address: str, timeout_s: float) -> None:
+    """Fail fast (BatchConfigError) when nothing listens at the address's host and port."""
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=min(5.0, timeout_s)).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise BatchConfigError(
+            f"cannot reach a Ray cluster at {address} ({why}); {START_HINT}"
+        ) from None
+
+
+def _init_within(ray: Any, address: str, timeout_s: float) -> None:
+    """``ray.init(address=...)`` in a thread, given up after ``timeout_s``: Ray retries a
+    cluster that does not answer for minutes."""
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address)
+        except Exception as exc:  # reported below, in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=init, name="ray-connect", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise BatchConfigError(
+            f"no Ray cluster answered at {address} within {timeout_s:.0f} s (is it a Ray "
+            f"head node?); {START_HINT}"
+        )
+    if failure:
+        why = " ".join(str(failure[0]).split())[:300]
+        raise BatchConfigError(f"cannot connect to Ray at {address} ({why}); {START_HINT}")
+
+
+def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
     """Connect to Ray (``local`` starts a private instance); True if this call started it.
 
     When Ray is already initialised in this process (say, by the caller's own
-    ``ray.init(num_cpus=2)``), that connection is used as it is.
+    ``ray.init(num_cpus=2)``), that connection is used as it is. Connecting to a cluster
+    (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) fails within ``timeout_s``
+    (:data:`CONNECT_TIMEOUT_S`) with a BatchConfigError naming the address and how to
+    start a cluster: at once when nothing listens there.
     """
     ray = import_ray()
     if ray.is_initialized():
         return False
     if address == "local":
         ray.init(include_dashboard=False)
-    else:
-        ray.init(address=address)
+        return True
+    _reachable(address, timeout_s)
+    _init_within(ray, address, timeout_s)
     return True
 
 

@@ -24,7 +24,7 @@ from .inputs import discover_inputs
 from .manifest import Manifest, check_writable, clean_staging, output_lock
 from .options import BatchConfigError, BatchOptions
 from .summary import BatchReport
-from .task import Task
+from .task import Task, publish
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,29 @@ def local_plan(workers: int | None, threads: int | None) -> tuple[int, int]:
 
 
 class _Bars:
-    """A bar over inputs, and a frame bar for each long input while it runs."""
+    """A bar over inputs, and a frame bar for each long input while it runs.
+
+    The bars appear with the first event from a worker, so a batch that cannot start (a
+    worker cannot load its models) prints its one-line error and nothing else.
+    """
 
     def __init__(self, enabled: bool, total: int, done: int) -> None:
         self.enabled = enabled
         self.frames: dict[int, Any] = {}
         self.main: Any = None
-        if enabled:
+        self._counts = (total, done)
+
+    def start(self) -> None:
+        """Show the main bar (once)."""
+        if self.enabled and self.main is None:
             from tqdm import tqdm
 
             self._tqdm = tqdm
+            total, done = self._counts
             self.main = tqdm(total=total, initial=done, unit="video", desc="batch")
 
     def progress(self, task: Task, done: int, total: int | None) -> None:
+        self.start()
         if not self.enabled or (total is not None and total <= LONG_VIDEO_FRAMES):
             return
         bar = self.frames.get(task.index)
@@ -77,6 +87,7 @@ class _Bars:
         bar.update(done - bar.n)
 
     def result(self, task: Task, record: dict[str, Any]) -> None:
+        self.start()
         if not self.enabled:
             return
         bar = self.frames.pop(task.index, None)
@@ -122,6 +133,38 @@ def _validate(
         raise BatchConfigError(f"gpus_per_worker must be >= 0, got {gpus}")
     if engine != "ray" and (gpus > 0 or address != "local"):
         raise BatchConfigError("address and gpus_per_worker are Ray options; use --engine ray")
+
+
+def _check_outputs(items: list[Any], out: Path, options: BatchOptions) -> None:
+    """Refuse an input that is one of the batch's own files (a result, a summary, the
+    manifest): writing it would destroy the input. Before any work."""
+    from ..errors import OptionError
+    from ..output_paths import check_output_paths
+    from .manifest import LOCK_NAME, MANIFEST_NAME
+    from .task import output_names
+
+    own = [("--output", out / MANIFEST_NAME), ("--output", out / LOCK_NAME)]
+    own += [("--output", out / n) for i in items for n in output_names(i.stem, options.formats)]
+    try:
+        check_output_paths([("INPUT", i.path) for i in items], own)
+    except OptionError as exc:
+        raise BatchConfigError(str(exc)) from None
+
+
+def _publish(
+    manifest: Manifest, out: Path, task: Task, record: dict[str, Any]
+) -> dict[str, Any]:
+    """Give a recorded input's files their final names; if that fails (a full disk, a
+    folder changed under the batch), record the input again as failed, saying why."""
+    if not record["outputs"]:
+        return record
+    try:
+        publish(out, task.item.stem, record["outputs"])
+    except OSError as exc:
+        record = {**record, "status": "failed", "outputs": [],
+                  "error": f"its finished files could not be moved into {out}: {exc}"}  # fmt: skip
+        manifest.append(record)
+    return record
 
 
 def run_batch(
@@ -170,6 +213,7 @@ def run_batch(
     out = Path(os.path.abspath(os.path.expanduser(os.fspath(output))))
     check_writable(out)
     items = discover_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs, out)
+    _check_outputs(items, out, options)
     digest = options.options_hash()
     with output_lock(out):
         clean_staging(out)
@@ -195,7 +239,8 @@ def run_batch(
                             continue
                         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                         record = {**payload, "engine": runner.name, "finished": now}
-                        manifest.append(record)
+                        manifest.append(record)  # recorded first, then the final names
+                        record = _publish(manifest, out, task, record)
                         records[task.index] = record
                         bars.result(task, record)
                     report.worker_info = list(runner.infos)

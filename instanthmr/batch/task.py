@@ -1,13 +1,20 @@
 """One input, start to finish, inside a worker: read frames, run the pipeline, write files.
 
-Every file is written under ``DIR/.staging/<stem>/`` and renamed into ``DIR`` only when the
-input is finished, so a killed run never leaves a half file under a final name. Outcomes:
+Every file is written under ``DIR/.staging/<stem>/``. The worker finishes and closes them
+there and returns the input's record; the driver appends the record to the manifest and
+only then renames the files into ``DIR`` (:func:`publish`). So a result gets its final name
+only when it is complete and recorded: a killed worker, a killed driver (``kill -9``) or a
+worker whose driver is gone (it stops at its next message, :class:`DriverGone`) never
+leaves a half file, or an unrecorded one, under a final name. Outcomes:
 
 - ``done``: every frame decoded and processed.
 - ``partial``: decoding (or processing) stopped in the middle. The frames before the failure
   are kept: the result files hold them, the row's ``frames`` counts them, ``error`` says
   where it stopped. A video whose decoder returns fewer frames than its container declares
-  (by more than 1 % or 2 frames) is partial too: OpenCV reports a corrupt frame as the end.
+  (by more than 1 % or 2 frames) is partial too (OpenCV reports a corrupt frame as the
+  end), unless its last frame's timestamp reaches the container's duration: then the file
+  is whole and only its frame count is wrong, and it is done
+  (:mod:`instanthmr.sources.video_end`).
 - ``failed``: nothing usable (unreadable, empty, not a video, no frame decoded); no result
   files are written.
 
@@ -58,6 +65,14 @@ class Task:
 
 class _UnreadableError(RuntimeError):
     pass
+
+
+class DriverGone(BaseException):
+    """The driver that hands out tasks is gone (its pipe broke): stop this task at once.
+
+    A BaseException, so no ``except Exception`` of a task turns it into a record: there is
+    nobody left to record it, and nothing the task wrote may get a final name.
+    """
 
 
 def output_names(stem: str, formats: tuple[str, ...]) -> list[str]:
@@ -147,13 +162,10 @@ def _frames(
             last = time.perf_counter()
         if options.max_frames and run.frames >= options.max_frames:
             return None
-    declared = getattr(source, "total_frames", None) if item.kind == "video" else None
-    if declared and run.decoded + max(2, declared // 100) < declared:
-        return (
-            f"decoding stopped after {run.decoded} of the {declared} frames the container "
-            "declares (a corrupt or truncated file)"
-        )
-    return None
+    if item.kind != "video":
+        return None
+    end = source.decode_end()  # a miscounted container that decoded to its end is done
+    return None if end.complete else end.message
 
 
 def _process(
@@ -193,6 +205,7 @@ def run_task(
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     run, outputs = _Run(), []
+    keep = False
     try:
         pipeline.reset()
         error = _process(pipeline, item, stage, options, run, progress)
@@ -200,9 +213,11 @@ def run_task(
         if status == "failed":
             error = error or "no frame could be decoded (an empty video, or not a video)"
         else:
-            outputs = _publish(stage, folder, item, task, options, run, status, error)
+            outputs = _write_summary(stage, item, task, options, run, status, error)
+            keep = True  # the driver renames the files once it has recorded them
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(stage, ignore_errors=True)
     return {
         "input": item.path, "kind": item.kind, "size": item.size, "mtime_ns": item.mtime_ns,
         "options_hash": task.options_hash, "status": status, "frames": run.frames,
@@ -212,11 +227,11 @@ def run_task(
     }  # fmt: skip
 
 
-def _publish(
-    stage: Path, folder: Path, item: InputItem, task: Task, options: BatchOptions, run: _Run,
+def _write_summary(
+    stage: Path, item: InputItem, task: Task, options: BatchOptions, run: _Run,
     status: str, error: str | None,
 ) -> list[str]:  # fmt: skip
-    """Write the summary, then rename every file from the staging folder into place."""
+    """Write the summary beside the results in the staging folder; the output names."""
     names = output_names(item.stem, options.formats)
     header = {
         "type": "video", "input": item.path, "status": status, "frames": run.frames,
@@ -225,6 +240,16 @@ def _publish(
     }  # fmt: skip
     with open(stage / names[-1], "w", encoding="utf-8") as fh:
         fh.write("\n".join([json.dumps(header), *run.lines]) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return names
+
+
+def publish(folder: str | os.PathLike[str], stem: str, names: list[str]) -> None:
+    """Rename a recorded input's finished files from its staging folder into ``folder``
+    (the driver calls this right after appending the input's record to the manifest)."""
+    folder = Path(folder)
+    stage = staging_dir(folder) / stem
     for name in names:
         os.replace(stage / name, folder / name)
-    return names
+    shutil.rmtree(stage, ignore_errors=True)

@@ -72,7 +72,7 @@ class BatchWorker:
 
     def process(self, task: Task, progress: Progress | None = None) -> dict[str, Any]:
         """Run one task; an unexpected error (say, a full disk) becomes a failed record."""
-        try:
+        try:  # DriverGone (a BaseException) passes: the worker must stop, not record
             record = run_task(self.pipeline, task, self.options, progress)
         except Exception as exc:  # one bad input must not stop the worker
             record = failed_record(task, f"{type(exc).__name__}: {exc}")

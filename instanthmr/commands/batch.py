@@ -1,13 +1,15 @@
 """``instanthmr batch INPUT... --output DIR``: many videos, resumable, locally or on Ray.
 
 Takes the demo's pipeline flags (``--model``, ``--detector-*``, ``--max-frames``, ...),
-writes per video ``<name>_<hash>.npz`` (``--format`` adds .jsonl/.csv) and a
+writes per video ``<name>_<hash>.npz`` (``--format`` picks the formats instead, repeatable:
+``--format jsonl`` writes JSONL only, ``--format npz --format jsonl`` both) and a
 ``.summary.jsonl``, and records every video in ``DIR/manifest.jsonl``. Guide:
 ``docs/batch.md``.
 
 Exit codes: 0 every input done, 1 any input failed or partial (see the summary table),
 2 the batch could not start (bad option, missing model, unwritable output, no inputs),
-130 interrupted by Ctrl-C (finished inputs are recorded; run again to resume).
+130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (finished inputs are recorded; run
+again to resume). User errors print one line (:mod:`instanthmr.commands.errors`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import logging
 import sys
 
+from .errors import CommandParser, command
 from .options import add_frame_options, add_pipeline_options, int_at_least
 
 
@@ -30,8 +33,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The batch command line (every flag is described in ``--help``)."""
     from ..batch import ENGINES, FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
+        command="batch",
         description="Run the pose pipeline over many videos and images, one task per video, "
         "resumably (DIR/manifest.jsonl), on local processes or a Ray cluster.",
         epilog="Guide: docs/batch.md",
@@ -43,7 +47,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--output", "-o", required=True, metavar="DIR",
                         help="output folder: results, summaries and manifest.jsonl")
     parser.add_argument("--format", action="append", choices=FORMATS, dest="formats",
-                        help="result file per video; repeatable (default: npz)")
+                        help="result file per video; repeatable: the formats given replace the "
+                        "default (default: npz; --format jsonl writes JSONL only)")
     add_frame_options(add_pipeline_options(parser)).add_argument(
         "--detector-factory", metavar="MODULE:CALLABLE",
         help="use the detector this callable returns instead of RF-DETR; the module must be "
@@ -82,11 +87,10 @@ def options_from(args: argparse.Namespace) -> object:
     )  # fmt: skip
 
 
+@command("batch")
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the batch and return the exit code."""
-    from ..batch import BatchConfigError, InputError, run_batch
-    from ..runtime.contract import ContractError, UnsupportedModelError
-    from ..runtime.session import ProviderError
+    from ..batch import run_batch
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -94,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--async-detector and --detector-threads are for live input; a batch "
                      "detects in frame order (identical outputs on every engine) and sets "
                      "threads per worker with --threads")  # fmt: skip
+    repeated = sorted({f for f in args.formats or () if args.formats.count(f) > 1})
+    if repeated:
+        parser.error(f"--format {repeated[0]} is given twice; give each format once")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = run_batch(
@@ -101,16 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers, threads=args.threads, address=args.address,
             gpus_per_worker=args.gpus_per_worker, progress=not args.no_progress,
         )  # fmt: skip
-    except (BatchConfigError, InputError, ProviderError, ContractError,
-            UnsupportedModelError) as exc:
-        print(f"instanthmr batch: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(
-            "\ninstanthmr batch: interrupted; finished inputs are in the manifest, "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
+        print("instanthmr batch: finished inputs are in the manifest; run the same command "
+              "again to resume", file=sys.stderr)  # fmt: skip
+        raise
     print(report.table())
     return report.exit_code

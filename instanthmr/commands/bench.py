@@ -35,33 +35,37 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import OptionError
 from ..evaluation import speed as B  # noqa: N812
+from .errors import CommandParser, command
+from .options import DEVICES, int_at_least, unit_interval
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The bench's command line."""
-    p = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = CommandParser(prog=prog, command="bench", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--hmr-only", action="store_true", help="benchmark the HMR model alone")
     mode.add_argument("--detector-only", action="store_true", help="benchmark the detector alone")
     p.add_argument("--model", help="InstantHMR ONNX file (default: the Hub release)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, tensorrt or coreml")
-    p.add_argument("--threads", type=int, help="CPU intra-op threads (default: usable cores)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
+    p.add_argument("--threads", type=int_at_least(1),
+                   help="CPU intra-op threads (default: usable cores)")  # fmt: skip
     p.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
                    help="model precision (int8: the instanthmr quantize file)")  # fmt: skip
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4],
+    p.add_argument("--batch", type=int_at_least(1), nargs="+", default=[1, 2, 4],
                    help="--hmr-only batch sizes (default 1 2 4)")  # fmt: skip
-    p.add_argument("--repeats", type=int, default=20, help="timed calls per measurement")
+    p.add_argument("--repeats", type=int_at_least(1), default=20,
+                   help="timed calls per measurement")  # fmt: skip
     p.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     p.add_argument("--video", help="video for the pipeline/detector runs (default: sample)")
-    p.add_argument("--stride", type=int, nargs="+",
+    p.add_argument("--stride", type=int_at_least(1), nargs="+",
                    help="detector strides to sweep, e.g. --stride 1 2 4 8 (default 1; "
                         "with --live the demo's camera stride)")  # fmt: skip
     p.add_argument("--fixed-stride", action="store_true",
@@ -71,18 +75,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true",
                    help="live mode: --async-detector and detect on need (not with "
                         "--fixed-stride)")  # fmt: skip
-    p.add_argument("--detector-threads", type=int,
+    p.add_argument("--detector-threads", type=int_at_least(1),
                    help="CPU threads of the detector's session (default: --threads)")  # fmt: skip
     p.add_argument("--reference", metavar="DIR",
                    help="also time the reference pipeline checked out in DIR")  # fmt: skip
     p.add_argument("--reference-script", metavar="PATH",
                    help="the script that times it (needed with --reference)")  # fmt: skip
-    p.add_argument("--rounds", type=int, default=1,
+    p.add_argument("--rounds", type=int_at_least(1), default=1,
                    help="repeat each stride this many times (ours and the reference "
                         "alternating); medians are reported")  # fmt: skip
-    p.add_argument("--det-confidence", type=float, default=None,
-                   help="person score threshold (default: the detector's own)")  # fmt: skip
-    p.add_argument("--max-persons", type=int, help="most persons per frame")
+    p.add_argument("--det-confidence", type=unit_interval, default=None,
+                   help="person score threshold in [0, 1) (default: the detector's)")  # fmt: skip
+    p.add_argument("--max-persons", type=int_at_least(1), help="most persons per frame")
     p.add_argument("--detector-variant", nargs="+", default=["auto"],
                    help="detector variant(s): auto, yolox-nano, yolox, or RF-DETR nano small "
                         "medium base large (default: auto)")  # fmt: skip
@@ -91,8 +95,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
     p.add_argument("--detector-random-init", action="store_true",
                    help="torch backend, random weights (offline; meaningless boxes)")  # fmt: skip
-    p.add_argument("--frames", type=int, help="timed frames per stride (default: whole video)")
-    p.add_argument("--warmup-frames", type=int, default=5, help="untimed frames first")
+    p.add_argument("--frames", type=int_at_least(1),
+                   help="timed frames per stride (default: whole video)")  # fmt: skip
+    p.add_argument("--warmup-frames", type=int_at_least(0), default=5,
+                   help="untimed frames first")  # fmt: skip
     p.add_argument("--viewer", action="store_true",
                    help="include Rerun logging (to a temporary .rrd) in the loop")  # fmt: skip
     p.add_argument("--json", dest="json_path", help="write the results as JSON")
@@ -207,9 +213,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from ..pipeline import PosePipeline
 
     if args.live and args.fixed_stride:
-        raise ValueError("--live detects on need; it cannot be combined with --fixed-stride")
-    if args.rounds < 1:
-        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+        raise OptionError("--live detects on need; it cannot be combined with --fixed-stride")
     strides = args.stride or ([LIVE_DETECTOR_STRIDE] if args.live else [1])
     use_async = args.async_detector or args.live
     ref_script = None
@@ -217,7 +221,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         from .bench_reference import check_reference
 
         if not args.model or not args.video:
-            raise ValueError("--reference needs --model FILE and --video FILE (both "
+            raise OptionError("--reference needs --model FILE and --video FILE (both "
                              "pipelines run the same HMR file on the same clip)")  # fmt: skip
         ref_script = check_reference(args.reference, args.reference_script)
     video, make = _frames(args.video, None)
@@ -361,16 +365,10 @@ def plot_sweep(result: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+@command("bench")
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; returns the exit status (2 for a bad model, file or device)."""
-    from ..runtime.session import ProviderError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except (FileNotFoundError, ValueError, ProviderError, ImportError) as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 2
+    """Run the benchmark; returns the exit status (2 for a bad model, file, flag or device)."""
+    return _run(build_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:

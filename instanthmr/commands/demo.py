@@ -4,9 +4,11 @@ Results go to the Rerun viewer (spawned by default; or an ``.rrd`` file, a gRPC 
 running viewer), to JSONL/NPZ/CSV exports and to an annotated video. With no input flag
 the embedded sample clip is used. See ``docs/demo.md`` for a guide to every flag.
 
-Exit codes: 0 success (also after a camera that stopped delivering frames), 2 a problem
-with the input, the model, the device or an output path (a one-line message, no
-traceback), 130 interrupted with Ctrl-C (outputs written so far are closed and kept).
+Exit codes (the contract every command shares, :mod:`instanthmr.commands.errors`): 0 success
+(also after a camera that stopped delivering frames), 2 a problem with the input, the
+model, the device, a flag or an output path (a one-line message, no traceback), 130
+interrupted with Ctrl-C, 143 stopped by SIGTERM, 129 by SIGHUP (outputs written so far are
+finished, closed and kept).
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from ..hmr.kinds import file_note
+from ..output_paths import check_output_paths, prepare_output_folders
 from .demo_world import add_world_arguments, check_world_flags, finish_world, world_option
-from .options import (
+from .errors import (  # noqa: F401 (EXIT_INTERRUPTED: re-exported for callers)
     EXIT_INTERRUPTED,
-    add_frame_options,
-    add_pipeline_options,
-    pipeline_options,
-    suffix_checker,
-    user_errors,
+    CommandParser,
+    command,
+    deferred_stops,
+    interrupt_exit_code,
 )
+from .options import add_frame_options, add_pipeline_options, pipeline_options, suffix_checker
 
 APP_ID = "instanthmr"
 IMAGE_INPUTS = ("images", "folder")
@@ -49,8 +52,9 @@ def model_line(hmr: Any) -> str:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The demo's command line (every flag is described in ``--help``)."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
+        command="demo",
         description="Real-time 3D human pose (MHR70 keypoints) with the InstantHMR ONNX model: "
         "view results in Rerun, export them, or write an annotated video.",
         epilog="With no input flag the embedded sample clip is used. Guide: docs/demo.md",
@@ -175,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     world = world_option(args, static=kind not in IMAGE_INPUTS)
     args.world = world is not False
     options = pipeline_options(args, mode, world=world)  # validated before any file is opened
+    check_output_paths(_inputs(args, kind), _outputs(args))
+    prepare_output_folders(_outputs(args))
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         source = _open_source(args, kind)
@@ -193,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
             tqdm(total=_expected_frames(source, args), unit="frame", disable=source.is_live)
         )
         seen = 0
-        interrupted = False
+        ending = None  # what to say about how a video file ended
+        interrupted = 0  # the exit code of a Ctrl-C, SIGTERM or SIGHUP
         t_read = time.perf_counter()
         try:
             for frame in source:
@@ -203,16 +210,22 @@ def run(args: argparse.Namespace) -> int:
                     result = pipeline.predict(
                         frame.image, frame_index=frame.index, timestamp=frame.timestamp
                     )
-                    outputs.write(frame.image, result, read_ms)
-                    stats.add(result)
-                    bar.update(1)
+                    with deferred_stops():  # a frame reaches every output, or none
+                        outputs.write(frame.image, result, read_ms)
+                        stats.add(result)
+                        bar.update(1)
                     if args.max_frames and stats.frames >= args.max_frames:
                         break
                 t_read = time.perf_counter()
-        except KeyboardInterrupt:
-            interrupted = True
-            print("\ninterrupted: closing outputs", file=sys.stderr)
+            else:  # the source ended by itself: the bar ends where the file did
+                ending = _source_end(source, bar)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (commands.errors)
+            interrupted = interrupt_exit_code(exc)
+            print(f"\ninterrupted ({exc.args[0] if exc.args else 'SIGINT'}): closing outputs",
+                  file=sys.stderr)  # fmt: skip
         bar.close()
+        if ending:
+            print(ending, file=sys.stderr)
         outputs.close_animation()
         finish_world(args, pipeline, outputs.written)
         dropped = source.dropped if source.is_live else None
@@ -225,7 +238,50 @@ def run(args: argparse.Namespace) -> int:
             import rerun as rr
 
             rr.script_teardown(outputs.viewer)  # --serve: keeps serving until Ctrl-C
-    return EXIT_INTERRUPTED if interrupted else 0
+    return interrupted
+
+
+def _inputs(args: argparse.Namespace, kind: str) -> list[tuple[str, Any]]:
+    """The files this run reads, by flag (an output may not overwrite any of them)."""
+    from ..sources.files import expand_images, sample_video_path
+
+    found: list[tuple[str, Any]] = []
+    if kind == "images":
+        found += [("--image", p) for p in expand_images(args.image)]
+    elif kind == "video":
+        found.append(("--video", args.video))
+    elif kind == "sample":
+        found.append(("the sample clip", sample_video_path()))
+    for flag in ("model", "detector_model", "world_from_path"):
+        value = getattr(args, flag, None)
+        if value:
+            found.append(("--" + flag.removesuffix("_path").replace("_", "-"), value))
+    return found
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """Every file this run writes, by flag."""
+    found = [("--export", p) for p in args.export or []]
+    for flag in ("write_video", "save", "save_world"):
+        if getattr(args, flag, None):
+            found.append(("--" + flag.replace("_", "-"), getattr(args, flag)))
+    return found
+
+
+def _source_end(source: Any, bar: Any) -> str | None:
+    """At the natural end of a source: finish the bar honestly (a video whose container
+    miscounts its frames decoded to its end: the total becomes what was processed) and
+    return a note for a miscounted or a truncated video (None when nothing to say)."""
+    check = getattr(source, "decode_end", None)
+    if check is None:
+        return None
+    end = check()
+    if end.complete and bar.total is not None and bar.n != bar.total:
+        bar.total = bar.n
+        bar.refresh()
+    if end.message is None:
+        return None
+    return f"note: {end.message}" if end.complete else f"warning: {source.name}: {end.message}"
 
 
 def _models_line(run_info: dict[str, Any], hmr: Any) -> str:
@@ -280,7 +336,7 @@ class _Outputs:
             from ..sinks.rerun_sink import RerunSink, default_blueprint
 
             blueprint = default_blueprint(world=bool(args.world), notice=bool(file_note(run)))
-            rec = rr.script_setup(self.viewer, APP_ID, default_blueprint=blueprint)
+            rec = _viewer_setup(rr, self.viewer, blueprint, args.save)
             stack.callback(rec.disconnect)  # closes the .rrd file (writes its footer)
             stack.callback(rec.flush)  # runs first: every logged frame reaches the sink
             self.sink = RerunSink(rec, send_blueprint=False, world=bool(args.world), run=run)
@@ -329,6 +385,19 @@ class _Outputs:
         self._output_ms = (time.perf_counter() - t0) * 1000.0
 
 
+def _viewer_setup(rr: Any, viewer: argparse.Namespace, blueprint: Any, save: str | None) -> Any:
+    """``rr.script_setup``; a ``--save`` path that cannot be written is a one-line error."""
+    from ..sinks.formats_common import UnwritablePathError
+
+    try:
+        return rr.script_setup(viewer, APP_ID, default_blueprint=blueprint)
+    except RuntimeError as exc:  # rerun's own: "Failed to create file: ..."
+        if not save:
+            raise
+        why = " ".join(str(exc).split())
+        raise UnwritablePathError(f"cannot write {save}: {why}; choose another path") from None
+
+
 class _Stats:
     """Running totals for the end-of-run summary."""
 
@@ -356,6 +425,7 @@ class _Stats:
         return "\n".join(lines)
 
 
+@command("demo")
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the demo and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -369,12 +439,4 @@ def main(argv: list[str] | None = None) -> int:
     if args.rig and not any(Path(p).suffix.lower() in (".bvh", ".glb") for p in args.export or []):
         parser.error("--rig names the bones of .bvh/.glb exports: add --export FILE.glb or "
                      "FILE.bvh (the --stream always uses Unity's bone names)")
-    errors = user_errors()
-    try:
-        return run(args)
-    except errors as exc:
-        print(f"instanthmr demo: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # during start-up (loading models, opening the source)
-        print("\ninterrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run(args)

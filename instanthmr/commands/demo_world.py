@@ -37,6 +37,19 @@ def _world_file(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class _WorldFrom(argparse.Action):
+    """``--world-from``: the loaded frame in ``world_from``, its file in ``world_from_path``
+    (an input: no output may overwrite it)."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        try:
+            namespace.world_from = _world_file(values)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        namespace.world_from_path = values
+
+
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the "world frame" argument group to the demo's parser."""
     # fmt: off
@@ -51,7 +64,7 @@ def add_world_arguments(parser: argparse.ArgumentParser) -> None:
                        "--camera-pitch: the world frame is then known from the first frame")
     world.add_argument("--camera-pitch", type=_world_value("pitch", "deg"), metavar="DEG",
                        help="degrees the camera looks below the horizon (-80..80)")
-    world.add_argument("--world-from", type=_world_file, metavar="CALIB.json",
+    world.add_argument("--world-from", action=_WorldFrom, metavar="CALIB.json",
                        help="load the world frame saved by an earlier run's --save-world")
     world.add_argument("--save-world", metavar="CALIB.json",
                        help="at the end, save the world frame for later runs (--world-from)")

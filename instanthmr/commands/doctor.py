@@ -60,6 +60,8 @@ from instanthmr.commands.doctor_checks import (
     probe_torch,
     query_gpus,
 )
+from instanthmr.commands.errors import CommandParser, command
+from instanthmr.commands.options import int_at_least
 
 __all__ = [
     "DEVICE_CHOICES",
@@ -253,8 +255,8 @@ def check_model(
 # ----------------------------------------------------------------------------- CLI
 def parser() -> argparse.ArgumentParser:
     """Command-line options of the doctor."""
-    p = argparse.ArgumentParser(
-        prog="instanthmr doctor",
+    p = CommandParser(
+        command="doctor",
         description="Check that this install runs the models on the device you ask for "
         "(providers, GPU libraries, torch kernels, a timed model run). Exit status 0 only "
         "when everything asked for works.",
@@ -267,7 +269,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
     p.add_argument("--detector-model", metavar="PATH",
                    help="also run this detector ONNX export (RF-DETR or YOLOX)")  # fmt: skip
-    p.add_argument("--runs", type=int, default=5, help="timed calls per model (median reported)")
+    p.add_argument("--runs", type=int_at_least(1), default=5,
+                   help="timed calls per model (median reported)")  # fmt: skip
     p.add_argument("--no-model", action="store_true", help="check the install only, run no model")
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the report as JSON")
     return p
@@ -294,12 +297,22 @@ def run_checks(args: argparse.Namespace) -> Report:
     return report
 
 
+def check_model_files(args: argparse.Namespace) -> None:
+    """Refuse (a user error, exit 2) a --model or --detector-model file that is missing,
+    empty or not ONNX: a bad file given on the command line is the user's input, not a
+    finding about this install. Hub names and hf:// addresses are checked by the run."""
+    from instanthmr.runtime.precision import check_model_file
+
+    check_model_file(args.model, "--model")
+    check_model_file(args.detector_model, "--detector-model")
+
+
+@command("doctor")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the doctor; 0 only when everything asked for works."""
-    p = parser()
-    args = p.parse_args(argv)
-    if args.runs < 1:
-        p.error(f"--runs must be >= 1, got {args.runs}")
+    args = parser().parse_args(argv)
+    if not args.no_model:
+        check_model_files(args)
     report = run_checks(args)
     print(report.format())
     if args.json:

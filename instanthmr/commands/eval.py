@@ -23,43 +23,48 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import CommandParser, command
+from .options import DETECTOR_VARIANTS, DEVICES, int_at_least, unit_interval
+
 DATASETS = ("synthetic", "coco", "3dpw", "emdb", "folder")
 
 
 def _common(p: argparse.ArgumentParser, coco: bool = False) -> None:
     p.add_argument("--root", required=True, help="dataset folder (see docs/evaluation.md)")
     p.add_argument("--model", help="InstantHMR ONNX file (default: the Hub release)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, tensorrt or coreml")
-    p.add_argument("--threads", type=int, help="CPU intra-op threads")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
+    p.add_argument("--threads", type=int_at_least(1), help="CPU intra-op threads")
     p.add_argument(
         "--gt-boxes",
         action="store_true",
         help="use the ground-truth person boxes instead of running the detector",
     )
-    p.add_argument("--detector-variant", default="auto",
+    p.add_argument("--detector-variant", default="auto", choices=DETECTOR_VARIANTS,
                    help="auto, yolox-nano, yolox or an RF-DETR size (default: auto)")  # fmt: skip
-    p.add_argument("--detector-backend", default="auto", help="onnx, torch or auto")
+    p.add_argument("--detector-backend", default="auto", choices=("auto", "onnx", "torch"),
+                   help="onnx, torch or auto")  # fmt: skip
     p.add_argument("--detector-model", help="a detector ONNX export (RF-DETR or YOLOX)")
-    p.add_argument("--det-confidence", type=float, default=None,
-                   help="person score threshold (default: the detector's own)")  # fmt: skip
-    p.add_argument("--iou", type=float, default=0.5, help="IoU to match predictions to GT")
+    p.add_argument("--det-confidence", type=unit_interval, default=None,
+                   help="person score threshold in [0, 1) (default: the detector's)")  # fmt: skip
+    p.add_argument("--iou", type=unit_interval, default=0.5, help="IoU to match predictions to GT")
     p.add_argument("--out", help="report path stem (default: eval-<dataset>/report)")
     if not coco:
         p.add_argument("--sequences", nargs="+", help="only these sequences")
-        p.add_argument("--stride", type=int, default=1, help="detector stride")
+        p.add_argument("--stride", type=int_at_least(1), default=1, help="detector stride")
         p.add_argument("--no-smoothing", action="store_true", help="turn One-Euro smoothing off")
     else:
-        p.add_argument("--limit", type=int, help="only the first N images (by id)")
+        p.add_argument("--limit", type=int_at_least(1), help="only the first N images (by id)")
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The eval command line (one sub-command per dataset)."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = CommandParser(
+        prog=prog, command="eval", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="dataset", required=True, metavar="DATASET")
     syn = sub.add_parser("synthetic", help="the regression gate (exit 1 on failure)")
-    syn.add_argument("--frames", type=int, default=40, help="clip length (default 40)")
+    syn.add_argument("--frames", type=int_at_least(2), default=40, help="clip length (default 40)")
     syn.add_argument("--json", help="also write the checks as JSON here")
     coco = sub.add_parser("coco", help="COCO person keypoints (2D AP, pycocotools)")
     _common(coco, coco=True)
@@ -152,9 +157,10 @@ def run_dataset(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+@command("eval")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (1 when the synthetic gate fails)."""
-    args = build_parser("instanthmr eval").parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.dataset == "synthetic":
         from ..evaluation.synthetic import run_gate
 
@@ -165,11 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             write_text(Path(args.json), json.dumps(result.as_dict(), indent=2) + "\n")
         return 0 if result.passed else 1
-    try:
-        run_dataset(args)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f"instanthmr eval {args.dataset}: {e}", file=sys.stderr)
-        return 2
+    run_dataset(args)
     return 0
 
 

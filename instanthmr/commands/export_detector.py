@@ -12,20 +12,19 @@ Needs the export extra: ``pip install "instanthmr[export]"``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..detector.base import VARIANTS, default_model_path
+from .errors import CommandParser, command
 
 
+@command("export-detector")
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, export, print the path and the time taken."""
-    parser = argparse.ArgumentParser(
-        prog="instanthmr export-detector", description=__doc__.splitlines()[0]
-    )
+    parser = CommandParser(command="export-detector", description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="nano", choices=list(VARIANTS))
     parser.add_argument(
         "--output", type=Path, default=None,

@@ -19,13 +19,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import MissingDependencyError
+from .errors import CommandParser, command, error_line
+
 _BANNER = "!" * 78
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="instanthmr export",
+    parser = CommandParser(
+        command="export",
         description="Export the InstantHMR PyTorch model to ONNX and check it against PyTorch.",
     )
     parser.add_argument("--output", required=True, type=Path, help="ONNX file to write")
@@ -64,18 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command("export")
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the export; returns the process exit code."""
+    """Run the export; returns the process exit code (2 a bad flag or checkpoint, 1 the
+    exported file failed its parity check against PyTorch)."""
     args = build_parser().parse_args(argv)
     try:
-        from ..export.hmr_export import CheckpointError, ParityError, export_hmr_onnx
+        from ..export.hmr_export import ParityError, export_hmr_onnx
     except ImportError as exc:
-        print(
-            f"error: the export extra is missing ({exc}). "
-            "Install it with: pip install -e '.[export]'",
-            file=sys.stderr,
-        )
-        return 2
+        raise MissingDependencyError(
+            f"the export extra is missing ({exc}); install it with: pip install -e '.[export]'"
+        ) from None
     if args.random_init:
         print(_BANNER)
         print("WARNING: --random-init exports RANDOM weights. Poses, shapes and camera")
@@ -95,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             image_size=args.image_size,
             cliff_focal=args.cliff_focal,
         )
-    except (CheckpointError, ParityError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ParityError as exc:  # the file was written but does not match PyTorch
+        print(error_line("export", exc), file=sys.stderr)
         return 1
     if args.random_init:
         print("WARNING: random-init model written; its poses are meaningless.")

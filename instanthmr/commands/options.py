@@ -3,8 +3,8 @@
 ``demo``, ``serve`` and ``batch`` add :func:`add_pipeline_options` (and the file commands
 :func:`add_frame_options`); :func:`pipeline_options` turns the parsed flags into a
 :class:`~instanthmr.options.PipelineOptions` with the running mode's defaults for the flags
-left unset. :func:`user_errors` lists the exceptions a command reports in one line with
-exit code 2.
+left unset. :func:`user_errors` (from :mod:`.errors`, the contract every command shares)
+lists the exceptions a command reports in one line with exit code 2.
 """
 
 from __future__ import annotations
@@ -15,11 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from ..options import LIVE_DETECTOR_STRIDE, PRECISIONS, PipelineOptions
+from .errors import EXIT_INTERRUPTED, user_errors
+
+__all__ = [
+    "DETECTOR_VARIANTS",
+    "DEVICES",
+    "EXIT_INTERRUPTED",
+    "add_frame_options",
+    "add_pipeline_options",
+    "int_at_least",
+    "pipeline_options",
+    "suffix_checker",
+    "unit_interval",
+    "user_errors",
+]
 
 # instanthmr.detector.choice.DETECTOR_VARIANTS (not imported here: --help stays fast)
 DETECTOR_VARIANTS = ("auto", "yolox-nano", "yolox", "nano", "small", "medium", "base", "large")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "coreml")
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells and scripts expect after Ctrl-C
 
 
 def int_at_least(low: int) -> Any:
@@ -34,7 +47,8 @@ def int_at_least(low: int) -> Any:
     return parse
 
 
-def _unit_float(text: str) -> float:
+def unit_interval(text: str) -> float:
+    """An argparse type: a number in [0, 1) (a score threshold)."""
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
@@ -101,7 +115,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
                       help="CPU threads of the detector's session (default: as many as "
                       "the HMR model's; with the async detector on CPU the two models split "
                       "the cores)")
-    pipe.add_argument("--det-confidence", type=_unit_float, default=None, metavar="P",
+    pipe.add_argument("--det-confidence", type=unit_interval, default=None, metavar="P",
                       help="minimum detector score for a person (default: the detector's "
                       "own, 0.5 for RF-DETR and 0.3 for YOLOX)")
     pipe.add_argument("--max-persons", type=int_at_least(1), metavar="N",
@@ -170,27 +184,4 @@ def pipeline_options(args: argparse.Namespace, mode: str, world: Any = False) ->
         target=args.target,
         world=world,
         focal=args.focal,
-    )
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input, model or device: reported in one line, exit code 2."""
-    from ..runtime.contract import ContractError, UnsupportedModelError
-    from ..runtime.precision import ModelFileError
-    from ..runtime.session import ProviderError
-    from ..sinks.formats_common import UnwritablePathError
-    from ..sinks.vmc import StreamUrlError
-    from ..sources.base import SourceError
-
-    return (
-        SourceError,
-        StreamUrlError,
-        UnwritablePathError,
-        ProviderError,
-        ContractError,
-        UnsupportedModelError,
-        ModelFileError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
     )

@@ -23,11 +23,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .errors import CommandParser, command
+from .options import int_at_least
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
-    p = argparse.ArgumentParser(
-        prog="instanthmr quantize",
+    p = CommandParser(
+        command="quantize",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(__doc__.splitlines()[2:]),
@@ -40,33 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path,
                    help="calibration footage, ideally like your own (default: the embedded "
                    "sample clip)")  # fmt: skip
-    p.add_argument("--calibration-frames", type=int, default=8)
-    p.add_argument("--eval-frames", type=int, default=4, help="held-out frames for parity")
-    p.add_argument("--speed-rounds", type=int, default=10,
+    p.add_argument("--calibration-frames", type=int_at_least(1), default=8)
+    p.add_argument("--eval-frames", type=int_at_least(1), default=4,
+                   help="held-out frames for parity")  # fmt: skip
+    p.add_argument("--speed-rounds", type=int_at_least(0), default=10,
                    help="interleaved fp32/int8 timing rounds (0: skip)")  # fmt: skip
-    p.add_argument("--threads", type=int, help="CPU intra-op threads")
+    p.add_argument("--threads", type=int_at_least(1), help="CPU intra-op threads")
     p.add_argument("--json", dest="json_path", type=Path, help="also write the report here")
     return p
 
 
+@command("quantize")
 def main(argv: Sequence[str] | None = None) -> int:
     """Quantise; returns 0 (within tolerance), 1 (out of tolerance) or 2 (bad input)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from ..runtime.parity import ParityError
     from ..runtime.quantize import quantize_model
     from ..runtime.session import Runtime
 
-    try:
-        result = quantize_model(
-            args.model, args.output, method=args.method, video=args.video,
-            calibration_frames=args.calibration_frames, eval_frames=args.eval_frames,
-            speed_rounds=args.speed_rounds, runtime=Runtime("cpu", threads=args.threads),
-            echo=print,
-        )  # fmt: skip
-    except (FileNotFoundError, ValueError, ParityError, ImportError) as exc:
-        print(f"quantize: error: {exc}", file=sys.stderr)
-        return 2
+    result = quantize_model(
+        args.model, args.output, method=args.method, video=args.video,
+        calibration_frames=args.calibration_frames, eval_frames=args.eval_frames,
+        speed_rounds=args.speed_rounds, runtime=Runtime("cpu", threads=args.threads),
+        echo=print,
+    )  # fmt: skip
     print(json.dumps(result.report, indent=2))
     if args.json_path:
         args.json_path.write_text(json.dumps(result.report, indent=2))

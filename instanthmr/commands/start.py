@@ -34,8 +34,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import UserError
 from ..hmr.kinds import INSTANTHMR, KINDS, RANDOM_INIT, STANDIN
 from ..hmr.weights import STANDIN_NAME, WeightsNotFoundError, resolve_model, unreachable
+from .errors import CommandParser, command
 
 DETECTOR_VARIANT = "nano"
 RANDOM_HMR = Path("models") / "instanthmr-random.onnx"
@@ -46,14 +48,14 @@ FILE_TAGS = {INSTANTHMR: "", RANDOM_INIT: "-random-init", STANDIN: "-standin"}
 """Result file names say which model made them: ``out/sample-standin-poses.jsonl``."""
 
 
-class OfflineError(RuntimeError):
+class OfflineError(UserError, RuntimeError):
     """A model cannot be fetched from here; the message gives both ways forward."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``instanthmr start`` (everything else goes to the demo)."""
-    p = argparse.ArgumentParser(
-        prog="instanthmr start",
+    p = CommandParser(
+        command="start",
         description="Get the models (released weights, or --random-init) and run the demo on "
         "the sample clip. Other options are passed to `instanthmr demo`.",
     )
@@ -203,30 +205,27 @@ def demo_arguments(
     return argv + list(extra)
 
 
+@command("start")
 def main(argv: Sequence[str] | None = None) -> int:
     """Get the models and run the demo; exit 2 with both ways forward when offline."""
     args, extra = build_parser().parse_known_args(argv)
     kind = RANDOM_INIT if args.random_init else INSTANTHMR
     offline = ""
-    try:
-        model: Path | str
-        if args.random_init:
-            model = random_init_model()
-        else:
-            if args.model and args.model.strip().lower() == STANDIN_NAME:
-                model, kind = STANDIN_NAME, STANDIN
-            elif args.model:
-                model = Path(args.model)
-            else:
-                try:
-                    model = released_model()
-                except OfflineError as exc:  # no Hub, no cached weights: the stand-in
-                    offline = str(exc).splitlines()[0]
-                    model, kind = STANDIN_NAME, STANDIN
-        detector = released_detector(Path(args.detector_model) if args.detector_model else None)
-    except OfflineError as exc:
-        print(f"instanthmr start: {exc}", file=sys.stderr)
-        return EXIT_OFFLINE
+    model: Path | str
+    if args.random_init:
+        model = random_init_model()
+    elif args.model and args.model.strip().lower() == STANDIN_NAME:
+        model, kind = STANDIN_NAME, STANDIN
+    elif args.model:
+        model = Path(args.model)
+    else:
+        try:
+            model = released_model()
+        except OfflineError as exc:  # no Hub, no cached weights: the stand-in
+            offline = str(exc).splitlines()[0]
+            model, kind = STANDIN_NAME, STANDIN
+    # an OfflineError here (no detector to be had) is a user error: one line, exit 2
+    detector = released_detector(Path(args.detector_model) if args.detector_model else None)
     from .demo import main as demo_main
 
     if kind == STANDIN:

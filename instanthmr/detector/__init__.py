@@ -17,6 +17,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import DetectorUnavailableError, ModelFileError, OptionError
 from ..runtime.session import Runtime
 from .base import (
     BACKENDS,
@@ -37,6 +38,7 @@ from .choice import (
     describe_detector,
 )
 from .onnx_backend import OnnxPersonDetector
+from .unavailable import detector_unavailable, torch_backend_missing
 from .yolox import YoloxContractError, YoloxPersonDetector, embedded_model_path
 
 __all__ = [
@@ -160,13 +162,13 @@ def _create_rfdetr(
         )
     checkpoint = path if model_path is not None and path.suffix.lower() in (".pth", ".pt") else None
     if backend == "onnx" and (checkpoint is not None or random_init):
-        raise ValueError(
+        raise ModelFileError(
             "the onnx backend runs an exported .onnx file: export the checkpoint or the "
             f"random-init model first (`{export_command(spec.name)} [--checkpoint X | "
             "--random-init]`), or use backend='torch'"
         )
     if backend == "torch" and model_path is not None and checkpoint is None:
-        raise ValueError(
+        raise ModelFileError(
             f"the torch backend takes an rfdetr .pth checkpoint, not {path}; use "
             "backend='onnx' for an exported file"
         )
@@ -197,7 +199,7 @@ def _create_rfdetr(
             )  # fmt: skip
         return detector
     if precision not in ("auto", "fp32"):
-        raise ValueError(
+        raise OptionError(
             f"precision={precision!r} applies to the onnx backend; the torch backend runs fp32 "
             f"(export the detector with `{export_command(spec.name)}` to use it)"
         )
@@ -208,19 +210,20 @@ def _create_rfdetr(
     except ImportError as exc:
         if backend == "torch":
             raise
-        raise ImportError(
-            f"no RF-DETR ONNX file at {path}, and the torch backend is not available "
-            f"({exc}). Export the file once where the export extra is installed "
-            f"(`{export_command(spec.name)}`) and copy it there, or pass model_path=..."
-        ) from exc
+        raise torch_backend_missing(spec.name, path, str(exc)) from exc
     if backend == "auto":
         log.info("no detector ONNX file at %s; using the torch backend (rfdetr)", path)
-    return TorchPersonDetector(
-        spec.name,
-        confidence=confidence,
-        device=device,
-        random_init=random_init,
-        checkpoint=checkpoint,
-        threads=threads,
-        warmup=warmup,
-    )
+    try:
+        return TorchPersonDetector(
+            spec.name,
+            confidence=confidence,
+            device=device,
+            random_init=random_init,
+            checkpoint=checkpoint,
+            threads=threads,
+            warmup=warmup,
+        )
+    except DetectorUnavailableError as exc:
+        if backend == "torch" or checkpoint is not None or random_init:
+            raise
+        raise detector_unavailable(spec.name, path, str(exc)) from None

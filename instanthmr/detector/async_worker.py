@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from ..runtime.session import CPU, default_threads, providers_for
 
 MODES: tuple[str, ...] = ("thread", "synchronous")
@@ -302,15 +303,17 @@ def async_mode(mode: bool | str, latency: int | None, detector: Any, tracking: b
     elif mode == "synchronous":
         name = "synchronous"
     else:
-        raise ValueError(f"async_detector must be False, True or 'synchronous', got {mode!r}")
+        raise OptionError(f"async_detector must be False, True or 'synchronous', got {mode!r}")
     if latency is not None and name != "synchronous":
-        raise ValueError("detector_latency sets the delay of async_detector='synchronous'; "
+        raise OptionError("detector_latency sets the delay of async_detector='synchronous'; "
                          "the threaded worker's delay is whatever the detector takes")  # fmt: skip
     if latency is not None and (isinstance(latency, bool) or latency < 1):
-        raise ValueError(f"detector_latency must be an integer >= 1 frame, got {latency!r}")
+        raise OptionError(f"detector_latency must be an integer >= 1 frame, got {latency!r}")
     if name is not None and detector is None:
-        raise ValueError("async_detector needs a detector (detector=None: the caller brings boxes)")
+        raise OptionError(
+            "async_detector needs a detector (detector=None: the caller brings boxes)"
+        )
     if name is not None and not tracking:
-        raise ValueError("async_detector needs tracking=True: frames are served from "
+        raise OptionError("async_detector needs tracking=True: frames are served from "
                          "keypoint-carried tracks while the detector runs")  # fmt: skip
     return name

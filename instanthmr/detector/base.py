@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 
+from ..errors import OptionError
 from ..runtime.contract import BATCH, ContractError, TensorSpec
 
 PERSON_CLASS_ID = 1
@@ -70,7 +71,7 @@ VARIANTS: dict[str, Variant] = {
 def get_variant(name: str) -> Variant:
     """The :class:`Variant` called ``name`` (case-insensitive); ValueError lists the choices."""
     if not isinstance(name, str) or name.lower() not in VARIANTS:
-        raise ValueError(f"unknown RF-DETR variant {name!r}; choose one of {', '.join(VARIANTS)}")
+        raise OptionError(f"unknown RF-DETR variant {name!r}; choose one of {', '.join(VARIANTS)}")
     return VARIANTS[name.lower()]
 
 
@@ -199,7 +200,7 @@ def check_confidence(confidence: float) -> float:
     """Validate a score threshold in [0, 1)."""
     value = float(confidence)
     if not 0.0 <= value < 1.0:
-        raise ValueError(
+        raise OptionError(
             f"confidence must be in [0, 1), got {confidence!r}; 0.5 is the usual person threshold"
         )
     return value

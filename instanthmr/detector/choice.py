@@ -25,6 +25,7 @@ from typing import Any
 
 import onnxruntime as ort
 
+from ..errors import OptionError
 from ..runtime.io_binding import GPU_PROVIDERS
 from ..runtime.precision import load_onnx
 from ..runtime.session import providers_for
@@ -104,9 +105,9 @@ def choose_detector(
     name = AUTO if variant is None else str(variant).lower()
     backend = backend.lower() if isinstance(backend, str) else backend
     if backend not in BACKENDS:
-        raise ValueError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
+        raise OptionError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
     if name not in DETECTOR_VARIANTS:
-        raise ValueError(
+        raise OptionError(
             f"unknown detector variant {variant!r}; choose one of {', '.join(DETECTOR_VARIANTS)}"
         )
     path = Path(model_path) if model_path is not None else None
@@ -142,18 +143,18 @@ def choose_detector(
 
 def _yolox(name: str, backend: str, path: Path | None, random_init: bool) -> DetectorChoice:
     if backend == "torch":
-        raise ValueError("YOLOX runs on the onnx backend only; drop --detector-backend torch")
+        raise OptionError("YOLOX runs on the onnx backend only; drop --detector-backend torch")
     if random_init:
-        raise ValueError(
+        raise OptionError(
             "random_init builds a random RF-DETR; YOLOX-nano has trained weights already"
         )
     if path is not None and path.suffix.lower() in CHECKPOINT_SUFFIXES:
-        raise ValueError(
+        raise OptionError(
             f"YOLOX runs an ONNX export, not the checkpoint {path}; export it with YOLOX's "
             "tools/export_onnx.py"
         )
     if path is None and name == "yolox":
-        raise ValueError(
+        raise OptionError(
             "detector variant 'yolox' runs a YOLOX ONNX file: pass it as detector_model "
             "(--detector-model FILE), or use the embedded 'yolox-nano'"
         )

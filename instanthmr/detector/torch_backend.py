@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import supervision as sv
 
+from ..errors import DetectorUnavailableError, MissingDependencyError
 from ..geometry import validate_image
+from ..runtime.session import ProviderError
 from .base import check_confidence, get_variant, person_detections
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def require_rfdetr() -> None:
     """Raise ImportError with the fix when torch or rfdetr is not installed."""
     missing = [m for m in ("torch", "rfdetr") if importlib.util.find_spec(m) is None]
     if missing:
-        raise ImportError(
+        raise MissingDependencyError(
             f"the torch detector backend needs {' and '.join(missing)}, which "
             f"{'is' if len(missing) == 1 else 'are'} not installed; {INSTALL_HINT}"
         )
@@ -57,7 +59,7 @@ def torch_device(device: str) -> str:
         return "cpu"
     if name in ("cuda", "tensorrt"):
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise ProviderError(
                 f"device {device!r} asked for CUDA, but torch.cuda.is_available() is False; "
                 "install a CUDA build of torch, or use device='cpu'"
             )
@@ -65,7 +67,7 @@ def torch_device(device: str) -> str:
     if name == "coreml":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise RuntimeError("device 'coreml' maps to torch 'mps', which is not available here")
+            raise ProviderError("device 'coreml' maps to torch 'mps', which is not available here")
         return "mps"
     raise ValueError(f"unknown device {device!r}; choose one of auto, cpu, cuda, tensorrt, coreml")
 
@@ -100,7 +102,10 @@ def build_rfdetr(
         if not path.is_file():
             raise FileNotFoundError(f"RF-DETR checkpoint not found: {path}")
         kwargs["pretrain_weights"] = str(path.resolve())
-    cls = getattr(importlib.import_module("rfdetr"), spec.class_name)
+    with warnings.catch_warnings():  # torch and rfdetr deprecation notes, not the user's
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cls = getattr(importlib.import_module("rfdetr"), spec.class_name)
     try:
         with warnings.catch_warnings():
             # rfdetr warns that a from-scratch model is less accurate: random_init asks for it.
@@ -112,10 +117,22 @@ def build_rfdetr(
             if random_init
             else "its COCO checkpoint"
         )
-        raise RuntimeError(
-            f"rfdetr could not build {spec.class_name}: it needs {what}, which could not be "
-            f"fetched ({exc}). Pass a local checkpoint, or use another variant."
-        ) from exc
+        err = DetectorUnavailableError(
+            f"rfdetr cannot build {spec.class_name} here: it needs {what}, which could not be "
+            f"downloaded ({_root_cause(exc)})"
+        )
+        err.fix = "pass a local checkpoint or an ONNX export with --detector-model"
+        raise err from None
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause of a chained error (the refused connection, the failed name
+    lookup), as ``Type: message`` on one line."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 class TorchPersonDetector:

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DatasetError, MissingDependencyError
 from ..sources.files import read_image
+from .datafiles import read_json
 from .joints import COCO17
 from .metrics import DetectionCounts
 
@@ -33,7 +35,7 @@ def _pycocotools() -> tuple[Any, Any]:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
     except ImportError:
-        raise ImportError(
+        raise MissingDependencyError(
             "COCO keypoint AP needs pycocotools: pip install 'instanthmr[eval]'"
         ) from None
     return COCO, COCOeval
@@ -54,7 +56,23 @@ def load_annotations(annotations: str | Path | dict) -> Any:
                     f"COCO annotation file not found: {path} (person_keypoints_val2017.json "
                     "from annotations_trainval2017.zip)"
                 )
-            coco = coco_cls(str(path))
+            dataset = read_json(path, "COCO annotations")
+            missing = [k for k in ("images", "annotations", "categories")
+                       if not isinstance(dataset, dict) or k not in dataset]  # fmt: skip
+            if missing:
+                raise DatasetError(
+                    f"COCO annotations file {path} is not a COCO keypoints file (no "
+                    f"{', '.join(repr(k) for k in missing)}); pass person_keypoints_val2017.json"
+                )
+            coco = coco_cls()
+            coco.dataset = dataset
+            try:
+                coco.createIndex()
+            except (KeyError, TypeError, AttributeError) as err:
+                raise DatasetError(
+                    f"COCO annotations file {path} has a malformed record ({type(err).__name__}: "
+                    f"{err}); download person_keypoints_val2017.json again"
+                ) from None
     return coco
 
 

@@ -23,11 +23,12 @@ is absent. EMDB 1 (``emdb1``) is the subset used for camera-frame tables, EMDB 2
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetError
+from .datafiles import read_pickle
 from .runner import EvalSequence, PersonTrack, to_camera
 from .smpl import SMPLJoints
 
@@ -37,12 +38,11 @@ SUBSETS = ("emdb1", "emdb2", "all")
 def load_pickle(path: str | Path) -> dict:
     """An EMDB ``*_data.pkl`` as a dict; checks the keys it needs."""
     path = Path(path)
-    with path.open("rb") as f:
-        data = pickle.load(f)
+    data = read_pickle(path, "EMDB sequence")
     need = ("name", "good_frames_mask", "camera", "smpl", "bboxes")
     missing = [k for k in need if not (isinstance(data, dict) and k in data)]
     if missing:
-        raise ValueError(f"{path}: not an EMDB sequence pickle, missing keys {missing}")
+        raise DatasetError(f"{path}: not an EMDB sequence pickle, missing keys {missing}")
     return data
 
 
@@ -96,7 +96,7 @@ def load(
 ) -> list[EvalSequence]:
     """Every sequence of ``subset`` (``emdb1``, ``emdb2`` or ``all``), or the named ones."""
     if subset not in SUBSETS:
-        raise ValueError(f"EMDB subset must be one of {SUBSETS}, got {subset!r}")
+        raise DatasetError(f"EMDB subset must be one of {SUBSETS}, got {subset!r}")
     files = sorted(Path(root).glob("P*/*/*_data.pkl"))
     if not files:
         raise FileNotFoundError(
@@ -113,5 +113,5 @@ def load(
             continue
         out.append(load_sequence(f, models, data))
     if not out:
-        raise ValueError(f"no EMDB sequence matched (subset {subset!r}, names {sequences})")
+        raise DatasetError(f"no EMDB sequence matched (subset {subset!r}, names {sequences})")
     return out

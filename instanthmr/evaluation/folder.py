@@ -32,12 +32,14 @@ are matched across frames by ``id``).
 
 from __future__ import annotations
 
-import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetError
 from ..sources.files import folder_images
+from .datafiles import read_json_lines
 from .runner import JOINT_SETS, EvalSequence, PersonTrack, boxes_from_points, project
 
 
@@ -45,20 +47,20 @@ def _from_npz(path: Path) -> dict:
     with np.load(path, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
     if "joints_cam" not in d or "joint_set" not in d:
-        raise ValueError(f"{path}: needs 'joints_cam' (F, P, J, 3) and 'joint_set'")
+        raise DatasetError(f"{path}: needs 'joints_cam' (F, P, J, 3) and 'joint_set'")
     d["joint_set"] = str(d["joint_set"])
     return d
 
 
 def _from_jsonl(path: Path) -> dict:
-    lines = [json.loads(t) for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+    lines = read_json_lines(path, "ground truth")
     if not lines or "joint_set" not in lines[0]:
-        raise ValueError(f"{path}: the first line must be a header with 'joint_set'")
+        raise DatasetError(f"{path}: the first line must be a header with 'joint_set'")
     head, frames = lines[0], lines[1:]
     ids = sorted({str(p["id"]) for fr in frames for p in fr.get("persons", [])})
     sizes = {len(p["joints_cam"]) for fr in frames for p in fr.get("persons", [])}
     if len(sizes) > 1:
-        raise ValueError(f"{path}: persons have different joint counts {sorted(sizes)}")
+        raise DatasetError(f"{path}: persons have different joint counts {sorted(sizes)}")
     j = sizes.pop() if sizes else 0
     n, k = len(frames), len(ids)
     d: dict = {"joint_set": str(head["joint_set"]), "person_ids": np.array(ids),
@@ -88,13 +90,15 @@ def load_sequence(folder: str | Path) -> EvalSequence:
     else:
         raise FileNotFoundError(f"{folder}: no gt.npz or gt.jsonl (see docs/evaluation.md)")
     if d["joint_set"] not in JOINT_SETS:
-        raise ValueError(f"{folder}: joint_set must be one of {JOINT_SETS}, got {d['joint_set']!r}")
+        raise DatasetError(
+            f"{folder}: joint_set must be one of {JOINT_SETS}, got {d['joint_set']!r}"
+        )
     joints = np.asarray(d["joints_cam"], np.float64)
     if joints.ndim != 4 or joints.shape[-1] != 3:
-        raise ValueError(f"{folder}: joints_cam must be (F, P, J, 3), got {joints.shape}")
+        raise DatasetError(f"{folder}: joints_cam must be (F, P, J, 3), got {joints.shape}")
     frames = folder_images(folder / "images")
     if len(frames) != len(joints):
-        raise ValueError(
+        raise DatasetError(
             f"{folder}: {len(frames)} images but ground truth for {len(joints)} frames"
         )
     valid = (np.asarray(d["valid"], bool) if "valid" in d
@@ -104,7 +108,7 @@ def load_sequence(folder: str | Path) -> EvalSequence:
     elif "intrinsics" in d:
         boxes = boxes_from_points(project(joints, d["intrinsics"]))
     else:
-        raise ValueError(f"{folder}: give 'boxes' or 'intrinsics' so persons can be matched")
+        raise DatasetError(f"{folder}: give 'boxes' or 'intrinsics' so persons can be matched")
     world = d.get("joints_world")
     ids = [str(x) for x in d.get("person_ids", [f"person{i}" for i in range(joints.shape[1])])]
     persons = [
@@ -120,7 +124,7 @@ def load(root: str | Path, sequences: list[str] | None = None) -> list[EvalSeque
     """Every sequence folder under ``root`` (or ``root`` itself when it is one)."""
     root = Path(root)
     if (root / "images").is_dir():
-        return [load_sequence(root)]
+        return [_load_checked(root)]
     folders = sorted(p for p in root.iterdir() if (p / "images").is_dir()) if root.is_dir() else []
     if sequences:
         folders = [f for f in folders if f.name in set(sequences)]
@@ -129,4 +133,17 @@ def load(root: str | Path, sequences: list[str] | None = None) -> list[EvalSeque
             f"no sequence folders under {root}: each needs images/ and gt.npz or gt.jsonl "
             "(see docs/evaluation.md)"
         )
-    return [load_sequence(f) for f in folders]
+    return [_load_checked(f) for f in folders]
+
+
+def _load_checked(folder: Path) -> EvalSequence:
+    """:func:`load_sequence`, with a malformed ground truth reported as a DatasetError."""
+    try:
+        return load_sequence(folder)
+    except (DatasetError, OSError):
+        raise
+    except (KeyError, TypeError, IndexError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(
+            f"{folder}: the ground truth does not fit the layout of docs/evaluation.md "
+            f"({type(exc).__name__}: {exc})"
+        ) from None

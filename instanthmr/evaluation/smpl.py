@@ -18,11 +18,13 @@ chumpy objects (the smplx package's ``tools/clean_ch.py`` writes one from the or
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+
+from ..errors import DatasetError
+from .datafiles import read_pickle
 
 KEYS = ("v_template", "shapedirs", "J_regressor", "kintree_table")
 
@@ -57,17 +59,16 @@ class SMPLJoints:
             with np.load(path, allow_pickle=False) as z:
                 data = {k: z[k] for k in KEYS if k in z}
         else:
-            with path.open("rb") as f:
-                try:
-                    data = pickle.load(f, encoding="latin1")
-                except ModuleNotFoundError as e:
-                    raise ValueError(
-                        f"{path} holds chumpy objects ({e}); convert it with smplx's "
-                        "tools/clean_ch.py, or save its arrays to an .npz"
-                    ) from None
+            try:
+                data = read_pickle(path, "SMPL model", encoding="latin1")
+            except ModuleNotFoundError as e:
+                raise DatasetError(
+                    f"{path} holds chumpy objects ({e}); convert it with smplx's "
+                    "tools/clean_ch.py, or save its arrays to an .npz"
+                ) from None
         missing = [k for k in KEYS if k not in data]
         if missing:
-            raise ValueError(f"{path} is not an SMPL model file: missing {missing}")
+            raise DatasetError(f"{path} is not an SMPL model file: missing {missing}")
         return cls(data["v_template"], data["shapedirs"], data["J_regressor"],
                    data["kintree_table"])  # fmt: skip
 

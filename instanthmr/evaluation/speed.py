@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import OptionError
 from ..hmr.identity import model_facts
 from ..hmr.model import HMRModel
 from ..runtime.contract import CROP_SIZE
@@ -139,7 +140,7 @@ def check_timeable(hmr: HMRModel) -> None:
     from ..hmr.kinds import STANDIN
 
     if hmr.model_kind.name == STANDIN:
-        raise ValueError(
+        raise OptionError(
             f"{hmr.model_path.name} is the stand-in (MediaPipe BlazePose), not InstantHMR: its "
             "cost says nothing about InstantHMR's HMR stage. Time the released architecture "
             "instead (`python tools/export_onnx.py --random-init --output FILE`, then "

@@ -25,11 +25,12 @@ SMPL vertices by the H36M regressor, which needs the SMPL model.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetError
+from .datafiles import read_pickle
 from .runner import EvalSequence, PersonTrack, boxes_from_points, project, to_camera
 
 SPLITS = ("train", "validation", "test")
@@ -39,13 +40,12 @@ REQUIRED = ("sequence", "jointPositions", "cam_poses", "cam_intrinsics", "campos
 def load_pickle(path: str | Path) -> dict:
     """A 3DPW sequence pickle (Python 2, latin1) as a dict; checks the keys it needs."""
     path = Path(path)
-    with path.open("rb") as f:
-        data = pickle.load(f, encoding="latin1")
+    data = read_pickle(path, "3DPW sequence", encoding="latin1")
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a 3DPW sequence pickle (expected a dict)")
+        raise DatasetError(f"{path}: not a 3DPW sequence pickle (expected a dict)")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
-        raise ValueError(f"{path}: not a 3DPW sequence pickle, missing keys {missing}")
+        raise DatasetError(f"{path}: not a 3DPW sequence pickle, missing keys {missing}")
     return data
 
 
@@ -60,7 +60,7 @@ def load_sequence(pkl: str | Path, image_root: str | Path) -> EvalSequence:
     for a, jp in enumerate(data["jointPositions"]):
         world = np.asarray(jp, np.float64).reshape(-1, 24, 3)
         if len(world) != n:
-            raise ValueError(f"{pkl}: actor {a} has {len(world)} joint frames, {n} camera poses")
+            raise DatasetError(f"{pkl}: actor {a} has {len(world)} joint frames, {n} camera poses")
         cam = to_camera(world, extr)
         valid = np.asarray(data["campose_valid"][a], bool).reshape(-1)
         boxes = boxes_from_points(project(cam, k))
@@ -73,7 +73,7 @@ def load_sequence(pkl: str | Path, image_root: str | Path) -> EvalSequence:
 def find_sequences(root: str | Path, split: str = "test") -> list[Path]:
     """The sequence pickles of one split under ``ROOT/sequenceFiles``."""
     if split not in SPLITS:
-        raise ValueError(f"3DPW split must be one of {SPLITS}, got {split!r}")
+        raise DatasetError(f"3DPW split must be one of {SPLITS}, got {split!r}")
     folder = Path(root) / "sequenceFiles" / split
     files = sorted(folder.glob("*.pkl"))
     if not files:
@@ -92,5 +92,5 @@ def load(
     if sequences:
         files = [f for f in files if f.stem in set(sequences)]
         if not files:
-            raise ValueError(f"none of {sequences} is a 3DPW {split} sequence")
+            raise DatasetError(f"none of {sequences} is a 3DPW {split} sequence")
     return [load_sequence(f, Path(root) / "imageFiles") for f in files]

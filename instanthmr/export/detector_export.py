@@ -26,6 +26,7 @@ from ..detector.base import (
     META_DETECTOR_VARIANT,
     get_variant,
 )
+from ..errors import OptionError
 from ..fileio import atomic_path
 from ..runtime.contract import META_RANDOM_INIT
 
@@ -92,7 +93,7 @@ def export_rfdetr_onnx(
         raise ValueError("random_init=True and checkpoint are exclusive; pass one of them")
     output = Path(output)
     if output.suffix.lower() != ".onnx":
-        raise ValueError(f"output must be an .onnx file, got {output}")
+        raise OptionError(f"output must be an .onnx file, got {output}")
     start = time.perf_counter()
     if model is None:
         if random_init:

@@ -48,6 +48,8 @@ from instanthmr.runtime.contract import (
     META_SOURCE_HASH,
 )
 
+from ..errors import UserError
+
 FP32_TOLERANCE = 1e-4
 FP16_TOLERANCE = 2e-2
 MIN_OPSET = 17  # LayerNormalization is a single ONNX op from opset 17
@@ -57,7 +59,7 @@ _EPS = 1e-6
 _LIST_LIMIT = 20
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint does not fit the project's InstantHMR definition."""
 
 

@@ -40,6 +40,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..errors import OptionError, UserError
 from .pinned import (
     RELEASED,
     PinnedFile,
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(UserError, FileNotFoundError):
     """The model file is not available locally and could not be fetched from the Hub.
 
     The message says why and exactly how to get the file; the original exception (if any) is
@@ -158,9 +159,15 @@ def resolve_model(
     if isinstance(name_or_path, str) and name_or_path.startswith("hf://"):
         from huggingface_hub import parse_hf_uri
 
-        uri = parse_hf_uri(name_or_path)  # raises HfUriError (a ValueError) with the reason
-        if not uri.is_repo:
-            raise ValueError(
+        try:
+            uri = parse_hf_uri(name_or_path)
+        except ValueError as exc:  # HfUriError, with the reason
+            raise OptionError(
+                f"{' '.join(str(exc).split())} Write hf://owner/repo/path/to/file.onnx "
+                "(optionally owner/repo@revision)"
+            ) from None
+        if not uri.is_repo or not uri.path_in_repo:
+            raise OptionError(
                 f"{name_or_path!r} does not name a file in a Hub repository; "
                 "use hf://owner/repo/path/to/file.onnx (optionally owner/repo@revision)."
             )
@@ -246,7 +253,7 @@ def _from_hub(
                 repo_id, filename, cache_dir=cache_dir, revision=revision, repo_type=repo_type
             )
         except HFValidationError as exc:
-            raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
+            raise OptionError(f"Invalid Hub repository or file for {where}: {exc}") from exc
         if isinstance(cached, str):
             return _checked_cache(Path(cached), pin, where)  # the cached copy, as offline
         raise WeightsNotFoundError(
@@ -316,7 +323,7 @@ def _from_hub(
             + f".\n{how}"
         ) from exc
     except HFValidationError as exc:
-        raise ValueError(f"Invalid Hub repository or file for {where}: {exc}") from exc
+        raise OptionError(f"Invalid Hub repository or file for {where}: {exc}") from exc
     except (OSError, *_transport_errors()) as exc:
         raise WeightsDownloadError(
             f"The download of {where} via {endpoint} failed: {_first_line(exc)}\n"

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..errors import UserError
+
 CONTRACT_VERSION = "1.0"
 CROP_SIZE = 224
 BATCH = "N"  # a dynamic axis
@@ -62,7 +64,7 @@ META_CLIFF_FOCAL = "cliff_focal"  # present (and not "false"/"0"): focal-aware C
 META_IMAGE_SIZE = "image_size"  # the crop size the network was trained at, e.g. "288"
 
 
-class ContractError(ValueError):
+class ContractError(UserError, ValueError):
     """A model file does not match the contract. ``differences`` lists every mismatch."""
 
     def __init__(self, model: str, differences: Sequence[str]) -> None:
@@ -77,7 +79,7 @@ class ContractError(ValueError):
         )
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(UserError, ValueError):
     """A model file this install cannot run as asked: a variant that needs an optional part
     that is missing, or an option that does not apply to the file. The message says what
     the file is and what to do."""

@@ -36,6 +36,7 @@ import numpy as np
 import onnx
 import supervision as sv
 
+from ..errors import UserError
 from .contract import CROP_SIZE
 
 META_INT8_REPORT = "instanthmr_int8_report"
@@ -67,7 +68,7 @@ QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLin
                        "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm"})  # fmt: skip
 
 
-class ParityError(ValueError):
+class ParityError(UserError, ValueError):
     """An int8 model file has no parity report, a stale one, or one out of tolerance."""
 
 

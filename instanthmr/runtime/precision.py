@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from ..errors import ModelFileError
 from ..fileio import atomic_path, file_sha256
 from .parity import ParityError, check_int8, int8_path, is_quantized, report_of, speed_ratio
 
@@ -38,10 +39,6 @@ _FP32 = TensorProto.FLOAT
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")
 _CPU = "CPUExecutionProvider"
 _TENSORRT = "TensorrtExecutionProvider"
-
-
-class ModelFileError(ValueError):
-    """A model file is not a readable ONNX model (empty, truncated, or another format)."""
 
 
 def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
@@ -62,6 +59,25 @@ def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
             "delete it and download or export it again."
         ) from cause
     return model
+
+
+def check_model_file(value: str | os.PathLike[str] | None, flag: str) -> None:
+    """Fail fast on a model file given by the user (``flag`` names the option in errors).
+
+    Nothing to check for None, the released model's name or an ``hf://`` address. A path
+    that does not exist raises FileNotFoundError; an ``.onnx`` file that is empty, truncated
+    or not ONNX raises :class:`~instanthmr.errors.ModelFileError` (see :func:`load_onnx`).
+    """
+    if value is None or str(value).lower() == "instanthmr" or str(value).startswith("hf://"):
+        return
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{flag} {value}: file not found")
+    if path.is_file() and path.suffix.lower() == ".onnx":
+        try:
+            load_onnx(path)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{flag} {exc}") from None
 
 
 def has_fp16_weights(model: onnx.ModelProto) -> bool:
@@ -150,9 +166,12 @@ def convert_fp16_to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def save_model_atomic(model: onnx.ModelProto, dest: Path) -> None:
-    """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file)."""
-    with atomic_path(dest) as tmp:
+def save_model_atomic(
+    model: onnx.ModelProto, dest: Path, *, mode_of: str | os.PathLike[str] | None = None
+) -> None:
+    """Write ``model`` to ``dest`` through a temporary file and a rename (never a half file);
+    ``mode_of``: the source file whose permissions the copy keeps."""
+    with atomic_path(dest, mode_of=mode_of) as tmp:
         onnx.save(model, str(tmp))
 
 
@@ -188,7 +207,7 @@ def ensure_fp32(source: str | os.PathLike[str]) -> Path:
     for cached in candidates:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            save_model_atomic(converted, cached)
+            save_model_atomic(converted, cached, mode_of=src)  # readable as the source is
         except OSError as exc:
             log.info("cannot write fp32 cache at %s (%s); trying the next location", cached, exc)
             continue
@@ -223,7 +242,7 @@ def choose_file(source: Path, precision: str, provider: str) -> FileChoice:
     del proto
     if quantized:
         if precision in ("fp32", "fp16"):
-            raise ValueError(
+            raise ModelFileError(
                 f"{source} is an int8 model; for --precision {precision} pass its fp32/fp16 "
                 "source file instead"
             )
@@ -247,7 +266,7 @@ def choose_file(source: Path, precision: str, provider: str) -> FileChoice:
         if fp16 or provider == _TENSORRT:
             how = "fp16 weights as exported" if fp16 else "TensorRT fp16 engine"
             return FileChoice(source, "fp16", f"asked for fp16: {how}")
-        raise ValueError(
+        raise ModelFileError(
             f"--precision fp16: {source} has fp32 weights and {provider} does not convert "
             "them; export an fp16 file (`tools/export_onnx.py --fp16`) or use tensorrt"
         )

@@ -49,6 +49,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
+from ..errors import ModelFileError, OptionError
 from ..geometry import (
     cliff_vectors,
     crop_images,
@@ -57,6 +58,7 @@ from ..geometry import (
     normalize_crops,
     square_crops,
 )
+from ..sources.base import SourceError
 from . import parity as P  # noqa: N812
 from .contract import (
     CROP_SIZE,
@@ -127,7 +129,7 @@ def read_frames(video: str | os.PathLike[str], count: int) -> list[np.ndarray]:
             if len(frames) == len(wanted):
                 break
     if len(frames) < count:
-        raise ValueError(f"{video} gave {len(frames)} frames; {count} are needed")
+        raise SourceError(f"{video} gave {len(frames)} frames; {count} are needed")
     return frames
 
 
@@ -180,7 +182,7 @@ def model_kind(model: onnx.ModelProto) -> tuple[str, int]:
         dims = names["input"].type.tensor_type.shape.dim
         if len(dims) == 4 and dims[2].dim_value > 0:
             return "detector", int(dims[2].dim_value)
-    raise ValueError(
+    raise ModelFileError(
         f"not an InstantHMR or RF-DETR export (inputs {sorted(names)}); expected image + "
         "cliff_cond (HMR) or a fixed (1, 3, R, R) 'input' (RF-DETR)"
     )
@@ -345,15 +347,15 @@ def quantize_model(
         echo: where progress lines go.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise OptionError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if calibration_frames < 1 or eval_frames < 1:
-        raise ValueError("calibration_frames and eval_frames must be >= 1")
+        raise OptionError("calibration_frames and eval_frames must be >= 1")
     src = Path(source)
     if not src.is_file():
         raise FileNotFoundError(f"model file not found: {src}")
     proto = load_onnx(src)
     if P.is_quantized(proto):
-        raise ValueError(f"{src} is already quantised; pass its fp32 or fp16 source")
+        raise ModelFileError(f"{src} is already quantised; pass its fp32 or fp16 source")
     kind, resolution = model_kind(proto)
     source_meta = {p.key: p.value for p in proto.metadata_props}
     focal = cliff_focal_flag(source_meta)
@@ -406,7 +408,7 @@ def quantize_model(
             candidates.append((m, q_path, par, bad, speed, took))
         if not candidates:  # auto: both methods failed; say why for each
             reasons = "; ".join(f"{k}: {v}" for k, v in failed.items())
-            raise ValueError(f"cannot quantise {src.name}: every method failed ({reasons})")
+            raise ModelFileError(f"cannot quantise {src.name}: every method failed ({reasons})")
         ok = [c for c in candidates if not c[3]] or candidates
         best = min(ok, key=lambda c: c[4]["ratio"] if c[4] else 0.0)
         m, q_path, par, bad, speed, took = best
@@ -432,7 +434,7 @@ def quantize_model(
         keep.update(source_meta)
         helper.set_model_props(model, keep)
         P.set_report(model, report)
-        save_model_atomic(model, out)
+        save_model_atomic(model, out, mode_of=src)  # the source's permissions
     if report["random_init"]:
         echo("NOTE: random-init weights have other value ranges than trained ones: these parity "
              "figures are a plumbing check, not an accuracy claim.")  # fmt: skip

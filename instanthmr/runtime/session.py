@@ -32,6 +32,7 @@ from typing import Protocol
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import ModelFileError, OptionError, UserError
 from .contract import META_RANDOM_INIT, TensorSpec, check_io
 from .precision import PRECISIONS, FileChoice, choose_file, load_onnx
 
@@ -59,7 +60,7 @@ _FIXES = {
 }
 
 
-class ProviderError(RuntimeError):
+class ProviderError(UserError, RuntimeError):
     """The requested execution provider is not available or did not activate."""
 
 
@@ -99,7 +100,7 @@ def providers_for(
     """
     device = device.lower()
     if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if device == "auto":
         available = ort.get_available_providers()
         device = "cuda" if CUDA in available else "coreml" if COREML in available else "cpu"
@@ -233,9 +234,9 @@ class Runtime:
     ):
         self.device = device.lower()
         if self.device not in DEVICES:
-            raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+            raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
         if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise OptionError(f"threads must be >= 1, got {threads}")
         limited = usable_cpus() < (os.cpu_count() or 1)
         self._intra_threads = threads or (default_threads() if limited else 0)
         self.threads = self._intra_threads or min(physical_cores(), usable_cpus())
@@ -284,7 +285,7 @@ class Runtime:
                 str(path), sess_options=self.session_options(spin), providers=providers
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ValueError(f"onnxruntime could not load {path}: {exc}") from exc
+            raise ModelFileError(f"onnxruntime could not load {path}: {exc}") from exc
 
     def load(
         self,
@@ -309,7 +310,7 @@ class Runtime:
             spin: let idle CPU threads spin-wait (see :meth:`session_options`).
         """
         if precision not in (*PRECISIONS, "keep"):
-            raise ValueError(
+            raise OptionError(
                 f"precision must be one of {', '.join(PRECISIONS)} (or keep), got {precision!r}"
             )
         source = Path(path)

@@ -148,11 +148,17 @@ def read_results(path: str | Path, errors: str = "strict") -> list[FrameResult]:
 
     Args:
         path: a ``.jsonl``, ``.npz`` or ``.csv`` file.
-        errors: ``"strict"`` (default) raises ValueError at the first bad record, naming the
-            file and the line or row. ``"skip"`` skips bad records of a JSONL or CSV file
-            (a corrupt line, a row that does not parse, a frame missing persons), logs one
-            warning with their count and returns the rest. An ``.npz`` file is written whole,
-            so it has no records to skip: a damaged one always raises.
+        errors: ``"strict"`` (default) raises ValueError at the first damaged record,
+            naming the file, the line and what was wrong. ``"skip"`` skips and counts every
+            damaged record of a JSONL or CSV file (bytes that are not UTF-8 text, a line
+            that does not parse, a missing or garbled key, a value that does not convert, a
+            frame missing persons; a frame is one record with its persons), returns every
+            intact frame and logs one warning with the count; a damaged header line is
+            counted and the records after it are read. An ``.npz`` file is written whole,
+            so a damaged archive is refused in both modes.
+
+    Whatever the damage, the result is frames, or one ValueError naming the file and the
+    problem (FileNotFoundError for a missing file): never another exception.
     """
     check_errors(errors)
     path = Path(path)
@@ -162,5 +168,5 @@ def read_results(path: str | Path, errors: str = "strict") -> list[FrameResult]:
     if suffix == ".jsonl":
         return read_jsonl(path, errors)
     if suffix == ".npz":
-        return read_npz(path)
+        return read_npz(path, errors)
     return read_csv(path, partial, errors)

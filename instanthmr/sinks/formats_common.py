@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import UserError
 from ..results import (
     NUM_MHR_PARAMS,
     NUM_SHAPE_PARAMS,
@@ -122,16 +123,24 @@ def check_run(run: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: run.get(k) for k in RUN_KEYS}
 
 
-def check_metadata(meta: dict[str, Any], path: Path) -> None:
-    """Raise ValueError unless ``meta`` is a results header this version can read."""
+def check_metadata(meta: dict[str, Any], path: Path | str) -> None:
+    """Raise ValueError unless ``meta`` is a results header this version can read; ``path``
+    (the file, or ``file:line``) starts the message."""
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not an InstantHMR results file (no {FORMAT!r} header)")
-    if int(meta.get("version", 0)) > VERSION:
+    try:
+        version = int(meta.get("version", 0))
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"{path}: the header's version {meta.get('version')!r} is not a number"
+        ) from None
+    if version > VERSION:
         raise ValueError(
             f"{path} has format version {meta['version']}; this reader knows "
             f"up to {VERSION}: upgrade instanthmr"
         )
-    if list(meta.get("joint_names", JOINT_NAMES)) != list(JOINT_NAMES):
+    names = meta.get("joint_names", JOINT_NAMES)
+    if not isinstance(names, list | tuple) or list(names) != list(JOINT_NAMES):
         raise ValueError(f"{path} uses a different joint order than MHR70")
 
 
@@ -175,14 +184,18 @@ def person_world_fields(frame: FrameResult, person: PersonResult) -> dict[str, A
     return rec
 
 
+def _person_world(p: dict[str, Any]) -> PersonWorld | None:
+    w = p.get("world")
+    if w is None:
+        return None
+    return PersonWorld(int(p["track_id"]), w["position"], float(w["heading"]), float(w["speed"]),
+                       (bool(w["contact"][0]), bool(w["contact"][1])))  # fmt: skip
+
+
 def _world_from(rec: dict[str, Any] | None, persons: list[dict[str, Any]]) -> WorldInfo | None:
     if rec is None:
         return None
-    records = tuple(
-        PersonWorld(int(p["track_id"]), w["position"], float(w["heading"]), float(w["speed"]),
-                    (bool(w["contact"][0]), bool(w["contact"][1])))
-        for p in persons if (w := p.get("world")) is not None
-    )  # fmt: skip
+    records = tuple(pw for p in persons if (pw := _person_world(p)) is not None)
     opt = {k: (None if rec.get(k) is None else float(rec[k])) for k in WORLD_OPTIONAL}
     source = str(rec.get("source") or "")
     frozen = bool(rec["frozen"])
@@ -197,7 +210,7 @@ def _world_from(rec: dict[str, Any] | None, persons: list[dict[str, Any]]) -> Wo
     )  # fmt: skip
 
 
-class UnwritablePathError(OSError):
+class UnwritablePathError(UserError, OSError):
     """A results or video file cannot be written where the user asked; says why."""
 
 
@@ -326,12 +339,52 @@ def _person_from(values: dict[str, Any], image_size: tuple[int, int]) -> PersonR
 ERRORS = ("strict", "skip")
 """What readers do with a bad record: raise (``strict``) or skip and count it (``skip``)."""
 
+CONVERSION_ERRORS: tuple[type[Exception], ...] = (
+    KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError,
+)  # fmt: skip
+"""What turning a parsed record into results can raise when a field is missing, of the
+wrong type or shape, or out of range: each means one damaged record."""
+
 
 def check_errors(errors: str) -> bool:
     """True for ``errors="skip"``; ValueError for anything but ``strict`` / ``skip``."""
     if errors not in ERRORS:
         raise ValueError(f"errors must be 'strict' or 'skip', got {errors!r}")
     return errors == "skip"
+
+
+def problem_text(exc: BaseException) -> str:
+    """What was wrong with a record, from the error converting it (``missing key 'x'``)."""
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}" if exc.args else "a missing key"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
+
+
+class Damaged:
+    """The damaged records a reader met: raised at once (strict) or counted (skip).
+
+    ``where`` is a line number (JSONL, CSV) or a name such as ``frame 3`` (NPZ); strict
+    errors read ``<path>:<line>: <what>``, naming the file, the place and the problem.
+    """
+
+    def __init__(self, path: Path, skip: bool) -> None:
+        self.path = path
+        self.skip = skip
+        self.found: list[str] = []
+
+    def add(self, where: int | str | None, what: str) -> None:
+        """One damaged record: ValueError in strict mode, else remember it."""
+        place = f"{self.path}:{where}" if isinstance(where, int) else str(self.path)
+        if isinstance(where, str):
+            what = f"{where}: {what}"
+        if not self.skip:
+            raise ValueError(f"{place}: {what}")
+        self.found.append(f"line {where}: {what}" if isinstance(where, int) else what)
+
+    def report(self) -> None:
+        """One warning for every record skipped, with the first few."""
+        report_skipped(self.path, self.found)
 
 
 def report_skipped(path: Path, bad: list[str]) -> None:
@@ -341,40 +394,72 @@ def report_skipped(path: Path, bad: list[str]) -> None:
         log.warning("%s: skipped %d bad records: %s%s", path, len(bad), "; ".join(bad[:5]), more)
 
 
+LINE_KEY = "_line"
+"""Where a record was read (its line in the file), kept in the record for error messages."""
+
+
 def assemble_frames(
-    frames: list[RawFrame], path: Path, bad: list[str] | None = None
+    frames: list[RawFrame], path: Path, damaged: Damaged | list[str] | None = None
 ) -> list[FrameResult]:
     """Records read from ``path`` -> :class:`FrameResult` list.
 
-    A last frame whose person count differs from its ``num_persons`` (the writer stopped
-    inside it) is dropped with a warning; such a mismatch anywhere else raises ValueError,
-    unless ``bad`` is a list (``errors="skip"``): then that frame, or one whose fields do
-    not convert, is left out and described in ``bad``.
+    A frame is one record: its frame fields and every one of its persons. A last frame
+    whose person count differs from its ``num_persons`` (the writer stopped inside it) is
+    dropped with a warning. Any other frame that does not convert (a missing or garbled
+    field, a value of the wrong type or shape, a person count that does not match) is a
+    damaged record: ``damaged`` (a :class:`Damaged`) raises it in strict mode, naming the
+    file, the line and the problem, or counts it and leaves the frame out in skip mode.
+    A list (the old interface) means skip; None means strict.
     """
+    if not isinstance(damaged, Damaged):
+        found = damaged
+        damaged = Damaged(path, skip=found is not None)
+        if found is not None:
+            damaged.found = found
     out = []
     for i, (f, persons) in enumerate(frames):
-        if len(persons) != int(f["num_persons"]):
+        line = f.get(LINE_KEY)
+        where: int | str = line if isinstance(line, int) else f"frame {f.get('frame_index', i)}"
+        try:
+            expected = int(f["num_persons"])
+        except CONVERSION_ERRORS as exc:
+            damaged.add(where, f"frame record: {problem_text(exc)}")
+            continue
+        if len(persons) != expected:
             if i == len(frames) - 1:  # the writer stopped inside this frame
-                log.warning("%s: dropping incomplete last frame %s", path, f["frame_index"])
+                log.warning("%s: dropping incomplete last frame %s", path, f.get("frame_index"))
                 break
-            problem = (
-                f"frame {f['frame_index']} says {f['num_persons']} persons but has {len(persons)}"
-            )
-            if bad is None:
-                raise ValueError(f"{path}: {problem}")
-            bad.append(problem)
+            damaged.add(where, f"frame {f.get('frame_index')} says {expected} persons but "
+                               f"has {len(persons)}")  # fmt: skip
             continue
         try:
             out.append(_frame_from(f, persons))
-        except (KeyError, TypeError, ValueError) as exc:
-            if bad is None:
-                raise
-            bad.append(f"frame {f.get('frame_index', '?')}: {type(exc).__name__}: {exc}")
+        except CONVERSION_ERRORS as exc:
+            bad_person = _first_bad_person(persons)
+            if bad_person is not None:
+                at, problem = bad_person
+                at_line = at if isinstance(at, int) else where
+                damaged.add(at_line, f"person record of frame {f.get('frame_index')}: {problem}")
+            else:
+                damaged.add(where, f"frame record: {problem_text(exc)}")
     return out
+
+
+def _first_bad_person(persons: list[dict[str, Any]]) -> tuple[Any, str] | None:
+    """(line, problem) of the first person record that does not convert, else None."""
+    for p in persons:
+        try:
+            _person_from(p, tuple(p.get("image_size") or (1, 1)))
+            _person_world(p)
+        except CONVERSION_ERRORS as exc:
+            return p.get(LINE_KEY), problem_text(exc)
+    return None
 
 
 def _frame_from(f: dict[str, Any], persons: list[dict[str, Any]]) -> FrameResult:
     size = tuple(int(v) for v in f["image_size"])
+    if len(size) != 2:
+        raise ValueError(f"image_size must be [width, height], got {f['image_size']!r}")
     return FrameResult(
         persons=[_person_from(p, tuple(p.get("image_size", size))) for p in persons],
         frame_index=int(f["frame_index"]),

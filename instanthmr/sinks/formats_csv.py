@@ -7,6 +7,7 @@ with ``num_persons`` 0 and empty person columns. Flushed after every frame.
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,9 @@ import numpy as np
 from ..results import STAGES, FrameResult
 from ..skeleton import JOINT_NAMES
 from .formats_common import (
+    CONVERSION_ERRORS,
     FORMAT,
+    LINE_KEY,
     PERSON_ARRAYS,
     PERSON_SCALARS,
     PERSON_WORLD_ARRAYS,
@@ -27,6 +30,7 @@ from .formats_common import (
     WORLD_SCALARS,
     WORLD_SCALARS_V2,
     WORLD_SCALARS_V3,
+    Damaged,
     RawFrame,
     TextExporter,
     assemble_frames,
@@ -34,8 +38,10 @@ from .formats_common import (
     check_metadata,
     frame_fields,
     person_world_fields,
-    report_skipped,
+    problem_text,
 )
+
+log = logging.getLogger(__name__)
 
 _XYZ = ("x", "y", "z")
 _FRAME_COLUMNS = [
@@ -159,95 +165,128 @@ class CsvExporter(TextExporter):
             self._csv.writerow(row + world + person + world_v3)
 
 
+def _columns_of(path: Path, lines: list[str], damaged: Damaged) -> tuple[int, tuple[str, ...]]:
+    """(format version, columns) from the ``#`` line and the header row (lines 1 and 2).
+
+    In skip mode a damaged ``#`` line or header row is counted, and the columns are those
+    of the version whose column count the header row has."""
+    first = lines[0] if lines else ""
+    match = re.match(rf"# {re.escape(FORMAT)} v(\d+)", first)
+    version = None
+    if match is not None:
+        version = int(match.group(1))
+        check_metadata({"format": FORMAT, "version": version}, f"{path}:1")
+    header = _cells(lines[1]) if len(lines) > 1 else None
+    by_count = {len(cols): v for v, cols in COLUMNS_BY_VERSION.items()}
+    if version is None:
+        count = len(header) if header is not None else -1
+        if not damaged.skip or count not in by_count:
+            raise ValueError(f"{path}:1: not an InstantHMR results CSV (no '# {FORMAT}' line)")
+        damaged.add(1, f"damaged '# {FORMAT} vN' line")
+        version = by_count[count]
+    columns = COLUMNS_BY_VERSION.get(version, CSV_COLUMNS)
+    if header is None or tuple(header) != columns:
+        if not damaged.skip or header is None or len(header) != len(columns):
+            raise ValueError(f"{path}:2: unexpected CSV columns for format version {version}")
+        damaged.add(2, "damaged header row")
+    return version, columns
+
+
+def _cells(line: str) -> list[str] | None:
+    """One CSV line's cells (our writer never puts a line break inside a cell), or None."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+
+
 def read_csv(path: Path, partial: bool = False, errors: str = "strict") -> list[FrameResult]:
     """Read a ``.csv`` results file; in a ``.partial`` file a short last row is skipped.
 
-    ``errors="skip"`` skips bad rows (wrong column count, a number that does not parse; a
-    frame with a bad person row is skipped whole) and logs one warning with their count;
-    the default ``"strict"`` raises ValueError naming the file and row.
+    A frame is one record: its rows (one per person). With ``errors="skip"`` every damaged
+    row (bytes that are not UTF-8, the wrong number of cells, a number that does not parse)
+    is skipped and counted, the frame it belongs to is left out, every intact frame is
+    returned and one warning gives the count; a damaged ``#`` line or header row is counted
+    and the rows are read with the columns of the version the header's length says. The
+    default ``"strict"`` raises ValueError naming the file, the line and the problem.
     """
-    skip = check_errors(errors)
-    bad: list[str] = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        first = fh.readline()
-        match = re.match(rf"# {re.escape(FORMAT)} v(\d+)", first)
-        if match is None:
-            raise ValueError(f"{path} is not an InstantHMR results CSV (no '# {FORMAT}' line)")
-        version = int(match.group(1))
-        check_metadata({"format": FORMAT, "version": version}, path)
-        rows = list(csv.reader(fh))
-    columns = COLUMNS_BY_VERSION.get(version, CSV_COLUMNS)
-    if not rows or tuple(rows[0]) != columns:
-        raise ValueError(f"{path}: unexpected CSV columns for format version {version}")
+    damaged = Damaged(path, check_errors(errors))
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    _, columns = _columns_of(path, lines, damaged)
     col = {c: i for i, c in enumerate(columns)}
+    torn_possible = partial or not text.endswith(("\n", "\r"))
     frames: list[RawFrame] = []
-    i = 1
-    while i < len(rows):
-        row = rows[i]
-        if len(row) != len(columns):
-            if i == len(rows) - 1 and partial:
-                break
-            problem = f"row {i + 2} has {len(row)} columns, expected {len(columns)}"
-            if not skip:
-                raise ValueError(f"{path}: {problem}")
-            bad.append(problem)
-            i = _next_frame(rows, i)
+    bad_frame: object = _NONE  # the frame_index whose frame is being left out
+    for n, line in enumerate(lines[2:], start=3):
+        if not line.strip():
             continue
-        try:
-            n, f, persons = _parse_frame(rows, i, col)
-        except ValueError as exc:  # a number that does not parse: name the file and row
-            if not skip:
-                raise ValueError(f"{path}: {exc}") from exc
-            bad.append(str(exc))
-            i = _next_frame(rows, i)
+        row = _cells(line)
+        problem = _row_problem(line, row, len(columns))
+        if problem is None:
+            try:
+                f, person = _parse_row(row, col)
+            except CONVERSION_ERRORS as exc:
+                problem = problem_text(exc)
+        if problem is not None:
+            if n == len(lines) and torn_possible and row is not None and len(row) < len(col):
+                log.warning("%s: ignoring an incomplete last row", path)
+                break  # the writer stopped inside this row
+            damaged.add(n, problem)
+            bad_frame = row[0] if row else _NONE
             continue
-        frames.append((f, persons))
-        i += max(n, 1)
-    out = assemble_frames(frames, path, bad if skip else None)
-    report_skipped(path, bad)
+        f[LINE_KEY] = n
+        index = f["frame_index"]
+        if frames and frames[-1][0]["frame_index"] == index and len(frames[-1][1]) < f[
+                "num_persons"]:  # fmt: skip
+            frames[-1][1].append(person)
+        elif str(index) == bad_frame:
+            damaged.add(n, f"a row of frame {index}, which has a damaged row")
+        else:
+            bad_frame = _NONE
+            frames.append((f, [] if person is None else [person]))
+    out = assemble_frames(frames, path, damaged)
+    damaged.report()
     return out
 
 
-def _next_frame(rows: list[list[str]], i: int) -> int:
-    """The first row after ``rows[i]`` that starts another frame (another frame_index)."""
-    j = i + 1
-    while j < len(rows) and rows[j][:1] == rows[i][:1]:
-        j += 1
-    return j
+_NONE = object()
 
 
-def _parse_frame(
-    rows: list[list[str]], i: int, col: dict[str, int]
-) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
-    """The frame starting at ``rows[i]``: its person count, frame record and persons."""
-    row = rows[i]
-    try:
-        n = int(row[col["num_persons"]])
-        f = {
-            "frame_index": int(row[0]),
-            "timestamp": float(row[1]) if row[1] else None,
-            "image_size": [int(row[2]), int(row[3])],
-            "detector_ran": row[4] == "1",
-            "num_persons": n,
-            "timings": {s: float(row[col[f"timings.{s}"]]) for s in STAGES},
-            "world": _parse_world_frame(row, col),
-        }
-    except ValueError as exc:
-        raise ValueError(f"row {i + 2}: {exc}") from exc
-    persons = []
-    for j, prow in enumerate(rows[i : i + n], start=i):
-        if len(prow) != len(col):
-            break
-        rec: dict[str, Any] = {k: prow[col[k]] for k in PERSON_SCALARS}
-        try:
-            for k, shape in PERSON_ARRAYS.items():
-                vals = np.array([float(prow[col[c]]) for c in _array_columns(k)], np.float32)
-                rec[k] = vals.reshape(shape)
-            rec.update(_parse_world_person(prow, col))
-        except ValueError as exc:
-            raise ValueError(f"row {j + 2}: {exc}") from exc
-        persons.append(rec)
-    return n, f, persons
+def _row_problem(line: str, row: list[str] | None, expected: int) -> str | None:
+    if "\ufffd" in line:
+        return "not UTF-8 text (binary bytes)"
+    if row is None:
+        return "not a CSV row"
+    if len(row) != expected:
+        return f"{len(row)} cells, expected {expected}"
+    return None
+
+
+def _parse_row(
+    row: list[str], col: dict[str, int]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One row: its frame record and its person (None for the row of an empty frame)."""
+    n = int(row[col["num_persons"]])
+    f = {
+        "frame_index": int(row[0]),
+        "timestamp": float(row[1]) if row[1] else None,
+        "image_size": [int(row[2]), int(row[3])],
+        "detector_ran": row[4] == "1",
+        "num_persons": n,
+        "timings": {s: float(row[col[f"timings.{s}"]]) for s in STAGES},
+        "world": _parse_world_frame(row, col),
+    }
+    if n < 0:
+        raise ValueError(f"num_persons is {n}")
+    if n == 0:
+        return f, None
+    rec: dict[str, Any] = {k: row[col[k]] for k in PERSON_SCALARS}
+    for k, shape in PERSON_ARRAYS.items():
+        vals = np.array([float(row[col[c]]) for c in _array_columns(k)], np.float32)
+        rec[k] = vals.reshape(shape)
+    rec.update(_parse_world_person(row, col))
+    return f, rec
 
 
 def _floats(row: list[str], col: dict[str, int], names: list[str]) -> np.ndarray | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,11 @@ from .formats_common import (
     PERSON_WORLD_ARRAYS,
     WORLD_OPTIONAL,
     WORLD_SCALARS,
+    Damaged,
     Exporter,
     RawFrame,
     assemble_frames,
+    check_errors,
     check_metadata,
     frame_fields,
     metadata,
@@ -151,8 +152,14 @@ _NEEDED = (
 )  # fmt: skip
 
 
+class _RefusedError(ValueError):
+    """This reader's own verdict on a file (not to be wrapped again)."""
+
+
 def _bad(path: Path, problem: str) -> ValueError:
-    return ValueError(f"{path} is not a readable InstantHMR .npz results file: {problem}; {_FIX}")
+    return _RefusedError(
+        f"{path} is not a readable InstantHMR .npz results file: {problem}; {_FIX}"
+    )
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -178,29 +185,38 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
                         path, f"array {name!r} holds Python objects (pickled data), which "
                         "results files never contain and which are not loaded, for safety"
                     ) from None  # fmt: skip
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+    except _RefusedError:
+        raise
+    except Exception as exc:  # a damaged archive makes zipfile, zlib and numpy raise anything
         raise _bad(path, f"the archive is damaged ({type(exc).__name__}: {exc})") from None
     if "metadata" not in arrays:
-        raise ValueError(f"{path} is not an InstantHMR results file (no metadata)")
+        raise _RefusedError(f"{path} is not an InstantHMR results file (no metadata)")
     try:
         meta = json.loads(str(arrays["metadata"]))
     except json.JSONDecodeError as exc:
         raise _bad(path, f"its metadata is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise _bad(path, "its metadata is not a JSON object")
-    check_metadata(meta, path)
+    try:
+        check_metadata(meta, path)
+    except ValueError as exc:
+        raise _RefusedError(str(exc)) from None
     missing = [k for k in _NEEDED if k not in arrays]
     if missing:
         raise _bad(path, f"arrays missing: {', '.join(missing)}")
     return arrays
 
 
-def read_npz(path: Path) -> list[FrameResult]:
+def read_npz(path: Path, errors: str = "strict") -> list[FrameResult]:
     """Read a ``.npz`` results file (written whole on close, so never torn).
 
+    A damaged archive is refused as a whole, in both modes (its arrays cannot be trusted);
+    ``errors="skip"`` only leaves out frames whose values do not convert.
+
     Raises:
-        ValueError: the file is empty, truncated, not a zip archive, holds pickled objects,
-            or lacks InstantHMR metadata or arrays; the message names the file and problem.
+        ValueError: the file is empty, truncated, not a zip archive, damaged, holds pickled
+            objects, or lacks InstantHMR metadata or arrays; the message names the file and
+            the problem.
     """
     d = _load_arrays(Path(path))
     try:
@@ -227,6 +243,9 @@ def read_npz(path: Path) -> list[FrameResult]:
             rec["image_size"] = d["person_image_size"][i].tolist()
             rec.update(_world_person(d, i))
             frames[r][1].append(rec)
-    except (IndexError, ValueError, TypeError) as exc:
+    except Exception as exc:  # arrays of the wrong shape, type or length: never a crash
         raise _bad(path, f"its arrays do not fit together ({type(exc).__name__}: {exc})") from None
-    return assemble_frames(frames, path)
+    damaged = Damaged(Path(path), check_errors(errors))
+    out = assemble_frames(frames, Path(path), damaged)
+    damaged.report()
+    return out

@@ -38,6 +38,7 @@ from scipy.spatial.transform import Rotation
 
 from ..animation.kinematics import Motion
 from ..animation.live import LiveRig, choose_person
+from ..errors import UserError
 from ..results import FrameResult
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ DEFAULT_PORT = 39539
 _TO_UNITY = np.array([-1.0, 1.0, 1.0])
 
 
-class StreamUrlError(ValueError):
+class StreamUrlError(UserError, ValueError):
     """A ``--stream`` address that cannot be used (the message says how to write one)."""
 
 

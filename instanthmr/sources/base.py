@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import UserError
 
-class SourceError(RuntimeError):
+
+class SourceError(UserError, RuntimeError):
     """A source could not be opened or read; the message names it and the fix."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from .base import CameraNotFoundError, Frame, FrameSource, SourceError, bgr_to_rgb
 from .live import open_camera, open_stream
+from .video_end import DecodeEnd, decode_end
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -188,6 +189,10 @@ class VideoSource(FrameSource):
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total_frames = count if count > 0 else None  # an estimate for some containers
         self.name = str(self.path)
+        self.decoded = 0
+        """Frames decoded so far."""
+        self.last_container_time: float | None = None
+        """The container timestamp of the last frame decoded (None: the container gave none)."""
         self._fallback_logged = False
         self.nudged = 0
         """Frames whose timestamp was not after the previous one's and was moved forward."""
@@ -197,7 +202,9 @@ class VideoSource(FrameSource):
     def _timestamp(self, index: int) -> float:
         msec = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
         if np.isfinite(msec) and msec >= 0 and (index == 0 or msec > 0):
+            self.last_container_time = msec / 1000.0
             return msec / 1000.0
+        self.last_container_time = None
         if not self._fallback_logged:
             self._fallback_logged = True
             log.info("%s: container has no timestamps; using index / fps", self.name)
@@ -227,9 +234,17 @@ class VideoSource(FrameSource):
             if not ok or image is None:
                 break
             ts = self._increasing(self._timestamp(index))
+            self.decoded = index + 1
             yield Frame(bgr_to_rgb(image), index, ts, self.name)
             index += 1
         self._report_nudged()
+
+    def decode_end(self) -> DecodeEnd:
+        """Whether the frames decoded so far reach the end of the file: after the last
+        frame, a truncated file versus a container that miscounts its frames
+        (:mod:`instanthmr.sources.video_end`)."""
+        return decode_end(self.name, self.decoded, self.total_frames, self.fps,
+                          self.last_container_time)  # fmt: skip
 
     def close(self) -> None:
         self._report_nudged()

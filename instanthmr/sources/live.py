@@ -214,7 +214,7 @@ def open_camera(index: int, **kwargs: float) -> LiveSource:
     missing camera fails immediately and without OpenCV's warnings.
     """
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
-        raise ValueError(f"camera must be a non-negative integer index, got {index!r}")
+        raise SourceError(f"camera must be a non-negative integer index, got {index!r}")
     index = int(index)
     if sys.platform.startswith("linux"):
         if not Path(f"/dev/video{index}").exists():
@@ -239,7 +239,7 @@ def open_camera(index: int, **kwargs: float) -> LiveSource:
 def open_stream(url: str, *, open_timeout: float = 10.0, **kwargs: float) -> LiveSource:
     """Open a network stream (RTSP, HTTP, ...) with FFmpeg and open/read timeouts."""
     if "://" not in url:
-        raise ValueError(f"url must look like rtsp://host/path or http://host/path, got {url!r}")
+        raise SourceError(f"url must look like rtsp://host/path or http://host/path, got {url!r}")
     ms = int(open_timeout * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
     with _quiet_opencv():

@@ -28,6 +28,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .. import __version__
 from .inference_queue import InferenceWorker
 from .info import health_info, skeleton_info
+from .limits import add_disconnect_handler
 from .predict import predict_upload
 from .results_api import add_result_routes
 from .session import AppConfig
@@ -159,6 +160,7 @@ def create_app(pipeline: Any, config: AppConfig | None = None) -> FastAPI:
 
     add_result_routes(app, pipeline, worker, config, store, require_token)
 
+    add_disconnect_handler(app)  # a client gone mid-upload: one log line, no traceback
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if config.allowed_hosts is not None:  # DNS rebinding: a foreign name pointing at us
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))

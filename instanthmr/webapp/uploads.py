@@ -19,6 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .limits import image_dimensions
+
 VIDEO_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (4, b"ftyp", ".mp4"),  # MP4, MOV, M4V (ISO base media)
     (8, b"AVI ", ".avi"),  # RIFF....AVI
@@ -69,13 +71,23 @@ async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray | None:
     """RGB uint8 (H, W, 3) from encoded image bytes, or None when they are not an image.
 
-    Raises UploadError when the image has more than ``max_pixels`` pixels.
+    The size is read from the header first (:func:`~instanthmr.webapp.limits.image_dimensions`):
+    an image over ``max_pixels`` pixels, or with a damaged header, raises UploadError before
+    anything is decoded, and bytes in no image format known there are not decoded at all.
     """
-    if not data:
+    found = image_dimensions(data) if data else None
+    if found is None:
         return None
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    kind, size = found
+    if size is None or min(size) < 1:
+        raise UploadError(f"the {kind} image's header is damaged (no readable width and height)")
+    check_pixels(size[0], size[1], max_pixels)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV's own limits and assertions: never its text to the client
+        bgr = None
     if bgr is None:
-        return None
+        raise UploadError("the image could not be decoded: the file is damaged or truncated")
     check_pixels(bgr.shape[1], bgr.shape[0], max_pixels)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -123,6 +135,14 @@ class VideoUpload:
         if not self.capture.isOpened():
             self.close()
             raise UploadError(f"the {suffix[1:].upper()} upload could not be opened as a video")
+        width = self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)
+        height = self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        if np.isfinite(width) and np.isfinite(height):  # refuse before the first decode
+            try:
+                check_pixels(int(width), int(height), max_pixels)
+            except UploadError:
+                self.close()
+                raise
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if np.isfinite(fps) and fps > 0 else None
         count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)

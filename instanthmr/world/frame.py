@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from ..fileio import atomic_write_text
 from .plane import DegeneratePlaneError, GroundPlane
 
@@ -42,7 +43,7 @@ def check_range(name: str, value: float, bounds: tuple[float, float], unit: str)
     """``value`` as a float; ValueError naming the accepted range when outside ``bounds``."""
     v = float(value)
     if not (math.isfinite(v) and bounds[0] <= v <= bounds[1]):
-        raise ValueError(
+        raise OptionError(
             f"{name} {value} {unit} is out of range: it must be within "
             f"{bounds[0]:g}..{bounds[1]:g} {unit}"
         )
@@ -170,15 +171,17 @@ class WorldFrame:
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err})") from None
+            raise OptionError(f"{path} is not valid JSON ({err})") from None
         if not isinstance(rec, dict) or rec.get("format") != CALIB_FORMAT:
-            raise ValueError(f"{path} is not an InstantHMR world calibration (no {CALIB_FORMAT!r})")
+            raise OptionError(
+                f"{path} is not an InstantHMR world calibration (no {CALIB_FORMAT!r})"
+            )
         if int(rec.get("version", 0)) > CALIB_VERSION:
-            raise ValueError(
+            raise OptionError(
                 f"{path} has calibration version {rec['version']}; this reader knows up to "
                 f"{CALIB_VERSION}: upgrade instanthmr"
             )
         try:
             return cls(np.asarray(rec["normal_cam"], float), float(rec["camera_height_m"]), "file")
         except KeyError as err:
-            raise ValueError(f"{path} lacks the field {err}") from None
+            raise OptionError(f"{path} lacks the field {err}") from None
