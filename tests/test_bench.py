@@ -116,6 +116,10 @@ def test_async_live_bench_and_reference_ratio(
     assert data["reference"]["fps"] == {"4": 10.0}
     assert len(data["reference"]["runs"]["4"]) == 2
     assert data["ratio_vs_reference"]["4"] == pytest.approx(data["fps"]["4"] / 10.0)
+    limit = data["hmr_limit"]  # the HMR model alone at batch 1, timed between the live runs
+    assert limit["ms_batch1"]["n"] == 2 * 20 and limit["ms_batch1"]["p50"] > 0
+    assert limit["fps"] == pytest.approx(1000.0 / limit["ms_batch1"]["p50"])
+    assert data["live_share_of_hmr_limit"]["4"] == pytest.approx(data["fps"]["4"] / limit["fps"])
     bad = main(["--model", str(hmr_card_onnx), "--video", str(sample_video_path()),
                 "--reference", str(tmp_path)])  # fmt: skip
     assert bad == 2  # not a checkout: a clean error

@@ -12,7 +12,7 @@ decode, server queue wait, server record building, and the rest (network, WebSoc
 JSON text encode and parse). Usage (random-init exports: real compute, meaningless poses)::
 
     python tools/bench_app.py --model models/instanthmr-random.onnx \\
-        --detector-model models/rfdetr-nano.onnx --video ../shared/data/vtest.avi
+        --detector-model models/rfdetr-nano.onnx --video vtest.avi
 """
 
 from __future__ import annotations

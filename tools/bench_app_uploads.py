@@ -15,7 +15,7 @@ Then, in this process, the preview encoder alone on the same frames at the video
 exports: real compute, meaningless poses)::
 
     python tools/bench_app_uploads.py --model models/instanthmr-random.onnx \\
-        --detector-model models/rfdetr-nano.onnx --video ../shared/data/vtest.avi --frames 30
+        --detector-model models/rfdetr-nano.onnx --video vtest.avi --frames 30
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Batch throughput, side by side: local 1 worker, local 2 workers, Ray local.
 
     python tools/bench_batch.py --model M.onnx --detector-model D.onnx [--videos 4]
-        [--frames 24] [--rounds 2] [--source ../shared/data/vtest.avi]
+        [--frames 24] [--rounds 2] --source vtest.avi
 
 Cuts ``--videos`` clips of ``--frames`` frames from ``--source`` (real footage) into a
 temporary folder, then runs the same batch with every configuration once per round, in
@@ -92,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="InstantHMR ONNX (random-init is fine)")
     parser.add_argument("--detector-model", required=True, help="RF-DETR ONNX export")
-    parser.add_argument("--source", default="../shared/data/vtest.avi", type=Path)
+    parser.add_argument("--source", required=True, type=Path, help="a video, e.g. vtest.avi")
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)

@@ -13,7 +13,7 @@ Requirements (outside the project venv):
 
 Usage (from the repository root)::
 
-    RERUN_ANALYTICS=0 .venv/bin/python demo.py --video /work/shared/data/vtest.avi \\
+    RERUN_ANALYTICS=0 .venv/bin/python demo.py --video vtest.avi \\
         --model models/instanthmr-random.onnx --detector-model models/rfdetr-nano.onnx \\
         --detector-backend onnx --det-confidence 0 --max-persons 3 --max-frames 40 \\
         --headless --save /tmp/shot/out.rrd

@@ -251,12 +251,15 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     print(" ".join(f"{h:>10}" for h in hdr))
     rounds: dict[str, list[dict[str, Any]]] = {str(s): [] for s in strides}
     ref_rounds: dict[str, list[dict[str, Any]]] = {str(s): [] for s in strides}
+    limit_ms: list[float] = []  # live: the HMR model alone at batch 1, between the runs
     try:
         for _ in range(args.rounds):
             for stride in strides:
                 rounds[str(stride)].append(_run_stride(pipe, make, args, viewer, stride))
                 if ref_script is not None:
                     ref_rounds[str(stride)].append(_run_reference(args, ref_script, stride))
+                if args.live:
+                    limit_ms += B.hmr_call_ms(pipe.hmr, repeats=LIMIT_REPEATS)
     finally:
         pipe.close()
         if rrd is not None:
@@ -273,6 +276,8 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     out["detector_latency_frames"] = {
         s: r["detector_latency_frames"] for s, r in out["runs"].items()
     }
+    if limit_ms:
+        _hmr_limit(out, limit_ms)
     if ref_script is not None:
         out["reference"] = {
             "repo": str(args.reference), "script": str(ref_script),
@@ -293,6 +298,28 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
             for s, r in out["runs"].items()
         }  # fmt: skip
     return out
+
+
+LIMIT_REPEATS = 20
+"""Timed HMR calls (batch 1) after each live run: the limit the model sets on the stream."""
+LIVE_TARGET = 0.9
+"""Live mode should reach this share of the HMR limit (1000 / HMR-alone ms at batch 1)."""
+
+
+def _hmr_limit(out: dict[str, Any], limit_ms: list[float]) -> None:
+    """Add the HMR model's own limit on a live stream (same session, same run) and the live
+    FPS as a share of it to ``out``, and print them."""
+    st = B.stats(limit_ms)
+    limit_fps = 1000.0 / st["p50"] if st["p50"] > 0 else 0.0
+    out["hmr_limit"] = {"ms_batch1": st, "fps": limit_fps, "target_share": LIVE_TARGET}
+    out["live_share_of_hmr_limit"] = {
+        s: (f / limit_fps if limit_fps > 0 else 0.0) for s, f in out["fps"].items()
+    }
+    for s, share in out["live_share_of_hmr_limit"].items():
+        verdict = "met" if share >= LIVE_TARGET else "NOT met"
+        print(f"live (stride {s}): {out['fps'][s]:.2f} FPS = {share:.2f} of the HMR limit "
+              f"{limit_fps:.2f} FPS (1000 / {st['p50']:.1f} ms, the model alone at batch 1, "
+              f"{st['n']} calls in this run); target {LIVE_TARGET}: {verdict}")  # fmt: skip
 
 
 def _run_stride(pipe: Any, make: Any, args: argparse.Namespace, viewer: Any, stride: int) -> Any:

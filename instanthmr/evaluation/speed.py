@@ -232,6 +232,16 @@ def bench_hmr(
     return result
 
 
+def hmr_call_ms(hmr: HMRModel, repeats: int = 20, batch: int = 1) -> list[float]:
+    """Milliseconds of ``repeats`` HMR calls on ``batch`` random crops (after 2 untimed).
+
+    With ``batch=1`` this is the limit the model sets on a live stream of one person:
+    no pipeline can deliver more than ``1000 / p50`` frames per second with this session.
+    """
+    img, cond = _random_inputs(batch, size=hmr.image_size)
+    return time_calls(lambda: hmr.infer(img, cond), repeats)
+
+
 def bench_hmr_side_by_side(
     entries: Sequence[tuple[str, str | os.PathLike[str], str]],
     batches: Iterable[int],

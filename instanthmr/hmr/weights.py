@@ -166,7 +166,7 @@ def resolve_model(
                 f"{' '.join(str(exc).split())} Write hf://owner/repo/path/to/file.onnx "
                 "(optionally owner/repo@revision)"
             ) from None
-        if not uri.is_repo or not uri.path_in_repo:
+        if not uri.is_repo:  # an address without a file means ``filename``
             raise OptionError(
                 f"{name_or_path!r} does not name a file in a Hub repository; "
                 "use hf://owner/repo/path/to/file.onnx (optionally owner/repo@revision)."
