@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..stops import deferred_stops
 from .inputs import discover_inputs
 from .manifest import Manifest, check_writable, clean_staging, output_lock
 from .options import BatchConfigError, BatchOptions
@@ -239,8 +240,9 @@ def run_batch(
                             continue
                         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                         record = {**payload, "engine": runner.name, "finished": now}
-                        manifest.append(record)  # recorded first, then the final names
-                        record = _publish(manifest, out, task, record)
+                        with deferred_stops():  # recorded and renamed, or neither
+                            manifest.append(record)  # recorded first, then the final names
+                            record = _publish(manifest, out, task, record)
                         records[task.index] = record
                         bars.result(task, record)
                     report.worker_info = list(runner.infos)

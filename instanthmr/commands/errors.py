@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from ..errors import PATH_ERRORS, UserError, describe, is_user_error
+from ..stops import Interrupted, StopState, deferred_stops, raise_stop  # noqa: F401 (re-exported)
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: what shells and scripts expect after Ctrl-C
@@ -34,14 +35,6 @@ STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGHUP")
 """Signals handled like Ctrl-C (where the platform has them)."""
 
 Main = Callable[[Sequence[str] | None], "int | None"]
-
-
-class Interrupted(KeyboardInterrupt):
-    """A stop signal (SIGTERM, SIGHUP) turned into a KeyboardInterrupt; ``signum`` says which."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = int(signum)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -57,20 +50,6 @@ def interrupt_exit_code(exc: BaseException) -> int:
 def error_line(name: str, exc: BaseException) -> str:
     """The one line a user error prints: ``instanthmr <name>: error: <problem>; <fix>``."""
     return f"instanthmr {name}: error: {describe(exc)}"
-
-
-class _Stops:
-    """Signal state of this process: how deep in :func:`deferred_stops`, and a stop that
-    arrived there."""
-
-    depth = 0
-    pending: int | None = None
-
-
-def _raise_stop(signum: int) -> None:
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Interrupted(signum)
 
 
 @contextlib.contextmanager
@@ -93,10 +72,10 @@ def stop_signals() -> Iterator[None]:
         if signum != signal.SIGINT:
             for s in stops:
                 signal.signal(s, signal.SIG_IGN)
-        if _Stops.depth:
-            _Stops.pending = _Stops.pending or signum
+        if StopState.depth:
+            StopState.pending = StopState.pending or signum
             return
-        _raise_stop(signum)
+        raise_stop(signum)
 
     handled = list(stops)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -107,23 +86,6 @@ def stop_signals() -> Iterator[None]:
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
-
-
-@contextlib.contextmanager
-def deferred_stops() -> Iterator[None]:
-    """A block a stop signal does not cut in two: one arriving inside is raised at its end.
-
-    The demo writes each frame to every output inside one, so after Ctrl-C or SIGTERM the
-    results files, the animation, the video and the recording hold the same frames.
-    """
-    _Stops.depth += 1
-    try:
-        yield
-    finally:
-        _Stops.depth -= 1
-        if _Stops.depth == 0 and _Stops.pending is not None:
-            signum, _Stops.pending = _Stops.pending, None
-            _raise_stop(signum)
 
 
 def command(name: str) -> Callable[[Main], Callable[[Sequence[str] | None], int]]:
