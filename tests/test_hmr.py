@@ -133,8 +133,15 @@ def test_batched_padded_and_chunked_equal_per_person_runs(hmr_onnx: Path) -> Non
 
 def test_a_person_with_non_finite_output_is_left_out(oracle: HMRModel, caplog) -> None:
     # The oracle divides by the blob's weight: a crop with no blob gives NaN joints.
+    oracle.left_out = [0, 0]  # the fixture is shared by the module
     img = np.zeros((200, 200, 3), np.uint8)
     img[40:60, 40:60, 0] = 255
     persons = oracle.predict(img, [[30, 30, 70, 70], [120, 120, 190, 190]], scores=[0.8, 0.7])
     assert len(persons) == 1 and persons[0].score == pytest.approx(0.8)
     assert any("not finite" in r.message for r in caplog.records)
+    assert oracle.left_out == [1, 1]
+    caplog.clear()  # a long run: warned on the 1st, 10th, 100th... call, not on every one
+    for _ in range(11):
+        oracle.predict(img, [[30, 30, 70, 70], [120, 120, 190, 190]])
+    warned = [r for r in caplog.records if "not finite" in r.message and r.levelname == "WARNING"]
+    assert oracle.left_out == [12, 12] and len(warned) == 1 and "on 10 calls" in warned[0].message

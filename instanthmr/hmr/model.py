@@ -16,6 +16,7 @@ run in chunks of that size, the last one padded; outputs read by their bound nam
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,8 @@ class HMRModel(SessionBacked):
         """What the file is (InstantHMR, random-init, the stand-in): :mod:`.kinds`."""
         self.real_joints = standin.real_joint_mask(meta)
         """(70,) bool: the joints the model really predicts (the stand-in approximates some)."""
+        self.left_out = [0, 0]
+        """Frames (calls) with persons left out for non-finite outputs, and those persons."""
         self._refit_cam = standin.is_standin(meta)
         if self._refit_cam:
             log.warning("!!! %s: %s !!!", self.model_path.name, self.model_kind.notice)
@@ -292,6 +295,20 @@ class HMRModel(SessionBacked):
             )
         return joints
 
+    def _warn_left_out(self, batch: HMRBatch, finite: np.ndarray) -> None:
+        """Log persons left out for non-finite outputs: a warning on the 1st, 10th, 100th...
+        such call (with the running counts), debug otherwise, so a model that finds nobody
+        in some crops (the stand-in, by design) does not flood a long run's log."""
+        k = int((~finite).sum())
+        self.left_out[0] += 1
+        self.left_out[1] += k
+        calls, persons = self.left_out
+        level = logging.WARNING if math.log10(calls).is_integer() else logging.DEBUG
+        log.log(level, "model output is not finite for %d of %d persons (boxes %s); leaving "
+                "them out (%d persons on %d calls so far; this warning repeats at 10, 100, "
+                "1000... calls)", k, len(finite), batch.boxes[~finite].round(1).tolist(),
+                persons, calls)  # fmt: skip
+
     def postprocess(
         self, batch: HMRBatch, outputs: dict[str, np.ndarray], scores: object = None
     ) -> list[PersonResult]:
@@ -314,10 +331,7 @@ class HMRModel(SessionBacked):
         joints_2d = crop_to_frame(outputs["joints_2d"], batch.squares)
         finite = finite_rows(outputs)
         if not finite.all():
-            log.warning(
-                "model output is not finite for %d of %d persons (boxes %s); leaving them out",
-                int((~finite).sum()), n, batch.boxes[~finite].round(1).tolist(),
-            )  # fmt: skip
+            self._warn_left_out(batch, finite)
         return [
             PersonResult(
                 bbox=batch.boxes[i],
