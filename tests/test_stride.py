@@ -203,3 +203,28 @@ def test_select_joints_and_visible_fraction() -> None:
         select_joints([70])
     frac = visible_fraction(np.array([[0, 0, 10, 10], [-10, 0, 10, 10], [700, 0, 710, 10]]), IMAGE)
     np.testing.assert_allclose(frac, [1.0, 0.5, 0.0])
+
+
+def test_two_tracks_on_one_body_trigger_tracks_merged() -> None:
+    # vtest.avi (the embedded sample, frame 20): two pedestrians walking side by side, each
+    # about 60 px tall. The crop of the right one also holds the left one, the model's
+    # joints for it slid onto the left one, and both tracks were carried on one body while
+    # the right one was lost (for 23 frames in live mode). Their joints, a pixel apart,
+    # must ask for the detector.
+    VTEST = (768, 576)  # noqa: N806
+    boxes = np.array([[611.0, 115, 633, 179], [634, 117, 658, 177]])
+    left = keypoints_for(boxes[:1])
+    merged = np.concatenate([left, left + [1.0, -0.5]])
+    sched = StrideScheduler(30)
+    sched.should_detect(0, boxes, merged, VTEST)
+    assert sched.triggers(boxes, merged, VTEST) == [None, "tracks-merged"]
+    assert sched.should_detect(1, boxes, merged, VTEST) == (True, "tracks-merged")
+    assert sched.counts["tracks-merged"] == 1
+    # the same two walkers with their own joints; and one walking right behind the other
+    # (15 % smaller, a fifth of a body height higher in the image): no trigger
+    own = keypoints_for(boxes)
+    c = left[0].mean(axis=0)
+    behind = (left - c) * 0.85 + c + [0.0, -12.8]
+    for kp in (own, np.concatenate([left, behind])):
+        assert sched.triggers(boxes, kp, VTEST) == [None, None]
+    assert not StrideScheduler(30, max_merge_distance=0.0).triggers(boxes, merged, VTEST)[1]

@@ -21,7 +21,7 @@ from .runs import ClipRun
 REASON_GROUPS: dict[str, tuple[str, ...]] = {
     "no-tracks": ("no-tracks",),
     "new-motion": ("new-motion",),
-    "lost track": ("keypoints-collapsed", "box-left-frame", "box-jump"),
+    "lost track": ("keypoints-collapsed", "box-left-frame", "box-jump", "tracks-merged"),
     "unconfirmed": ("unconfirmed",),
     "max-interval": ("max-interval", "stride"),
 }
