@@ -157,9 +157,19 @@ def test_boxes_from_keypoints_known_joints() -> None:
     kp[0, body[1]] = [200.0, 350.0]
     fingers = np.setdiff1d(np.arange(70), body)
     kp[0, fingers] = [600.0, 460.0]  # stray hand joints far away
-    box = boxes_from_keypoints(kp, IMAGE, expand=1.2)
+    box = boxes_from_keypoints(kp, IMAGE, expand=1.2, min_aspect=0)
     np.testing.assert_allclose(box, [[90.0, 20.0, 210.0, 380.0]])
-    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE, expand=1.0), [[100, 50, 200, 350]])
+    np.testing.assert_allclose(
+        boxes_from_keypoints(kp, IMAGE, expand=1.0, min_aspect=0), [[100, 50, 200, 350]]
+    )
+    # a span 100 wide and 300 tall (a walker seen from the side) is widened about its centre
+    # to 0.4 of its height: 120 wide, the height and the centre unchanged
+    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE, expand=1.0), [[90, 50, 210, 350]])
+    np.testing.assert_allclose(
+        boxes_from_keypoints(kp, IMAGE, expand=1.0, min_aspect=0.2), [[100, 50, 200, 350]]
+    )
+    with pytest.raises(ValueError, match="min_aspect"):
+        boxes_from_keypoints(kp, IMAGE, min_aspect=1.5)
     # all 70 joints: the stray finger joints stretch the box (then it is clipped)
     np.testing.assert_allclose(
         boxes_from_keypoints(kp, IMAGE, expand=1.0, joints="all"), [[100, 50, 600, 460]]
@@ -169,17 +179,23 @@ def test_boxes_from_keypoints_known_joints() -> None:
 
 def test_boxes_from_keypoints_clipping_and_edges() -> None:
     kp = keypoints_for(np.array([[-50.0, 100.0, 100.0, 520.0]]))
-    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE), [[0, 100, 100, 480]], atol=1e-9)
     np.testing.assert_allclose(
-        boxes_from_keypoints(kp, IMAGE, clip=False), [[-50, 100, 100, 520]], atol=1e-9
+        boxes_from_keypoints(kp, IMAGE, min_aspect=0), [[0, 100, 100, 480]], atol=1e-9
     )
+    np.testing.assert_allclose(
+        boxes_from_keypoints(kp, IMAGE, clip=False, min_aspect=0),
+        [[-50, 100, 100, 520]],
+        atol=1e-9,
+    )
+    # widened to 0.4 x 420 = 168 about its centre (x = 25) before clipping
+    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE), [[0, 100, 109, 480]], atol=1e-9)
     gone = keypoints_for(BOX) + [2000.0, 0.0]
     box = boxes_from_keypoints(gone, IMAGE, min_size=8)[0]
     assert box[2] - box[0] == pytest.approx(8) and box[2] <= IMAGE[0] and box[0] >= 0
     assert boxes_from_keypoints(np.zeros((0, 70, 2)), IMAGE).shape == (0, 4)
     with_nan = keypoints_for(BOX)
     with_nan[0, 30] = np.nan  # a finger joint; ignored
-    np.testing.assert_allclose(boxes_from_keypoints(with_nan, IMAGE), BOX, atol=1e-9)
+    np.testing.assert_allclose(boxes_from_keypoints(with_nan, IMAGE, min_aspect=0), BOX, atol=1e-9)
 
 
 def test_boxes_from_keypoints_bad_input() -> None:
