@@ -63,13 +63,20 @@ def parse() -> argparse.Namespace:
     src.add_argument("--sample", action="store_true", help="the embedded sample clip")
     p.add_argument("--out", type=Path, required=True, help="folder for report.json and files")
     p.add_argument("--figures", type=Path, help="folder for the pictures (default --out)")
-    p.add_argument("--sections", default=",".join(SECTIONS),
-                   help=f"comma-separated, of {', '.join(SECTIONS)}")
+    p.add_argument("--prefix", default="quality_", help="start of the pictures' file names")
+    p.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}"
+    )
     p.add_argument("--strides", type=int, nargs="+", default=[2, 4, 8])
-    p.add_argument("--fixed", action="store_true",
-                   help="also run exact strides (fixed_stride=True)")
-    p.add_argument("--latency", type=int, default=1,
-                   help="frames until the synchronous async detector's boxes arrive")
+    p.add_argument(
+        "--fixed", action="store_true", help="also run exact strides (fixed_stride=True)"
+    )
+    p.add_argument(
+        "--latency",
+        type=int,
+        default=1,
+        help="frames until the synchronous async detector's boxes arrive",
+    )
     p.add_argument("--no-thread", action="store_true", help="skip the threaded live run")
     p.add_argument("--limit", type=int, help="only the first N frames")
     p.add_argument("--render", action="store_true", help="render a walker with Blender")
@@ -102,6 +109,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     figs = a.figures or out
     figs.mkdir(parents=True, exist_ok=True)
+    prefix = a.prefix
     report: dict[str, Any] = {"video": video.name, "sections": sections}
 
     def log(msg: str) -> None:
@@ -124,9 +132,9 @@ def main() -> int:
     if "tracking" in sections:
         assert ref is not None
         report["tracking"] = track_stats(ref.results).as_dict()
-        figures.tracks_figure(ref, figs / "quality_tracks.png", detections)
+        figures.tracks_figure(ref, figs / f"{prefix}tracks.png", detections)
         busiest = int(np.argmax([len(r.persons) for r in ref.results]))
-        figures.scene_figure(video, ref, busiest, figs / "quality_scene.png")
+        figures.scene_figure(video, ref, busiest, figs / f"{prefix}scene.png")
     if "stride" in sections:
         assert ref is not None
         rows = [compare_runs(ref, ref, detections)]
@@ -143,7 +151,7 @@ def main() -> int:
                     run.results).as_dict()  # fmt: skip
                 report.setdefault("stride_runs", {})[label] = detector_runs(run).as_dict()
         report["stride"] = [r.as_dict() for r in rows]
-        figures.carried_figure(runs, detections, figs / "quality_carried.png")
+        figures.carried_figure(runs, detections, figs / f"{prefix}carried.png")
     if "live" in sections:
         live = []
         log(f"live, synchronous detector, latency {a.latency}")
@@ -159,21 +167,21 @@ def main() -> int:
         if ref is not None:
             report["live_carry"] = [compare_runs(r, ref, detections).as_dict() for r in live]
             report["live_tracking"] = [track_stats(r.results).as_dict() for r in live]
-        figures.live_figure(live, figs / "quality_live.png")
+        figures.live_figure(live, figs / f"{prefix}live.png")
     if "world" in sections:
         assert ref is not None
         stats = world_stats(ref.results, ref.fps)
         report["world"] = stats.as_dict()
-        figures.world_figure(ref, stats, figs / "quality_world.png")
+        figures.world_figure(ref, stats, figs / f"{prefix}world.png")
     if "animation" in sections:
         assert ref is not None
-        report["animation"] = animation(ref, out, figs, a.walkers, a.render, log)
+        report["animation"] = animation(ref, out, figs, prefix, a.walkers, a.render, log)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
     print(tables.markdown(report))
     return 0
 
 
-def animation(ref: ClipRun, out: Path, figs: Path, walkers: int, render: bool,
+def animation(ref: ClipRun, out: Path, figs: Path, prefix: str, walkers: int, render: bool,
               log: Any) -> dict[str, Any]:  # fmt: skip
     """Export the longest tracks, read them back, draw (and render) a walking frame."""
     from instanthmr.animation.bvh import read_bvh
@@ -185,7 +193,7 @@ def animation(ref: ClipRun, out: Path, figs: Path, walkers: int, render: bool,
     back = [read_bvh_back(p) for p in bvhs] + [read_glb_back(glb)]
     first = read_bvh(bvhs[0]).positions()
     frame = walking_frame(first)
-    figures.skeleton_figure(first, frame, ref.fps, figs / "quality_walker_skeleton.png")
+    figures.skeleton_figure(first, frame, ref.fps, figs / f"{prefix}walker_skeleton.png")
     result: dict[str, Any] = {"tracks": chosen, "read_back": [vars(b) for b in back],
                               "walking_frame": frame}  # fmt: skip
     if render:
@@ -200,13 +208,17 @@ def animation(ref: ClipRun, out: Path, figs: Path, walkers: int, render: bool,
                                if any(p.track_id == chosen[0] for p in r.persons))  # fmt: skip
             frame_t = (start_frame + frame) / max(ref.fps, 1e-6)
             start = read_glb_back(one_glb)
-            png = figs / "quality_walker_blender.png"
+            png = figs / f"{prefix}walker_blender.png"
             tool = Path(__file__).with_name("blender_render.py")
             subprocess.run([blender, "-b", "--factory-startup", "--python", str(tool), "--",
                             str(one_glb), str(png), str(round(frame_t * 24))],
                            check=True, capture_output=True)  # fmt: skip
-            result["render"] = {"png": png.name, "track": chosen[0], "seconds": frame_t,
-                                "glb_frames": start.frames}
+            result["render"] = {
+                "png": png.name,
+                "track": chosen[0],
+                "seconds": frame_t,
+                "glb_frames": start.frames,
+            }
     return result
 
 

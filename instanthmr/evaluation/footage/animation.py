@@ -124,7 +124,7 @@ def walking_frame(positions: np.ndarray, window: int = 3) -> int:
     up = neck - hips
     up /= np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-9)
     vel = np.zeros_like(hips)
-    vel[window:-window] = hips[2 * window:] - hips[: -2 * window]
+    vel[window:-window] = hips[2 * window :] - hips[: -2 * window]
     vel -= np.sum(vel * up, axis=1, keepdims=True) * up
     fwd = vel / np.maximum(np.linalg.norm(vel, axis=1, keepdims=True), 1e-9)
     side = np.cross(up, fwd)

@@ -6,11 +6,14 @@ Definitions (all from the run's own boxes and ids):
   ``untracked`` counts the person-frames without an id (tentative tracks, id -1).
 - **track length**: the number of frames a confirmed id appears on; a track shorter than
   ``short`` (10) frames is a fragment.
+- **expected box**: an id's box on t-1 moved by its motion from t-2 to t-1 (constant
+  velocity; its box on t-1 when it was not on t-2). Comparing with the expected boxes keeps
+  two people who walk past each other, half a box width a frame, from looking like a swap.
 - **swap**: two ids A and B, both on frames t-1 and t, where each one's box on t overlaps the
-  *other's* box on t-1 more than its own (and by at least ``swap_iou``): the two people
+  *other's* expected box more than its own (and by at least ``swap_iou``): the two people
   traded ids.
-- **takeover**: one id whose box on t overlaps its own box on t-1 by less than
-  ``takeover_own`` and another id's box on t-1 by at least ``swap_iou``: it jumped onto
+- **takeover**: one id whose box on t overlaps its own expected box by less than
+  ``takeover_own`` and another id's expected box by at least ``swap_iou``: it jumped onto
   someone else (a swap is two takeovers).
 - **break**: an id born on frame t whose first box overlaps (IoU >= ``break_iou``) the last
   box of an id that ended within ``break_gap`` frames before and never came back: one
@@ -86,6 +89,14 @@ def track_lengths(results: Sequence[FrameResult]) -> dict[int, int]:
     return dict(lengths)
 
 
+def expected_boxes(
+    before: dict[int, np.ndarray], last: dict[int, np.ndarray]
+) -> dict[int, np.ndarray]:
+    """Each id of ``last`` moved by its motion since ``before`` (constant velocity); an id
+    not in ``before`` stays where it was."""
+    return {i: 2 * b - before[i] if i in before else b for i, b in last.items()}
+
+
 def track_stats(
     results: Sequence[FrameResult],
     *,
@@ -117,7 +128,7 @@ def track_stats(
                 events.duplicates.append((t, ids[a], ids[b]))
         if t == 0:
             continue
-        prev = frames[t - 1]
+        prev = expected_boxes(frames[t - 2] if t > 1 else {}, frames[t - 1])
         both = [i for i in ids if i in prev]
         if len(both) > 1:
             now = _iou(np.stack([cur[i] for i in both]), np.stack([prev[i] for i in both]))

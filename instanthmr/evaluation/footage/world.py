@@ -129,9 +129,7 @@ def camera_series(results: Sequence[FrameResult]) -> dict[str, np.ndarray]:
             "roll": series("roll_deg")}  # fmt: skip
 
 
-def world_stats(
-    results: Sequence[FrameResult], fps: float, *, min_frames: int = 20
-) -> WorldStats:
+def world_stats(results: Sequence[FrameResult], fps: float, *, min_frames: int = 20) -> WorldStats:
     """The world figures of a run with the world stage on (module docstring).
 
     Raises:
