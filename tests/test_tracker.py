@@ -346,3 +346,28 @@ def test_late_detection_puts_a_track_carried_onto_another_person_back_on_its_own
     # the left walker's track agreed with its detection: it keeps its carried box and joints
     np.testing.assert_allclose(by_key[k1].box, left)
     assert by_key[k1].keypoints is not None
+
+
+def test_late_detection_brings_back_a_person_the_model_lost_for_a_frame_with_their_id() -> None:
+    # vtest.avi (the embedded sample, live mode): a far walker, 35 px tall, whose crop the
+    # stand-in finds nobody in on one carried frame; they are left out (a miss) and the
+    # detector is asked again. Its boxes arrive late (merge_late): the walker must come back
+    # with the old id, not as a new tentative track that needs two more detections.
+    walker, kp = _at([30, 110, 48, 144])
+    other, kp_other = _at([400, 200, 440, 300])
+    t = Tracker()
+    t.update(np.stack([walker, other]), np.array([0.8, 0.8]), np.stack([kp, kp_other]))
+    k_walker, k_other = (tr.key for tr in t.active_tracks())
+    # the next frame: the walker's model output was not finite, only the other is carried
+    t.update(other[None], np.array([0.8]), kp_other[None], detected=False, track_keys=[k_other])
+    assert [tr.key for tr in t.active_tracks()] == [k_other]
+    moved = walker + [1.0, 0, 1, 0]
+    stranger = np.array([600.0, 100, 620, 140])
+    born = t.merge_late(np.stack([other, moved, stranger]), np.array([0.8, 0.7, 0.6]),
+                        {k_other: other})  # fmt: skip
+    by_key = {tr.key: tr for tr in t.tracks}
+    assert len(born) == 1 and by_key[born[0]].box[0] == 600  # only the stranger is new
+    back = by_key[k_walker]
+    assert back.track_id == 1 and back.misses == 0 and back.keypoints is None
+    np.testing.assert_allclose(back.box, moved)
+    assert sorted(tr.key for tr in t.active_tracks()) == sorted([k_walker, k_other, born[0]])

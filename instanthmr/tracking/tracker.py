@@ -277,7 +277,11 @@ class Tracker:
         born since then is compared with its current box; confirmed tracks match first).
         A matched track counts a fresh detection (a hit, its score, confirmation); when its
         box then overlapped the detection by less than ``reseed_iou``, it takes the
-        detection's box (moved by its motion since) and drops its keypoints. A track of
+        detection's box (moved by its motion since) and drops its keypoints. The
+        detections left then go to the confirmed tracks not seen on the last frame (missed,
+        not yet dropped), against their last box: a matched one comes back with its old id,
+        the detection's box and no keypoints, as :meth:`update` does on a detector frame
+        (the model may have lost a person for a frame or two). A track of
         that frame left unmatched counts a miss, so it is no longer carried, as on a frame
         where the detector ran and did not see it (tentative ones are dropped). Each unmatched
         detection starts a tentative track with its box and no keypoints, up to
@@ -318,6 +322,18 @@ class Tracker:
             missed = [t for t in then if t.key not in seen]
         else:
             missed = then
+        away = [t for t in self._tracks if t.misses > 0 and t.confirmed]
+        left = np.flatnonzero(~taken)
+        if away and len(left):
+            cost = match_cost(np.stack([t.box for t in away]), None, b[left], None,
+                              iou_weight=self.iou_weight)  # fmt: skip
+            rows, cols = self._assign(cost, away)
+            for r, c in zip(rows, cols, strict=True):
+                t = away[r]
+                t.box, t.keypoints, t.misses = b[left[c]].copy(), None, 0
+                t.hits += 1
+                t.score = float(s[left[c]])
+                taken[left[c]] = True
         for t in missed:
             t.misses += 1
         self._tracks = [t for t in self._tracks if t.misses == 0 or t.confirmed]
