@@ -344,6 +344,21 @@ def test_walking_frame_picks_the_widest_step_along_the_walk() -> None:
     assert walking_frame(pts[:5]) == 2  # too short for the window: the middle frame
 
 
+def test_only_tracks_keeps_the_chosen_people_and_their_world_records() -> None:
+    # a run with the world stage on: each frame's world report names every tracked person
+    frames = _world_run(1.3, frames=8)
+    frames = [FrameResult([*r.persons, _person(_box(300), 2)], r.frame_index, SIZE,
+                          world=r.world if not r.world.known else WorldInfo(
+                              known=True, plane=r.world.plane, persons=(
+                                  *r.world.persons,
+                                  PersonWorld(2, [1.0, 0, -4], 0.0, 1.0, (True, True)))))
+              for r in frames]  # fmt: skip
+    kept = only_tracks(frames, [2])
+    assert [[p.track_id for p in r.persons] for r in kept] == [[2]] * 8
+    assert [[w.track_id for w in r.world.persons] for r in kept] == [[]] * 5 + [[2]] * 3
+    assert only_tracks([FrameResult([_person(_box(0), 1)], 0, SIZE)], [1])[0].world is None
+
+
 def test_export_walkers_reads_back_through_bvhio_and_pygltflib(tmp_path) -> None:
     from animation_synth import frames_from, mhr70_from_points, walker
 

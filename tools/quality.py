@@ -134,7 +134,8 @@ def main() -> int:
         report["tracking"] = track_stats(ref.results).as_dict()
         figures.tracks_figure(ref, figs / f"{prefix}tracks.png", detections)
         busiest = int(np.argmax([len(r.persons) for r in ref.results]))
-        figures.scene_figure(video, ref, busiest, figs / f"{prefix}scene.png")
+        figures.scene_figure(video, ref, busiest, figs / f"{prefix}scene.jpg")
+    save(report, out)
     if "stride" in sections:
         assert ref is not None
         rows = [compare_runs(ref, ref, detections)]
@@ -152,6 +153,7 @@ def main() -> int:
                 report.setdefault("stride_runs", {})[label] = detector_runs(run).as_dict()
         report["stride"] = [r.as_dict() for r in rows]
         figures.carried_figure(runs, detections, figs / f"{prefix}carried.png")
+    save(report, out)
     if "live" in sections:
         live = []
         log(f"live, synchronous detector, latency {a.latency}")
@@ -168,15 +170,17 @@ def main() -> int:
             report["live_carry"] = [compare_runs(r, ref, detections).as_dict() for r in live]
             report["live_tracking"] = [track_stats(r.results).as_dict() for r in live]
         figures.live_figure(live, figs / f"{prefix}live.png")
+    save(report, out)
     if "world" in sections:
         assert ref is not None
         stats = world_stats(ref.results, ref.fps)
         report["world"] = stats.as_dict()
         figures.world_figure(ref, stats, figs / f"{prefix}world.png")
+    save(report, out)
     if "animation" in sections:
         assert ref is not None
         report["animation"] = animation(ref, out, figs, prefix, a.walkers, a.render, log)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
+    save(report, out)
     print(tables.markdown(report))
     return 0
 
@@ -220,6 +224,11 @@ def animation(ref: ClipRun, out: Path, figs: Path, prefix: str, walkers: int, re
                 "glb_frames": start.frames,
             }
     return result
+
+
+def save(report: dict[str, Any], out: Path) -> None:
+    """Write ``report.json`` (after every section, so a later failure keeps the figures)."""
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=_plain))
 
 
 def _plain(value: Any) -> Any:

@@ -38,10 +38,19 @@ class ReadBack:
 
 
 def only_tracks(results: Iterable[FrameResult], track_ids: Sequence[int]) -> list[FrameResult]:
-    """The frames with only the persons of ``track_ids`` (every frame kept, for the timeline)."""
+    """The frames with only the persons of ``track_ids`` (every frame kept, for the timeline);
+    their world records too."""
     keep = set(int(t) for t in track_ids)
-    return [dataclasses.replace(r, persons=[p for p in r.persons if p.track_id in keep])
-            for r in results]  # fmt: skip
+    out = []
+    for r in results:
+        world = r.world
+        if world is not None:
+            world = dataclasses.replace(
+                world, persons=tuple(w for w in world.persons if w.track_id in keep)
+            )
+        persons = [p for p in r.persons if p.track_id in keep]
+        out.append(dataclasses.replace(r, persons=persons, world=world))
+    return out
 
 
 def export_walkers(
