@@ -75,12 +75,13 @@ the scale it was trained on."""
 DEFAULT_MIN_ASPECT = 0.4
 """Narrowest carried box, as width over height. A person seen from the side has a narrow
 joint span (shoulders and hips one behind the other), while a detector box also holds the
-swinging arms and legs: on the embedded sample (a cut of OpenCV's vtest.avi), YOLOX-nano's
-pedestrian boxes are 0.41 as wide as tall (median), and carried boxes were 0.85 as wide as
-those (median, 0.53 at the 10th percentile). Widening a carried box to at least 0.4 of its height raised the
-carried boxes' IoU with the detector's from 0.64 to 0.72 (median) on the embedded sample.
-The HMR crop does not change (it is a square on the box's centre and longer side); the
-box a user sees, the tracker's IoU and the scheduler's edge checks do."""
+swinging arms and legs: YOLOX-nano's pedestrian boxes are 0.39 as wide as tall on OpenCV's
+vtest.avi (median), and carried boxes were 0.85 as wide as those on the embedded sample
+(median, 0.53 at the 10th percentile). Widening carried boxes to at least 0.4 of their
+height raised their IoU with the detector's from 0.69 to 0.74 (median) on vtest.avi at
+strides 2-8, and from 0.63 to 0.73 on the sample (``docs/quality.md``). The HMR crop does
+not change (it is a square on the box's centre and longer side); the box a user sees, the
+tracker's IoU and the scheduler's edge checks do."""
 
 
 def _check_keypoints(keypoints: object) -> np.ndarray:
