@@ -240,6 +240,7 @@ class PosePipeline:
         outputs = self.hmr.infer(batch.image, batch.cliff_cond, batched=self.options.batch_persons)
         persons = self.hmr.postprocess(batch, outputs, plan.scores)
         ok = finite_rows(outputs)  # postprocess leaves out persons with NaN outputs
+        self.planner.dropped(plan, ok)  # a carried person left out: detect on the next frame
         if not ok.all():
             plan = plan.keep(ok)
         t.hmr = _ms(t0)

@@ -157,9 +157,19 @@ def test_boxes_from_keypoints_known_joints() -> None:
     kp[0, body[1]] = [200.0, 350.0]
     fingers = np.setdiff1d(np.arange(70), body)
     kp[0, fingers] = [600.0, 460.0]  # stray hand joints far away
-    box = boxes_from_keypoints(kp, IMAGE, expand=1.2)
+    box = boxes_from_keypoints(kp, IMAGE, expand=1.2, min_aspect=0)
     np.testing.assert_allclose(box, [[90.0, 20.0, 210.0, 380.0]])
-    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE, expand=1.0), [[100, 50, 200, 350]])
+    np.testing.assert_allclose(
+        boxes_from_keypoints(kp, IMAGE, expand=1.0, min_aspect=0), [[100, 50, 200, 350]]
+    )
+    # a span 100 wide and 300 tall (a walker seen from the side) is widened about its centre
+    # to 0.4 of its height: 120 wide, the height and the centre unchanged
+    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE, expand=1.0), [[90, 50, 210, 350]])
+    np.testing.assert_allclose(
+        boxes_from_keypoints(kp, IMAGE, expand=1.0, min_aspect=0.2), [[100, 50, 200, 350]]
+    )
+    with pytest.raises(ValueError, match="min_aspect"):
+        boxes_from_keypoints(kp, IMAGE, min_aspect=1.5)
     # all 70 joints: the stray finger joints stretch the box (then it is clipped)
     np.testing.assert_allclose(
         boxes_from_keypoints(kp, IMAGE, expand=1.0, joints="all"), [[100, 50, 600, 460]]
@@ -169,17 +179,23 @@ def test_boxes_from_keypoints_known_joints() -> None:
 
 def test_boxes_from_keypoints_clipping_and_edges() -> None:
     kp = keypoints_for(np.array([[-50.0, 100.0, 100.0, 520.0]]))
-    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE), [[0, 100, 100, 480]], atol=1e-9)
     np.testing.assert_allclose(
-        boxes_from_keypoints(kp, IMAGE, clip=False), [[-50, 100, 100, 520]], atol=1e-9
+        boxes_from_keypoints(kp, IMAGE, min_aspect=0), [[0, 100, 100, 480]], atol=1e-9
     )
+    np.testing.assert_allclose(
+        boxes_from_keypoints(kp, IMAGE, clip=False, min_aspect=0),
+        [[-50, 100, 100, 520]],
+        atol=1e-9,
+    )
+    # widened to 0.4 x 420 = 168 about its centre (x = 25) before clipping
+    np.testing.assert_allclose(boxes_from_keypoints(kp, IMAGE), [[0, 100, 109, 480]], atol=1e-9)
     gone = keypoints_for(BOX) + [2000.0, 0.0]
     box = boxes_from_keypoints(gone, IMAGE, min_size=8)[0]
     assert box[2] - box[0] == pytest.approx(8) and box[2] <= IMAGE[0] and box[0] >= 0
     assert boxes_from_keypoints(np.zeros((0, 70, 2)), IMAGE).shape == (0, 4)
     with_nan = keypoints_for(BOX)
     with_nan[0, 30] = np.nan  # a finger joint; ignored
-    np.testing.assert_allclose(boxes_from_keypoints(with_nan, IMAGE), BOX, atol=1e-9)
+    np.testing.assert_allclose(boxes_from_keypoints(with_nan, IMAGE, min_aspect=0), BOX, atol=1e-9)
 
 
 def test_boxes_from_keypoints_bad_input() -> None:
@@ -203,3 +219,28 @@ def test_select_joints_and_visible_fraction() -> None:
         select_joints([70])
     frac = visible_fraction(np.array([[0, 0, 10, 10], [-10, 0, 10, 10], [700, 0, 710, 10]]), IMAGE)
     np.testing.assert_allclose(frac, [1.0, 0.5, 0.0])
+
+
+def test_two_tracks_on_one_body_trigger_tracks_merged() -> None:
+    # vtest.avi (the embedded sample, frame 20): two pedestrians walking side by side, each
+    # about 60 px tall. The crop of the right one also holds the left one, the model's
+    # joints for it slid onto the left one, and both tracks were carried on one body while
+    # the right one was lost (for 23 frames in live mode). Their joints, a pixel apart,
+    # must ask for the detector.
+    VTEST = (768, 576)  # noqa: N806
+    boxes = np.array([[611.0, 115, 633, 179], [634, 117, 658, 177]])
+    left = keypoints_for(boxes[:1])
+    merged = np.concatenate([left, left + [1.0, -0.5]])
+    sched = StrideScheduler(30)
+    sched.should_detect(0, boxes, merged, VTEST)
+    assert sched.triggers(boxes, merged, VTEST) == [None, "tracks-merged"]
+    assert sched.should_detect(1, boxes, merged, VTEST) == (True, "tracks-merged")
+    assert sched.counts["tracks-merged"] == 1
+    # the same two walkers with their own joints; and one walking right behind the other
+    # (15 % smaller, a fifth of a body height higher in the image): no trigger
+    own = keypoints_for(boxes)
+    c = left[0].mean(axis=0)
+    behind = (left - c) * 0.85 + c + [0.0, -12.8]
+    for kp in (own, np.concatenate([left, behind])):
+        assert sched.triggers(boxes, kp, VTEST) == [None, None]
+    assert not StrideScheduler(30, max_merge_distance=0.0).triggers(boxes, merged, VTEST)[1]

@@ -298,3 +298,76 @@ def test_select_target_modes() -> None:
         select_target(boxes, ids, "biggest", IMAGE)
     with pytest.raises(TypeError, match="target"):
         select_target(boxes, ids, True, IMAGE)
+
+
+def _at(box: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """A box and keypoints of a person filling it."""
+    b = np.array(box, dtype=float)
+    centre, h = (b[:2] + b[2:]) / 2, b[3] - b[1]
+    return b, centre + _TEMPLATE * h
+
+
+def test_a_second_box_on_a_tracked_person_does_not_take_their_id() -> None:
+    # vtest.avi (the embedded sample, frames 62-65, YOLOX-nano): a walker tracked as id 1;
+    # on one frame the detector also puts a second, offset box on them (IoU 0.43 with the
+    # first), which starts a tentative track; on the next frame their one box lies closer
+    # to that tentative track's box than to their own track's. Confirmed tracks match
+    # first, so the walker keeps id 1 and the tentative track is dropped.
+    tracker = Tracker()
+    walk = [[[189, 161, 221, 230]], [[183, 162, 209, 229]],
+            [[185, 162, 207, 228], [173, 159, 200, 227]], [[170, 162, 200, 228]]]  # fmt: skip
+    ids = []
+    for boxes in walk:
+        b, kp = zip(*(_at(x) for x in boxes), strict=True)
+        ids.append(tracker.update(np.stack(b), np.full(len(b), 0.8), np.stack(kp)).tolist())
+    assert ids == [[1], [1], [1, -1], [1]]
+    assert [t.track_id for t in tracker.tracks] == [1]
+
+
+def test_late_detection_puts_a_track_carried_onto_another_person_back_on_its_own() -> None:
+    # vtest.avi (the embedded sample, frame 20): two pedestrians side by side, 60 px tall.
+    # The right one's model output slid onto the left one, and their track was carried
+    # there. The async detector's boxes show both people again: the right one's track
+    # must take its detection's box (moved by its motion since the detection's frame) and
+    # drop the wrong keypoints, so the next crop is made on the right person.
+    left, kp_left = _at([611, 115, 633, 179])
+    right, kp_right = _at([635, 118, 660, 175])
+    t = Tracker()
+    t.update(np.stack([left, right]), np.array([0.8, 0.8]), np.stack([kp_left, kp_right]))
+    k1, k2 = (tr.key for tr in t.active_tracks())
+    then = {k1: left, k2: left + [1.0, 0, 1, 0]}  # both carried on the left walker
+    kps = np.stack([kp_left, kp_left + [2.0, 0]])
+    t.update(np.stack([left, left + [2.0, 0, 2, 0]]), np.array([0.8, 0.8]), kps,
+             detected=False, track_keys=[k1, k2])  # fmt: skip
+    assert t.merge_late(np.stack([left, right]), np.array([0.8, 0.8]), then) == []
+    by_key = {tr.key: tr for tr in t.tracks}
+    np.testing.assert_allclose(by_key[k2].box, right + [1.0, 0, 1, 0])  # its motion since: +1
+    assert by_key[k2].keypoints is None and by_key[k2].hits == 2
+    # the left walker's track agreed with its detection: it keeps its carried box and joints
+    np.testing.assert_allclose(by_key[k1].box, left)
+    assert by_key[k1].keypoints is not None
+
+
+def test_late_detection_brings_back_a_person_the_model_lost_for_a_frame_with_their_id() -> None:
+    # vtest.avi (the embedded sample, live mode): a far walker, 35 px tall, whose crop the
+    # stand-in finds nobody in on one carried frame; they are left out (a miss) and the
+    # detector is asked again. Its boxes arrive late (merge_late): the walker must come back
+    # with the old id, not as a new tentative track that needs two more detections.
+    walker, kp = _at([30, 110, 48, 144])
+    other, kp_other = _at([400, 200, 440, 300])
+    t = Tracker()
+    t.update(np.stack([walker, other]), np.array([0.8, 0.8]), np.stack([kp, kp_other]))
+    k_walker, k_other = (tr.key for tr in t.active_tracks())
+    # the next frame: the walker's model output was not finite, only the other is carried
+    t.update(other[None], np.array([0.8]), kp_other[None], detected=False, track_keys=[k_other])
+    assert [tr.key for tr in t.active_tracks()] == [k_other]
+    moved = walker + [1.0, 0, 1, 0]
+    stranger = np.array([600.0, 100, 620, 140])
+    born = t.merge_late(np.stack([other, moved, stranger]), np.array([0.8, 0.7, 0.6]),
+                        {k_other: other})  # fmt: skip
+    by_key = {tr.key: tr for tr in t.tracks}
+    assert len(born) == 1 and by_key[born[0]].box[0] == 600  # only the stranger is new
+    back = by_key[k_walker]
+    assert back.track_id == 1 and back.misses == 0 and back.keypoints is None
+    np.testing.assert_allclose(back.box, moved)
+    assert sorted(tr.key for tr in t.active_tracks()) == sorted([k_walker, k_other, born[0]])

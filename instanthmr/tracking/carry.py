@@ -140,6 +140,21 @@ class BoxPlanner:
         self.detector_latency = detector_latency
         self.worker: Any = None  # the async DetectorWorker, started on first use
         self._closer: Any = None  # its weakref.finalize: closes it if the planner is dropped
+        self._from_keypoints: set[int] = set()  # keys of this frame's boxes carried from joints
+        self._lost = False  # the model dropped a person carried into the last frame
+
+    def dropped(self, plan: FrameBoxes, kept: np.ndarray) -> None:
+        """Tell the planner which of ``plan``'s persons have a finite model output.
+
+        When the model gave nothing finite for a person whose box was carried from their
+        own keypoints, the person is left out of the frame, and so is no longer carried: the
+        next frame then asks for the detector (``"keypoints-collapsed"``) to find them again.
+        """
+        keys = plan.track_keys
+        if keys is None:
+            return
+        gone = [k for k, ok in zip(keys, np.asarray(kept, bool), strict=True) if not ok]
+        self._lost = self._lost or any(k in self._from_keypoints for k in gone)
 
     def plan(
         self, image: np.ndarray, size: tuple[int, int], frame_index: int, boxes: Any = None
@@ -153,17 +168,21 @@ class BoxPlanner:
             raise ValueError(
                 "this pipeline has no detector (detector=None): pass boxes=... to predict()"
             )
+        lost, self._lost = self._lost, False
+        self._from_keypoints = set()
         if self.async_mode is not None:
-            return self._plan_async(image, size, frame_index)
+            return self._plan_async(image, size, frame_index, lost)
         active = self.tracker.active_tracks() if self.tracking else []
         prev_boxes, prev_kps = _last_seen(active)
         detect, reason = self.scheduler.should_detect(
             frame_index, prev_boxes, prev_kps, size, image=image,
-            accept_new=self._room(active), unconfirmed=_unconfirmed(active),
+            accept_new=self._room(active), unconfirmed=_unconfirmed(active), lost=lost,
         )  # fmt: skip
         if not detect:
             scores = np.array([t.score for t in active], dtype=np.float64)
-            return FrameBoxes(self._carry(prev_kps, size), scores, [t.key for t in active],
+            keys = [t.key for t in active]
+            self._from_keypoints = set(keys)
+            return FrameBoxes(self._carry(prev_kps, size), scores, keys,
                               source="tracks")  # fmt: skip
         t0 = time.perf_counter()
         b, s = boxes_and_scores(self.detector.detect(image))
@@ -196,7 +215,9 @@ class BoxPlanner:
         self.worker = worker
         return worker
 
-    def _plan_async(self, image: np.ndarray, size: tuple[int, int], frame_index: int) -> FrameBoxes:
+    def _plan_async(
+        self, image: np.ndarray, size: tuple[int, int], frame_index: int, lost: bool
+    ) -> FrameBoxes:
         """Merge the detections that arrived, carry every track, ask for a detection."""
         worker = self.worker or self._start_worker()
         t0 = time.perf_counter()
@@ -219,7 +240,7 @@ class BoxPlanner:
             prev_boxes, prev_kps = _last_seen(seen)
             detect, reason = self.scheduler.should_detect(
                 frame_index, prev_boxes, prev_kps, size, image=image,
-                accept_new=self._room(active), unconfirmed=_unconfirmed(active),
+                accept_new=self._room(active), unconfirmed=_unconfirmed(active), lost=lost,
             )  # fmt: skip
         usable = [t for t in active if t.keypoints is None or np.isfinite(t.keypoints).all()]
         carried = np.zeros((len(usable), 4))
@@ -231,6 +252,7 @@ class BoxPlanner:
                 carried[i] = t.box
         scores = np.array([t.score for t in usable], dtype=np.float64)
         keys = [t.key for t in usable]
+        self._from_keypoints = {t.key for t in usable if t.keypoints is not None}
         if detect:
             worker.submit(frame_index, image, reason, dict(zip(keys, carried, strict=True)))
         merge_ms = _ms(t0)
@@ -241,6 +263,8 @@ class BoxPlanner:
 
     def reset(self) -> None:
         """Forget the async worker's pending job (tracks and schedule are reset by their owner)."""
+        self._lost = False
+        self._from_keypoints = set()
         if self.worker is not None:
             self.worker.reset()
 

@@ -18,10 +18,14 @@ reason               fires when
                      inside the image (the person is leaving the frame)
 ``"keypoints-        the keypoint span is below ``min_span_ratio`` times the previous
 collapsed"``         box's size or below ``min_span_px`` pixels, or a keypoint is not
-                     finite (HMR lost the person)
+                     finite, or the model gave no finite output for a carried person on
+                     the last frame (``lost=True``; the person was left out): HMR lost them
 ``"box-jump"``       a carried box's centre is more than ``max_center_jump`` box sizes
                      from the previous box's centre, or its size changed by more than a
                      factor ``max_scale_change`` (implausible in one frame)
+``"tracks-merged"``  two carried people's joints lie on top of each other: one track's
+                     model output has moved onto the other person (a crop holding two
+                     people), so the box of one of them is wrong
 ``"new-motion"``     the frame changed outside every tracked box since the last detector
                      run (:class:`~instanthmr.tracking.scene_change.MotionCheck`): someone may have
                      entered. Needs the frame (``image=``), at most every
@@ -33,7 +37,7 @@ collapsed"``         box's size or below ``min_span_px`` pixels, or a keypoint i
 
 Detect on need: by default the detector runs when nobody is tracked, when a track looks
 lost, when the frame may hold someone new, and otherwise every ``detector_stride`` frames
-(then the *maximum* interval). The five last triggers are skipped with ``fixed_stride=True``
+(then the *maximum* interval). The six last triggers are skipped with ``fixed_stride=True``
 (for benchmarks that need an exact schedule). ``"no-tracks"`` always applies: with nobody
 to carry, only the detector can find people. Box "size" is the longer side, the quantity
 the HMR crop is built from.
@@ -54,6 +58,7 @@ REASONS: tuple[str, ...] = (
     "box-left-frame",
     "keypoints-collapsed",
     "box-jump",
+    "tracks-merged",
     "new-motion",
     "unconfirmed",
 )
@@ -66,6 +71,17 @@ a standing person's height above the eyes), the hands and some clothing. Scaling
 by 1.15 about its centre (7.5% of the span added on each side) brings it close to a
 detector box, so the HMR crop (which adds its own 1.2x square margin) sees the person at
 the scale it was trained on."""
+
+DEFAULT_MIN_ASPECT = 0.4
+"""Narrowest carried box, as width over height. A person seen from the side has a narrow
+joint span (shoulders and hips one behind the other), while a detector box also holds the
+swinging arms and legs: YOLOX-nano's pedestrian boxes are 0.39 as wide as tall on OpenCV's
+vtest.avi (median), and carried boxes were 0.85 as wide as those on the embedded sample
+(median, 0.53 at the 10th percentile). Widening carried boxes to at least 0.4 of their
+height raised their IoU with the detector's from 0.69 to 0.74 (median) on vtest.avi at
+strides 2-8, and from 0.63 to 0.73 on the sample (``docs/quality.md``). The HMR crop does
+not change (it is a square on the box's centre and longer side); the box a user sees, the
+tracker's IoU and the scheduler's edge checks do."""
 
 
 def _check_keypoints(keypoints: object) -> np.ndarray:
@@ -113,10 +129,12 @@ def boxes_from_keypoints(
     joints: JointSelection = "body",
     clip: bool = True,
     min_size: float = 8.0,
+    min_aspect: float = DEFAULT_MIN_ASPECT,
 ) -> np.ndarray:
     """Boxes for the next frame from each person's previous-frame 2D keypoints.
 
-    The box is the span of the chosen joints, scaled by ``expand`` about its centre. With
+    The box is the span of the chosen joints, scaled by ``expand`` about its centre, and
+    widened about its centre to at least ``min_aspect`` times its height. With
     ``clip=True`` it is then clipped to the image (as detector boxes are) and grown back
     to at least ``min_size`` pixels a side, kept inside the image, so the result is always
     a valid box even when the keypoints have left the frame (the re-detect triggers are
@@ -129,18 +147,23 @@ def boxes_from_keypoints(
         joints: which joints count (see :func:`~instanthmr.skeleton.select_joints`).
         clip: clip to the image and enforce ``min_size``.
         min_size: smallest side in pixels after clipping.
+        min_aspect: narrowest width, as a fraction of the height (see
+            :data:`DEFAULT_MIN_ASPECT`); 0 keeps the span's own width.
 
     Returns:
         (N, 4) float64 boxes ``x1, y1, x2, y2``; (0, 4) for N = 0.
     """
     if not (np.isfinite(expand) and expand > 0):
         raise ValueError(f"expand must be a positive factor, got {expand}")
+    if not (np.isfinite(min_aspect) and 0 <= min_aspect <= 1):
+        raise ValueError(f"min_aspect must be a width/height ratio in [0, 1], got {min_aspect}")
     w, h = _image_wh(image_size)
     span = keypoint_spans(keypoints, joints)
     if not np.all(np.isfinite(span)):
         raise ValueError("a person has no finite keypoints; run the detector for that frame")
     centre = (span[:, :2] + span[:, 2:]) / 2
     half = (span[:, 2:] - span[:, :2]) * expand / 2
+    half[:, 0] = np.maximum(half[:, 0], min_aspect * half[:, 1])
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     if not clip:
         return boxes
@@ -194,6 +217,10 @@ class StrideScheduler:
             body height in one frame is about 25 m/s at 30 FPS, 4 m/s at 5 FPS.
         max_scale_change: ``"box-jump"`` when the longer side grows or shrinks by more than
             this factor. Default 1.5.
+        max_merge_distance: ``"tracks-merged"`` when the mean distance between two carried
+            people's body joints is below this fraction of the larger one's previous box.
+            Default 0.1: two people's joints, even one walking right behind the other, lie
+            further apart; two tracks on one body lie within a few pixels.
         motion: the ``"new-motion"`` check: True (a default
             :class:`~instanthmr.tracking.scene_change.MotionCheck`), False (off) or a
             configured one.
@@ -214,6 +241,7 @@ class StrideScheduler:
         min_span_px: float = 4.0,
         max_center_jump: float = 0.5,
         max_scale_change: float = 1.5,
+        max_merge_distance: float = 0.1,
         motion: MotionCheck | bool = True,
         min_motion_gap: int = 5,
     ) -> None:
@@ -234,6 +262,7 @@ class StrideScheduler:
         self.min_span_px = float(min_span_px)
         self.max_center_jump = float(max_center_jump)
         self.max_scale_change = float(max_scale_change)
+        self.max_merge_distance = float(max_merge_distance)
         if isinstance(motion, bool):
             motion = MotionCheck() if motion else None
         self.motion: MotionCheck | None = motion
@@ -274,8 +303,8 @@ class StrideScheduler:
         Returns:
             One entry per person: ``"keypoints-collapsed"`` (non-finite or tiny
             span), ``"box-left-frame"``, ``"keypoints-collapsed"`` (span small against
-            the previous box), ``"box-jump"`` (checked in that order) or None. Ignores
-            ``fixed_stride``.
+            the previous box), ``"box-jump"``, ``"tracks-merged"`` (its joints lie on an
+            earlier person's; checked in that order) or None. Ignores ``fixed_stride``.
         """
         kp = _check_keypoints(prev_keypoints)
         prev = _check_boxes(prev_boxes, len(kp))
@@ -303,9 +332,25 @@ class StrideScheduler:
                 reasons.append("keypoints-collapsed")
             elif jump[i] > self.max_center_jump or scale[i] > self.max_scale_change:
                 reasons.append("box-jump")
+            elif self._repeats_earlier(kp, prev_size, i):
+                reasons.append("tracks-merged")
             else:
                 reasons.append(None)
         return reasons
+
+    def _repeats_earlier(self, kp: np.ndarray, size: np.ndarray, i: int) -> bool:
+        """Whether person ``i``'s body joints lie on an earlier person's (mean distance
+        under ``max_merge_distance`` times the larger previous box)."""
+        if i == 0:
+            return False
+        joints = kp[:, self.joints]
+        d = np.linalg.norm(joints[:i] - joints[i], axis=2)
+        finite = np.isfinite(d)
+        count = finite.sum(axis=1)
+        dist = np.where(count > 0, np.where(finite, d, 0).sum(axis=1) / np.maximum(count, 1),
+                        np.inf)  # fmt: skip
+        scale = np.maximum(size[:i], size[i])
+        return bool(np.any(dist < self.max_merge_distance * scale))
 
     def should_detect(
         self,
@@ -317,6 +362,7 @@ class StrideScheduler:
         image: np.ndarray | None = None,
         accept_new: bool = True,
         unconfirmed: bool = False,
+        lost: bool = False,
     ) -> tuple[bool, str]:
         """Whether the detector runs on this frame, and why.
 
@@ -332,6 +378,9 @@ class StrideScheduler:
             accept_new: False when no new person could be tracked (the person cap is
                 reached): the ``"new-motion"`` check is skipped.
             unconfirmed: a tracked person is still tentative (``"unconfirmed"``).
+            lost: the model gave no finite output for a person carried into the previous
+                frame, who was left out (``"keypoints-collapsed"``): without a detection
+                nobody would carry them any more.
 
         Returns:
             ``(True, reason)`` with a reason from :data:`REASONS`, or ``(False, "carry")``.
@@ -351,6 +400,8 @@ class StrideScheduler:
             if prev_keypoints is None or image_size is None:
                 raise ValueError("prev_keypoints and image_size are needed to carry people")
             fired = [r for r in self.triggers(prev_boxes, prev_keypoints, image_size) if r]
+            if lost:
+                fired.append("keypoints-collapsed")
             reason = fired[0] if fired else None
             if (
                 reason is None

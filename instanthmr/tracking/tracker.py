@@ -114,6 +114,12 @@ class Tracker:
         iou_weight: weight of ``1 - IoU`` in the cost (the rest goes to the joint distance).
         joints: joints used in the distance (see
             :func:`~instanthmr.skeleton.select_joints`).
+        reseed_iou: in :meth:`merge_late`, a matched track whose box on the detection's
+            frame overlaps its detection by less than this takes the detection's box
+            (moved by the track's motion since) instead of its keypoint-carried one. Default
+            0.3: under 10 % of carried boxes overlap their own person's detection that
+            little on vtest.avi (thin, 30-90 px tall pedestrians), while a box that
+            followed the wrong person overlaps it by about 0.
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class Tracker:
         max_cost: float = 0.7,
         iou_weight: float = 0.5,
         joints: JointSelection = "body",
+        reseed_iou: float = 0.3,
     ) -> None:
         if min_hits < 1 or max_misses < 0:
             raise ValueError(f"need min_hits >= 1, max_misses >= 0; got {min_hits}, {max_misses}")
@@ -138,6 +145,7 @@ class Tracker:
         self.max_cost = float(max_cost)
         self.iou_weight = float(iou_weight)
         self.joints = select_joints(joints)
+        self.reseed_iou = float(reseed_iou)
         self.reset()
 
     def reset(self) -> None:
@@ -233,11 +241,8 @@ class Tracker:
                 iou_weight=self.iou_weight,
                 joints=self.joints,
             )
-            gated = cost > self.max_cost
-            # gated pairs get a prohibitive cost so they never steer the optimum
-            rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
-            ok = ~gated[rows, cols]
-            owner[cand[cols[ok]]] = rows[ok]
+            rows, cols = self._assign(cost, self._tracks)
+            owner[cand[cols]] = rows
         matched = set(owner[owner >= 0].tolist())
         for i in np.flatnonzero(owner >= 0):
             self._hit(self._tracks[owner[i]], b[i], s[i], None if kp is None else kp[i], detected)
@@ -269,10 +274,16 @@ class Tracker:
         Matches the detections to the tracks seen on the last frame, by box cost
         (:func:`match_cost` without keypoints, gated by ``max_cost``) against the boxes the
         tracks had on the detection's frame (``boxes_then``, by :attr:`Track.key`; a track
-        born since then is compared with its current box). A matched track counts a
-        fresh detection (a hit, its score, confirmation). A track of that frame left
-        unmatched counts a miss, so it is no longer carried, as on a frame where the
-        detector ran and did not see it (tentative ones are dropped). Each unmatched
+        born since then is compared with its current box; confirmed tracks match first).
+        A matched track counts a fresh detection (a hit, its score, confirmation); when its
+        box then overlapped the detection by less than ``reseed_iou``, it takes the
+        detection's box (moved by its motion since) and drops its keypoints. The
+        detections left then go to the confirmed tracks not seen on the last frame (missed,
+        not yet dropped), against their last box: a matched one comes back with its old id,
+        the detection's box and no keypoints, as :meth:`update` does on a detector frame
+        (the model may have lost a person for a frame or two). A track of
+        that frame left unmatched counts a miss, so it is no longer carried, as on a frame
+        where the detector ran and did not see it (tentative ones are dropped). Each unmatched
         detection starts a tentative track with its box and no keypoints, up to
         ``max_tracks`` people in all; the people found by the tracker's first merge are
         confirmed at once (as on a first frame). Tracks born after that frame never count
@@ -297,12 +308,11 @@ class Tracker:
             old = np.stack([np.asarray(boxes_then.get(t.key, t.box), dtype=np.float64)
                             for t in live])  # fmt: skip
             cost = match_cost(old, None, b, None, iou_weight=self.iou_weight)
-            gated = cost > self.max_cost
-            rows, cols = linear_sum_assignment(np.where(gated, 1e6, cost))
-            ok = ~gated[rows, cols]
+            rows, cols = self._assign(cost, live)
             seen = set()
-            for r, c in zip(rows[ok], cols[ok], strict=True):
+            for r, c in zip(rows, cols, strict=True):
                 t = live[r]
+                self._reseed(t, old[r], b[c])
                 t.hits += 1
                 t.score = float(s[c])
                 if not t.confirmed and t.hits >= self.min_hits:
@@ -312,6 +322,18 @@ class Tracker:
             missed = [t for t in then if t.key not in seen]
         else:
             missed = then
+        away = [t for t in self._tracks if t.misses > 0 and t.confirmed]
+        left = np.flatnonzero(~taken)
+        if away and len(left):
+            cost = match_cost(np.stack([t.box for t in away]), None, b[left], None,
+                              iou_weight=self.iou_weight)  # fmt: skip
+            rows, cols = self._assign(cost, away)
+            for r, c in zip(rows, cols, strict=True):
+                t = away[r]
+                t.box, t.keypoints, t.misses = b[left[c]].copy(), None, 0
+                t.hits += 1
+                t.score = float(s[left[c]])
+                taken[left[c]] = True
         for t in missed:
             t.misses += 1
         self._tracks = [t for t in self._tracks if t.misses == 0 or t.confirmed]
@@ -324,6 +346,49 @@ class Tracker:
                 self._confirm(t)
             born.append(t.key)
         return born
+
+    def _reseed(self, t: Track, then: np.ndarray, found: np.ndarray) -> None:
+        """Put a track back on its detection when its carried box had left it.
+
+        ``then`` is the track's box on the detection's frame, ``found`` the detection
+        matched to it. When they overlap by less than ``reseed_iou``, the carried box
+        followed the wrong joints (typically a crop holding two people, whose model output
+        moved onto the other one): the track takes the detection, moved by its own motion
+        since then, and forgets its keypoints, so its next crop is made from that box.
+        """
+        iou = float(sv.box_iou_batch(then[None], found[None])[0, 0])
+        if iou >= self.reseed_iou:
+            return
+        shift = (t.box[:2] + t.box[2:]) / 2 - (then[:2] + then[2:]) / 2
+        t.box = found + np.concatenate([shift, shift])
+        t.keypoints = None
+
+    def _assign(self, cost: np.ndarray, tracks: list[Track]) -> tuple[np.ndarray, np.ndarray]:
+        """Track rows and detection columns matched by ``cost``, confirmed tracks first.
+
+        Two rounds of :func:`~scipy.optimize.linear_sum_assignment`: the confirmed tracks
+        take their detections first, then the tentative tracks match the detections left.
+        A tentative track (often a second, offset box the detector put on a tracked person
+        for a frame) never takes a detection from a confirmed track that it is within the
+        gate of. Pairs above ``max_cost`` are never matched.
+        """
+        gated = cost > self.max_cost
+        free = np.ones(cost.shape[1], dtype=bool)
+        rows: list[int] = []
+        cols: list[int] = []
+        confirmed = np.array([t.confirmed for t in tracks], dtype=bool)
+        for group in (np.flatnonzero(confirmed), np.flatnonzero(~confirmed)):
+            open_cols = np.flatnonzero(free)
+            if not len(group) or not len(open_cols):
+                continue
+            sub = np.ix_(group, open_cols)
+            # gated pairs get a prohibitive cost so they never steer the optimum
+            r, c = linear_sum_assignment(np.where(gated[sub], 1e6, cost[sub]))
+            ok = ~gated[sub][r, c]
+            rows += group[r[ok]].tolist()
+            cols += open_cols[c[ok]].tolist()
+            free[open_cols[c[ok]]] = False
+        return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
 
     def _bind(self, track_keys: np.ndarray | list[int], n: int) -> np.ndarray:
         keys = np.asarray(track_keys, dtype=np.int64).reshape(-1)
