@@ -23,6 +23,7 @@ mode       detector_stride  async_detector   smoothing   for
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from .errors import OptionError
+
+log = logging.getLogger(__name__)
 
 LIVE_DETECTOR_STRIDE = 30
 """Camera/stream default: detect on need, and at least once a second at 30 FPS."""
@@ -108,13 +111,16 @@ class PipelineOptions:
         detector_threads: CPU intra-op threads of the detector's own session (default:
             ``threads``, one shared runtime); only with ``detector="auto"``. With
             ``async_detector=True`` on CPU and neither ``threads`` nor ``detector_threads``
-            given, the two sessions split the cores instead (1 + 1 on 2 cores: the best
-            FPS and the smoothest frames measured, docs/performance.md, "Live mode").
+            given: RF-DETR and the HMR model split the cores (1 + 1 on 2 cores, measured
+            best for that detector); the embedded YOLOX-nano gets one thread and the HMR
+            model every core (:func:`~instanthmr.detector.async_worker.split_cores`;
+            docs/performance.md, "Live mode").
         pad_batch: pad HMR batches to this size (see
             :class:`~instanthmr.hmr.model.HMRModel`).
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
             provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is
-            logged).
+            logged). The embedded YOLOX-nano ships as one fp32 file: with ``int8`` it runs
+            fp32 (:func:`detector_precision`).
         focal: the camera's focal length in pixels, for focal-aware model files (metadata
             ``cliff_focal``); None: 1.05 image diagonals. It is the focal of every result's
             camera. Refused for the published pixel-conditioned file (see
@@ -257,8 +263,14 @@ def build_parts(options: PipelineOptions) -> PipelineParts:
     mode = async_mode(o.async_detector, o.detector_latency, o.detector, o.tracking)
     threads, detector_threads = o.threads, o.detector_threads
     auto_detector = isinstance(o.detector, str) and o.detector == "auto"
-    if mode == "thread" and auto_detector and threads is None and detector_threads is None:
-        threads, detector_threads = split_cores(o.device)
+    choice = None
+    if auto_detector:
+        from .detector.choice import choose_detector
+
+        choice = choose_detector(o.detector_variant, o.detector_backend, o.detector_model,
+                                 o.device)  # fmt: skip
+    if mode == "thread" and choice is not None and threads is None and detector_threads is None:
+        threads, detector_threads = split_cores(o.device, light=choice.kind == "yolox")
     runtime = Runtime(o.device, threads=threads, fallback=o.fallback)
     hmr = HMRModel(o.model, runtime=runtime, pad_batch=o.pad_batch, precision=o.precision,
                    focal=o.focal)
@@ -273,7 +285,8 @@ def build_parts(options: PipelineOptions) -> PipelineParts:
         )
         detector = detector_module.create_detector(
             o.detector_variant, o.detector_backend, o.detector_model,
-            confidence=o.det_confidence, runtime=det_runtime, precision=o.precision,
+            confidence=o.det_confidence, runtime=det_runtime,
+            precision=detector_precision(o.precision, choice),
         )  # fmt: skip
     return PipelineParts(
         runtime=runtime,
@@ -286,6 +299,20 @@ def build_parts(options: PipelineOptions) -> PipelineParts:
         async_mode=mode,
         detector_latency=1 if o.detector_latency is None else int(o.detector_latency),
     )
+
+
+def detector_precision(precision: str, choice: Any) -> str:
+    """The detector's precision for the pipeline's ``precision``: the same, except that the
+    embedded YOLOX-nano, which ships as one fp32 file, runs ``auto`` (fp32) when ``int8`` is
+    asked (logged): ``int8`` then applies to the HMR model. A detector file of your own
+    without its int8 sibling is still refused, naming the command that makes it."""
+    if precision == "int8" and choice is not None and choice.kind == "yolox" and (
+        choice.path is None
+    ):
+        log.info("--precision int8 applies to the HMR model; the embedded YOLOX-nano ships "
+                 "as one fp32 file and runs fp32")  # fmt: skip
+        return "auto"
+    return precision
 
 
 def world_stage(world: Any) -> Any:

@@ -274,3 +274,11 @@ def test_detector_threads_give_the_detector_its_own_session_threads(
         hmr = live.hmr.model_session.session.get_session_options().intra_op_num_threads
         cores = default_threads()
         assert det == max(1, cores // 2) and hmr == max(1, cores - det)
+    # the embedded YOLOX-nano (light): one detector thread, the HMR model keeps every core
+    with PosePipeline(oracle, device="cpu", async_detector=True) as light:
+        assert light.describe()["detector"]["kind"] == "yolox"
+        det = light.detector.model_session.session.get_session_options().intra_op_num_threads
+        hmr = light.hmr.model_session.session.get_session_options().intra_op_num_threads
+    plain = PosePipeline(oracle, device="cpu")  # no async detector: the default threads
+    every_core = plain.hmr.model_session.session.get_session_options().intra_op_num_threads
+    assert det == 1 and hmr == every_core

@@ -103,7 +103,8 @@ def test_frame_boxes_validate_their_shapes() -> None:
 
 @pytest.mark.parametrize("joints", ["body", [0, 13, 14]])
 def test_carried_boxes_follow_the_schedulers_joint_selection(joints: object) -> None:
-    """Body joints span x 100..300; joints 0 (nose), 13 and 14 (ankles) only x 180..220."""
+    """Body joints span x 100..300; joints 0 (nose), 13 and 14 (ankles) only x 180..220, which
+    the carried box widens about its centre to 0.4 of its 350 px height: 130..270."""
     kps = np.full((1, NUM_JOINTS, 2), 200.0)
     kps[0, :, 0] = np.linspace(100, 300, NUM_JOINTS)
     kps[0, [0, 13, 14], 0] = [180.0, 200.0, 220.0]
@@ -120,5 +121,19 @@ def test_carried_boxes_follow_the_schedulers_joint_selection(joints: object) -> 
     x1, _, x2, _ = plan.boxes[0]
     body = isinstance(joints, str)
     # body joints: the finger joints' extremes (x 100 and 300) are left out, so the span is
-    # a little narrower; the three chosen joints give exactly 180..220
-    assert (x2 - x1 > 150) if body else (x1, x2) == (180.0, 220.0)
+    # a little narrower; the three chosen joints give 180..220, widened to 0.4 x 350 px
+    assert (x2 - x1 > 150) if body else (x1, x2) == (130.0, 270.0)
+
+
+def test_int8_leaves_the_embedded_detector_in_fp32_but_not_a_file_of_yours(tmp_path) -> None:
+    from instanthmr.detector.choice import DetectorChoice
+    from instanthmr.options import detector_precision
+
+    embedded = DetectorChoice("yolox", "yolox-nano", None, "onnx", "embedded")
+    yours = DetectorChoice("yolox", "yolox", tmp_path / "y.onnx", "onnx", "file given")
+    rfdetr = DetectorChoice("rfdetr", "nano", None, "onnx", "export found")
+    assert detector_precision("int8", embedded) == "auto"  # one fp32 file ships
+    assert detector_precision("int8", yours) == "int8"  # its int8 sibling is still required
+    assert detector_precision("int8", rfdetr) == "int8"
+    assert detector_precision("fp32", embedded) == "fp32"
+    assert detector_precision("int8", None) == "int8"  # a detector object of the caller's

@@ -284,11 +284,16 @@ class DetectorWorker:
                     self._done.append(result)
 
 
-def split_cores(device: str) -> tuple[int | None, int | None]:
-    """HMR and detector threads for the threaded async detector: on CPU the two sessions
-    split the cores (measured best on 2 cores, docs/performance.md); elsewhere defaults."""
+def split_cores(device: str, light: bool = False) -> tuple[int | None, int | None]:
+    """HMR and detector threads for the threaded async detector, on CPU (elsewhere the
+    defaults). A heavy detector (RF-DETR) and the HMR model split the cores (measured best
+    on 2 cores); a ``light`` one (the embedded YOLOX-nano, about 1 GFLOP) gets one thread and
+    the HMR model keeps every core: on 2 cores live mode ran at 9.8 FPS so, against 6.1 FPS
+    with the cores split (docs/performance.md)."""
     if providers_for(device)[0] != CPU:
         return None, None
+    if light:
+        return None, 1
     cores = default_threads()
     detector = max(1, cores // 2)
     return max(1, cores - detector), detector
