@@ -23,7 +23,6 @@ mode       detector_stride  async_detector   smoothing   for
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +30,6 @@ from typing import Any
 import numpy as np
 
 from .errors import OptionError
-
-log = logging.getLogger(__name__)
 
 LIVE_DETECTOR_STRIDE = 30
 """Camera/stream default: detect on need, and at least once a second at 30 FPS."""
@@ -120,7 +117,7 @@ class PipelineOptions:
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` for both models, chosen per
             provider (see :func:`~instanthmr.runtime.precision.choose_file`; the choice is
             logged). The embedded YOLOX-nano ships as one fp32 file: with ``int8`` it runs
-            fp32 (:func:`detector_precision`).
+            fp32 (:class:`~instanthmr.detector.yolox.YoloxPersonDetector`).
         focal: the camera's focal length in pixels, for focal-aware model files (metadata
             ``cliff_focal``); None: 1.05 image diagonals. It is the focal of every result's
             camera. Refused for the published pixel-conditioned file (see
@@ -285,8 +282,8 @@ def build_parts(options: PipelineOptions) -> PipelineParts:
         )
         detector = detector_module.create_detector(
             o.detector_variant, o.detector_backend, o.detector_model,
-            confidence=o.det_confidence, runtime=det_runtime,
-            precision=detector_precision(o.precision, choice),
+            confidence=o.det_confidence, runtime=det_runtime, precision=o.precision,
+            choice=choice,
         )  # fmt: skip
     return PipelineParts(
         runtime=runtime,
@@ -299,20 +296,6 @@ def build_parts(options: PipelineOptions) -> PipelineParts:
         async_mode=mode,
         detector_latency=1 if o.detector_latency is None else int(o.detector_latency),
     )
-
-
-def detector_precision(precision: str, choice: Any) -> str:
-    """The detector's precision for the pipeline's ``precision``: the same, except that the
-    embedded YOLOX-nano, which ships as one fp32 file, runs ``auto`` (fp32) when ``int8`` is
-    asked (logged): ``int8`` then applies to the HMR model. A detector file of your own
-    without its int8 sibling is still refused, naming the command that makes it."""
-    if precision == "int8" and choice is not None and choice.kind == "yolox" and (
-        choice.path is None
-    ):
-        log.info("--precision int8 applies to the HMR model; the embedded YOLOX-nano ships "
-                 "as one fp32 file and runs fp32")  # fmt: skip
-        return "auto"
-    return precision
 
 
 def world_stage(world: Any) -> Any:

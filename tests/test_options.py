@@ -123,17 +123,3 @@ def test_carried_boxes_follow_the_schedulers_joint_selection(joints: object) -> 
     # body joints: the finger joints' extremes (x 100 and 300) are left out, so the span is
     # a little narrower; the three chosen joints give 180..220, widened to 0.4 x 350 px
     assert (x2 - x1 > 150) if body else (x1, x2) == (130.0, 270.0)
-
-
-def test_int8_leaves_the_embedded_detector_in_fp32_but_not_a_file_of_yours(tmp_path) -> None:
-    from instanthmr.detector.choice import DetectorChoice
-    from instanthmr.options import detector_precision
-
-    embedded = DetectorChoice("yolox", "yolox-nano", None, "onnx", "embedded")
-    yours = DetectorChoice("yolox", "yolox", tmp_path / "y.onnx", "onnx", "file given")
-    rfdetr = DetectorChoice("rfdetr", "nano", None, "onnx", "export found")
-    assert detector_precision("int8", embedded) == "auto"  # one fp32 file ships
-    assert detector_precision("int8", yours) == "int8"  # its int8 sibling is still required
-    assert detector_precision("int8", rfdetr) == "int8"
-    assert detector_precision("fp32", embedded) == "fp32"
-    assert detector_precision("int8", None) == "int8"  # a detector object of the caller's

@@ -409,3 +409,14 @@ def test_demo_runs_with_no_torch_on_the_embedded_detector(
     assert records[0]["model_kind"] == "random-init"
     persons = [r["num_persons"] for r in records if r["type"] == "frame"]
     assert len(persons) == 3 and min(persons) >= (4 if footage == "vtest" else 1)
+
+
+def test_int8_runs_the_embedded_file_in_fp32_but_refuses_a_file_of_yours(tmp_path: Path) -> None:
+    """One fp32 file ships: a pipeline's int8 applies to the HMR model (logged, not refused);
+    a YOLOX file of your own still needs its int8 sibling."""
+    embedded = YoloxPersonDetector(precision="int8", device="cpu")
+    assert embedded.model_session.precision == "fp32"
+    yours = tmp_path / "yolox_nano.onnx"
+    yours.write_bytes(embedded_model_path().read_bytes())
+    with pytest.raises(FileNotFoundError, match="no quantised file"):
+        YoloxPersonDetector(yours, precision="int8", device="cpu")

@@ -76,6 +76,7 @@ def create_detector(
     warmup: bool = True,
     random_init: bool = False,
     precision: str = "auto",
+    choice: DetectorChoice | None = None,
 ) -> PersonDetector:
     """Build a person detector; the rule for ``auto`` is :func:`choose_detector`'s.
 
@@ -106,6 +107,8 @@ def create_detector(
             detections. For the onnx backend, export a file with ``--random-init``.
         precision: onnx backends: ``auto``, ``fp32``, ``fp16`` or ``int8`` (see
             :func:`~instanthmr.runtime.precision.choose_file`).
+        choice: what :func:`choose_detector` decided for these same options, when the
+            caller already asked it (the pipeline does, to share the cores); None asks it.
 
     The detector's ``reason`` says why it was chosen; the choice is logged.
 
@@ -120,7 +123,8 @@ def create_detector(
         DetectorContractError, YoloxContractError: the file is not what it was taken for.
     """
     dev = runtime.device if runtime is not None else device
-    choice = choose_detector(variant, backend, model_path, dev, random_init)
+    if choice is None:
+        choice = choose_detector(variant, backend, model_path, dev, random_init)
     detector: PersonDetector
     if choice.kind == "yolox":
         detector = YoloxPersonDetector(

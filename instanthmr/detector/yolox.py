@@ -170,7 +170,10 @@ class YoloxPersonDetector(SessionBacked):
         runtime: a shared :class:`~instanthmr.runtime.session.Runtime`; None builds one.
         device, threads, fallback: see :class:`~instanthmr.runtime.session.Runtime`.
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8`` (see
-            :func:`~instanthmr.runtime.precision.choose_file`).
+            :func:`~instanthmr.runtime.precision.choose_file`). The embedded YOLOX-nano
+            ships as one fp32 file: with ``int8`` it runs fp32 (logged), so that a
+            pipeline's ``--precision int8`` applies to the HMR model; a file of your own
+            without its int8 sibling is refused, naming the command that makes it.
         nms_iou: IoU threshold of the NMS between person boxes.
 
     Construction runs the graph once on a blank frame: the check of its output values and
@@ -206,6 +209,10 @@ class YoloxPersonDetector(SessionBacked):
         path = embedded_model_path() if model_path is None else Path(model_path)
         self.model_path = path
         self.runtime = runtime if runtime is not None else Runtime(device, threads, fallback)
+        if self.embedded and precision == "int8":
+            log.info("the embedded YOLOX-nano ships as one fp32 file and runs fp32; "
+                     "int8 applies to the HMR model")  # fmt: skip
+            precision = "auto"
         # runs every Nth frame: no spinning threads left to slow the HMR call (see onnx_backend)
         self.model_session = self.runtime.load(path, precision=precision, spin=False)
         self.input_name, self.output_name, self.input_size = check_layout(
