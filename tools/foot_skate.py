@@ -88,19 +88,21 @@ def footage(video: str, model: str, frames: int, camera: tuple[float, float] | N
             with BvhExporter(Path(tmp) / f"real-{lock}.bvh", foot_lock=lock) as ex:
                 for r in results:
                     ex.write(r)
-            steps: dict[str, list[float]] = {"ankle": [], "toe": []}
-            frames_in_contact = 0
+            rows: list[tuple[float, float, int]] = []  # per track: ankle, toe, contact frames
             for path in ex.written:
                 track = int(path.name.split(".track")[1].split(".")[0])
                 if track not in flagged:
                     continue
                 pos, c = read_bvh(path).positions(), np.asarray(flagged[track], bool)
-                both = c[1:] & c[:-1]
-                frames_in_contact += int(both.sum())
-                for name, pts in (("ankle", ANKLES), ("toe", TOES)):
-                    d = np.linalg.norm(np.diff(pos[:, list(pts)][..., [0, 2]], axis=0), axis=-1)
-                    steps[name] += list(d[both] * 100.0)
-            a, t = (float(np.mean(v)) if v else float("nan") for v in steps.values())
+                n = int((c[1:] & c[:-1]).sum())  # the frames foot_skate averages over
+                if n:
+                    rows.append((foot_skate(pos, c, ANKLES), foot_skate(pos, c, TOES), n))
+            frames_in_contact = sum(n for *_, n in rows)
+            a, t = (
+                (float(np.average([r[k] for r in rows], weights=[r[2] for r in rows]))
+                 if rows else float("nan"))
+                for k in (0, 1)
+            )  # fmt: skip
             print(f"| {'locked' if lock else 'no lock'} | {a:.2f} | {t:.2f} | "
                   f"{frames_in_contact} |")  # fmt: skip
 

@@ -113,8 +113,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> Any:
                       "--camera and --url, off otherwise)")
     pipe.add_argument("--detector-threads", type=int_at_least(1), metavar="N",
                       help="CPU threads of the detector's session (default: as many as "
-                      "the HMR model's; with the async detector on CPU the two models split "
-                      "the cores)")
+                      "the HMR model's; with the async detector on CPU, RF-DETR and the HMR "
+                      "model split the cores, the embedded YOLOX-nano gets 1)")
     pipe.add_argument("--det-confidence", type=unit_interval, default=None, metavar="P",
                       help="minimum detector score for a person (default: the detector's "
                       "own, 0.5 for RF-DETR and 0.3 for YOLOX)")
